@@ -1,0 +1,56 @@
+/*
+ * base.h: private helpers every module uses: failure messages, logging,
+ * overflow-checked sizes, whole-file reads and read-only mappings.
+ *
+ *     if (n > limit) return up_fail(UP_ERR_FORMAT, "%s: field 'x': expected at most %d, found %d", path, limit, n);
+ */
+#ifndef UP_BASE_H
+#define UP_BASE_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "unplug.h"
+
+/* Sets this thread's message (printf format) and returns code. */
+up_status up_fail(up_status code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prepends "prefix: " to the current message, keeps code. */
+up_status up_fail_prefix(up_status code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void up_clear_error(void);
+
+void up_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* a*b into *out; returns 0 on overflow. */
+static inline int up_mul_ok(size_t a, size_t b, size_t *out) {
+    return !__builtin_mul_overflow(a, b, out);
+}
+static inline int up_add_ok(size_t a, size_t b, size_t *out) {
+    return !__builtin_add_overflow(a, b, out);
+}
+
+/* malloc/calloc that set an UP_ERR_NOMEM message naming what on failure. */
+void *up_malloc(size_t n, const char *what);
+void *up_calloc(size_t n, size_t size, const char *what);
+/* 64-byte aligned; free with free(). */
+void *up_aligned_alloc(size_t n, const char *what);
+
+/* Whole file into a NUL-terminated buffer (len excludes the NUL). max_len
+ * bounds what we accept. */
+up_status up_read_file(const char *path, size_t max_len, char **buf, size_t *len);
+
+/* Read-only mapping of a whole file. */
+typedef struct {
+    const uint8_t *data;
+    size_t size;
+} up_map;
+up_status up_map_file(const char *path, up_map *m);
+void up_unmap(up_map *m);
+
+/* path = dir + "/" + name into out (cap bytes); fails if it does not fit. */
+up_status up_path_join(char *out, size_t cap, const char *dir, const char *name);
+int up_file_exists(const char *path);
+
+/* Monotonic seconds. */
+double up_now(void);
+
+#endif
