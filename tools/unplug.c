@@ -1,4 +1,464 @@
-/* unplug: the command-line tool (subcommands arrive with the engine). */
+/*
+ * unplug: the command-line tool, thin subcommands over libunplug.
+ *
+ *   unplug info DIR
+ *   unplug tokenize (--model DIR | --vocab FILE) [--pairs] [--max-len N]
+ *   unplug embed --model DIR [--pairs] [--max-len N] [--batch N]
+ *   unplug bench (--model DIR | --config FILE --random) [--batch LIST] [--len LIST]
+ *
+ * Errors go to stderr with a non-zero exit; data goes to stdout.
+ */
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include "unplug.h"
-int main(void) { printf("unplug %s\n", UP_VERSION); return 0; }
+#include "base/base.h"
+
+typedef struct {
+    const char *model, *vocab, *config;
+    int pairs, random, json, max_len, batch, threads, iters, warmup;
+    up_precision precision;
+    up_backend backend;
+    int lowercase;
+    char batches[256], lens[256];
+    int help;
+} args;
+
+static int die(const char *what) {
+    fprintf(stderr, "unplug: %s%s%s\n", what, up_errmsg()[0] ? ": " : "", up_errmsg());
+    return 1;
+}
+
+static int parse_int(const char *flag, const char *s, int lo, int hi, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || end == s || v < lo || v > hi) {
+        fprintf(stderr, "unplug: %s expects an integer in %d..%d, got '%s'\n", flag, lo, hi, s);
+        return 0;
+    }
+    *out = (int)v;
+    return 1;
+}
+
+/* Parses the common options; positional DIR goes to model. Returns 0 on error. */
+static int parse_args(int argc, char **argv, args *a) {
+    memset(a, 0, sizeof *a);
+    a->max_len = 0;
+    a->batch = 32;
+    a->iters = 5;
+    a->warmup = 1;
+    a->lowercase = -1;
+    snprintf(a->batches, sizeof a->batches, "1,8,32");
+    snprintf(a->lens, sizeof a->lens, "128");
+    for (int i = 0; i < argc; i++) {
+        const char *s = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define NEED() do { if (!v) { fprintf(stderr, "unplug: %s needs a value\n", s); return 0; } i++; } while (0)
+        if (!strcmp(s, "-h") || !strcmp(s, "--help")) a->help = 1;
+        else if (!strcmp(s, "--model")) { NEED(); a->model = v; }
+        else if (!strcmp(s, "--vocab")) { NEED(); a->vocab = v; }
+        else if (!strcmp(s, "--config")) { NEED(); a->config = v; }
+        else if (!strcmp(s, "--pairs")) a->pairs = 1;
+        else if (!strcmp(s, "--random")) a->random = 1;
+        else if (!strcmp(s, "--json")) a->json = 1;
+        else if (!strcmp(s, "--max-len")) { NEED(); if (!parse_int(s, v, 2, 1 << 20, &a->max_len)) return 0; }
+        else if (!strcmp(s, "--batch")) { NEED(); snprintf(a->batches, sizeof a->batches, "%s", v);
+            if (!strchr(v, ',') && !parse_int(s, v, 1, 4096, &a->batch)) return 0; }
+        else if (!strcmp(s, "--len")) { NEED(); snprintf(a->lens, sizeof a->lens, "%s", v); }
+        else if (!strcmp(s, "--threads")) { NEED(); if (!parse_int(s, v, 0, 1024, &a->threads)) return 0; }
+        else if (!strcmp(s, "--iters")) { NEED(); if (!parse_int(s, v, 1, 100000, &a->iters)) return 0; }
+        else if (!strcmp(s, "--warmup")) { NEED(); if (!parse_int(s, v, 0, 1000, &a->warmup)) return 0; }
+        else if (!strcmp(s, "--lowercase")) { NEED(); if (!parse_int(s, v, 0, 1, &a->lowercase)) return 0; }
+        else if (!strcmp(s, "--precision")) {
+            NEED();
+            if (!strcmp(v, "fp32")) a->precision = UP_PREC_FP32;
+            else if (!strcmp(v, "bf16")) a->precision = UP_PREC_BF16;
+            else if (!strcmp(v, "auto")) a->precision = UP_PREC_AUTO;
+            else { fprintf(stderr, "unplug: --precision expects fp32, bf16 or auto, got '%s'\n", v); return 0; }
+        } else if (!strcmp(s, "--backend")) {
+            NEED();
+            if (!strcmp(v, "onednn")) a->backend = UP_BACKEND_DNNL;
+            else if (!strcmp(v, "reference")) a->backend = UP_BACKEND_REF;
+            else if (!strcmp(v, "auto")) a->backend = UP_BACKEND_AUTO;
+            else { fprintf(stderr, "unplug: --backend expects onednn, reference or auto, got '%s'\n", v); return 0; }
+        } else if (s[0] == '-') {
+            fprintf(stderr, "unplug: unknown option '%s' (see --help)\n", s);
+            return 0;
+        } else if (!a->model) a->model = s;
+        else { fprintf(stderr, "unplug: unexpected argument '%s'\n", s); return 0; }
+#undef NEED
+    }
+    return 1;
+}
+
+static up_model_opts model_opts(const args *a) {
+    up_model_opts o = up_model_opts_default();
+    o.precision = a->precision;
+    o.backend = a->backend;
+    o.threads = a->threads;
+    return o;
+}
+
+static const char *act_name(up_act a) {
+    return a == UP_ACT_RELU ? "relu" : a == UP_ACT_GELU_NEW ? "gelu_new" : "gelu";
+}
+
+/* ---- info ---------------------------------------------------------------- */
+
+static const char *info_help =
+    "usage: unplug info DIR [--precision fp32|bf16|auto] [--backend onednn|reference] [--threads N]\n"
+    "Loads the model in DIR (config.json, safetensors, vocab.txt) and prints its\n"
+    "configuration, parameter count, stored dtypes, the compute backend and\n"
+    "precision that would run it, and the CPU features they were chosen from.\n";
+
+static int cmd_info(args *a) {
+    if (a->help) return fputs(info_help, stdout), 0;
+    if (!a->model) return fputs(info_help, stderr), 2;
+    up_model_opts o = model_opts(a);
+    up_model *m;
+    if (up_model_load(a->model, &o, &m) != UP_OK) return die("cannot load the model");
+    const up_config *c = up_model_config(m);
+    up_cpu_features f = up_cpu_detect();
+    printf("model:        %s\n", a->model);
+    printf("model_type:   %s\n", c->model_type);
+    printf("layers:       %lld\n", (long long)c->num_hidden_layers);
+    printf("hidden:       %lld\n", (long long)c->hidden_size);
+    printf("heads:        %lld\n", (long long)c->num_attention_heads);
+    printf("ffn:          %lld (%s)\n", (long long)c->intermediate_size, act_name(c->hidden_act));
+    printf("vocab:        %lld\n", (long long)c->vocab_size);
+    printf("max_position: %lld\n", (long long)c->max_position_embeddings);
+    printf("type_vocab:   %lld\n", (long long)c->type_vocab_size);
+    printf("ln_eps:       %g\n", (double)c->layer_norm_eps);
+    if (up_model_has_classifier(m)) {
+        printf("classifier:   %d labels:", c->num_labels);
+        for (int i = 0; i < c->num_labels; i++) printf(" %s", c->labels[i]);
+        printf("\n");
+    } else printf("classifier:   none\n");
+    printf("parameters:   %lld (%.2f M)\n", (long long)up_model_param_count(m), up_model_param_count(m) / 1e6);
+    printf("dtypes:       %s\n", up_model_dtypes(m));
+    printf("files:        %d safetensors file(s)\n", up_model_num_files(m));
+    printf("tokenizer:    %s\n", up_model_tokenizer(m) ? (up_tokenizer_lowercase(up_model_tokenizer(m)) ? "uncased" : "cased") : "none");
+    printf("backend:      %s\n", up_backend_name(up_model_backend(m)));
+    printf("precision:    %s\n", up_precision_name(up_model_precision(m)));
+    printf("cpu:          avx2=%d avx512f=%d avx512bw=%d avx512_bf16=%d amx_tile=%d amx_bf16=%d\n", f.avx2, f.avx512f,
+           f.avx512bw, f.avx512_bf16, f.amx_tile, f.amx_bf16);
+    up_model_free(m);
+    return 0;
+}
+
+/* ---- line input ----------------------------------------------------------- */
+
+typedef struct {
+    char *line;
+    size_t cap;
+    long lineno;
+} reader;
+
+/* Next line without its newline; NULL at end of input. */
+static char *next_line(reader *r) {
+    ssize_t n = getline(&r->line, &r->cap, stdin);
+    if (n < 0) return NULL;
+    r->lineno++;
+    while (n > 0 && (r->line[n - 1] == '\n' || r->line[n - 1] == '\r')) r->line[--n] = 0;
+    return r->line;
+}
+
+/* Splits a line into text a and (with --pairs) text b at the first tab. */
+static void split_pair(char *line, int pairs, const char **a, const char **b) {
+    *a = line;
+    *b = NULL;
+    if (!pairs) return;
+    char *tab = strchr(line, '\t');
+    if (tab) {
+        *tab = 0;
+        *b = tab + 1;
+    }
+}
+
+static int encode_line(const up_tokenizer *t, char *line, long lineno, int pairs, int max_len, up_encoding *e) {
+    const char *ta, *tb;
+    split_pair(line, pairs, &ta, &tb);
+    if (pairs && !tb) fprintf(stderr, "unplug: line %ld: no tab, encoded as a single text\n", lineno);
+    if (!ta[0] && (!tb || !tb[0])) fprintf(stderr, "unplug: line %ld: empty text, encoded as [CLS] [SEP]\n", lineno);
+    if (up_tokenizer_encode(t, ta, tb, max_len, e) != UP_OK) {
+        fprintf(stderr, "unplug: line %ld: %s\n", lineno, up_errmsg());
+        return 0;
+    }
+    if (e->truncated)
+        fprintf(stderr, "unplug: line %ld: truncated: %d word pieces dropped to fit %d tokens\n", lineno, e->truncated,
+                max_len);
+    return 1;
+}
+
+static void print_ints(const int32_t *v, int n) {
+    putchar('[');
+    for (int i = 0; i < n; i++) printf(i ? ",%d" : "%d", v[i]);
+    putchar(']');
+}
+
+static void print_floats(const float *v, int n) {
+    putchar('[');
+    for (int i = 0; i < n; i++) printf(i ? ",%.8g" : "%.8g", (double)v[i]);
+    putchar(']');
+}
+
+/* ---- tokenize -------------------------------------------------------------- */
+
+static const char *tokenize_help =
+    "usage: unplug tokenize (--model DIR | --vocab FILE) [--pairs] [--max-len N] [--lowercase 0|1]\n"
+    "Reads lines from stdin (with --pairs a tab separates the two texts of a pair)\n"
+    "and writes one JSON object per line: {\"ids\": [...], \"type_ids\": [...]}, as\n"
+    "Hugging Face's BertTokenizer would encode them with special tokens and\n"
+    "longest-first truncation to --max-len (default: the model's max positions, or 512).\n";
+
+static int cmd_tokenize(args *a) {
+    if (a->help) return fputs(tokenize_help, stdout), 0;
+    up_tokenizer *tok = NULL;
+    up_model *m = NULL;
+    int max_len = a->max_len;
+    if (a->vocab) {
+        up_tokenizer_opts to = up_tokenizer_opts_default();
+        to.lowercase = a->lowercase;
+        if (up_tokenizer_load(a->vocab, &to, &tok) != UP_OK) return die("cannot load the vocabulary");
+        if (!max_len) max_len = 512;
+    } else if (a->model) {
+        up_model_opts o = model_opts(a);
+        if (up_model_load(a->model, &o, &m) != UP_OK) return die("cannot load the model");
+        if (!up_model_tokenizer(m)) { up_model_free(m); return die("the model directory has no vocab.txt"); }
+        if (!max_len) max_len = (int)up_model_config(m)->max_position_embeddings;
+    } else return fputs(tokenize_help, stderr), 2;
+    const up_tokenizer *t = tok ? tok : up_model_tokenizer(m);
+    reader r = {0};
+    up_encoding e = {0};
+    char *line;
+    int rc = 0;
+    while ((line = next_line(&r))) {
+        if (!encode_line(t, line, r.lineno, a->pairs, max_len, &e)) { rc = 1; break; }
+        printf("{\"ids\": ");
+        print_ints(e.ids, e.n);
+        printf(", \"type_ids\": ");
+        print_ints(e.type_ids, e.n);
+        printf("}\n");
+    }
+    free(r.line);
+    up_encoding_free(&e);
+    up_tokenizer_free(tok);
+    up_model_free(m);
+    return rc;
+}
+
+/* ---- embed ----------------------------------------------------------------- */
+
+static const char *embed_help =
+    "usage: unplug embed --model DIR [--pairs] [--max-len N] [--batch N]\n"
+    "                    [--precision fp32|bf16|auto] [--backend onednn|reference] [--threads N]\n"
+    "Reads lines from stdin (with --pairs a tab separates a pair), runs the encoder\n"
+    "in batches of --batch lines (default 32) and writes one JSON object per line:\n"
+    "{\"cls\": [...], \"pooled\": [...]} (final-layer [CLS] vector and pooler output;\n"
+    "\"logits\" too when the checkpoint has a classification head).\n";
+
+static int embed_flush(up_model *m, up_run *run, up_encoding *enc, int n, int32_t *ids, int32_t *types, int32_t *lens) {
+    const up_config *c = up_model_config(m);
+    int T = 1;
+    for (int i = 0; i < n; i++) T = enc[i].n > T ? enc[i].n : T;
+    for (int i = 0; i < n; i++) {
+        lens[i] = enc[i].n;
+        for (int t = 0; t < T; t++) {
+            ids[(size_t)i * T + t] = t < enc[i].n ? enc[i].ids[t] : (int32_t)c->pad_token_id;
+            types[(size_t)i * T + t] = t < enc[i].n ? enc[i].type_ids[t] : 0;
+        }
+    }
+    up_batch b = {n, T, ids, types, lens};
+    if (up_forward(run, &b) != UP_OK) return 0;
+    const float *cls = up_run_cls(run), *pooled = up_run_pooled(run), *logits = up_run_logits(run);
+    int C = (int)c->hidden_size;
+    for (int i = 0; i < n; i++) {
+        printf("{\"cls\": ");
+        print_floats(cls + (size_t)i * C, C);
+        if (pooled) {
+            printf(", \"pooled\": ");
+            print_floats(pooled + (size_t)i * C, C);
+        }
+        if (logits) {
+            printf(", \"logits\": ");
+            print_floats(logits + (size_t)i * c->num_labels, c->num_labels);
+        }
+        printf("}\n");
+    }
+    return 1;
+}
+
+static int cmd_embed(args *a) {
+    if (a->help) return fputs(embed_help, stdout), 0;
+    if (!a->model) return fputs(embed_help, stderr), 2;
+    up_model_opts o = model_opts(a);
+    up_model *m;
+    if (up_model_load(a->model, &o, &m) != UP_OK) return die("cannot load the model");
+    const up_tokenizer *t = up_model_tokenizer(m);
+    if (!t) { up_model_free(m); return die("the model directory has no vocab.txt"); }
+    int maxpos = (int)up_model_config(m)->max_position_embeddings;
+    int max_len = a->max_len ? a->max_len : maxpos;
+    if (max_len > maxpos) {
+        fprintf(stderr, "unplug: --max-len %d exceeds the model's max_position_embeddings %d\n", max_len, maxpos);
+        up_model_free(m);
+        return 2;
+    }
+    int B = a->batch;
+    up_run *run = NULL;
+    up_encoding *enc = calloc((size_t)B, sizeof *enc);
+    int32_t *ids = malloc((size_t)B * max_len * 4), *types = malloc((size_t)B * max_len * 4), *lens = malloc((size_t)B * 4);
+    int rc = 0, n = 0;
+    if (!enc || !ids || !types || !lens) { rc = 1; fprintf(stderr, "unplug: out of memory\n"); goto done; }
+    if (up_run_new(m, B, max_len, &run) != UP_OK) { rc = die("cannot set up the run"); goto done; }
+    reader r = {0};
+    char *line;
+    while ((line = next_line(&r))) {
+        if (!encode_line(t, line, r.lineno, a->pairs, max_len, &enc[n])) { rc = 1; break; }
+        if (++n == B) {
+            if (!embed_flush(m, run, enc, n, ids, types, lens)) { rc = die("forward failed"); break; }
+            n = 0;
+        }
+    }
+    if (!rc && n && !embed_flush(m, run, enc, n, ids, types, lens)) rc = die("forward failed");
+    free(r.line);
+done:
+    for (int i = 0; enc && i < B; i++) up_encoding_free(&enc[i]);
+    free(enc); free(ids); free(types); free(lens);
+    up_run_free(run);
+    up_model_free(m);
+    return rc;
+}
+
+/* ---- bench ------------------------------------------------------------------ */
+
+static const char *bench_help =
+    "usage: unplug bench (--model DIR | --config FILE --random) [--batch 1,8,32] [--len 128]\n"
+    "                    [--iters N] [--warmup N] [--precision fp32|bf16|auto]\n"
+    "                    [--backend onednn|reference] [--threads N] [--json]\n"
+    "Times the encoder forward on random token ids for every batch size x length,\n"
+    "median of --iters runs after --warmup runs, and prints sequences/s, tokens/s,\n"
+    "latency and effective TFLOP/s (2 x the multiply-adds of the matrix products).\n";
+
+static int parse_list(const char *s, int *out, int cap, int lo, int hi, const char *flag) {
+    int n = 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        if (n == cap) { fprintf(stderr, "unplug: %s: at most %d values\n", flag, cap); return -1; }
+        if (!parse_int(flag, tok, lo, hi, &out[n])) return -1;
+        n++;
+    }
+    return n;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* multiply-adds of one forward: per token per layer 4C^2 (QKV, O) + 2CF
+ * (FFN) + 2TC (scores, context); pooler ignored */
+static double forward_flops(const up_config *c, int B, int T) {
+    double C = (double)c->hidden_size, F = (double)c->intermediate_size;
+    return 2.0 * B * T * c->num_hidden_layers * (4 * C * C + 2 * C * F + 2.0 * T * C);
+}
+
+static int cmd_bench(args *a) {
+    if (a->help) return fputs(bench_help, stdout), 0;
+    up_model_opts o = model_opts(a);
+    up_model *m = NULL;
+    if (a->random) {
+        if (!a->config) return fputs("unplug: --random needs --config FILE\n", stderr), 2;
+        up_config cfg;
+        if (up_config_load(a->config, &cfg) != UP_OK) return die("cannot read the config");
+        if (up_model_random(&cfg, &o, 1, &m) != UP_OK) return die("cannot build the random model");
+    } else if (a->model) {
+        if (up_model_load(a->model, &o, &m) != UP_OK) return die("cannot load the model");
+    } else return fputs(bench_help, stderr), 2;
+    const up_config *c = up_model_config(m);
+    int bs[32], ls[32];
+    int nb = parse_list(a->batches, bs, 32, 1, 4096, "--batch"), nl = parse_list(a->lens, ls, 32, 1, 1 << 20, "--len");
+    if (nb < 0 || nl < 0) { up_model_free(m); return 2; }
+    int rc = 0;
+    if (!a->json)
+        printf("# %s, %lld layers, hidden %lld, ffn %lld, backend %s, precision %s, median of %d\n",
+               a->random ? "random" : a->model, (long long)c->num_hidden_layers, (long long)c->hidden_size,
+               (long long)c->intermediate_size, up_backend_name(up_model_backend(m)),
+               up_precision_name(up_model_precision(m)), a->iters);
+    if (!a->json) printf("%6s %6s %12s %12s %12s %10s\n", "batch", "len", "latency_ms", "seq/s", "tokens/s", "TFLOP/s");
+    if (a->json) printf("[");
+    uint64_t seed = 12345;
+    for (int ib = 0; ib < nb && !rc; ib++)
+        for (int il = 0; il < nl && !rc; il++) {
+            int B = bs[ib], T = ls[il];
+            if (T > c->max_position_embeddings) {
+                fprintf(stderr, "unplug: --len %d exceeds max_position_embeddings %lld\n", T, (long long)c->max_position_embeddings);
+                rc = 2;
+                break;
+            }
+            up_run *run;
+            if (up_run_new(m, B, T, &run) != UP_OK) { rc = die("cannot set up the run"); break; }
+            int32_t *ids = malloc((size_t)B * T * 4), *lens = malloc((size_t)B * 4);
+            for (int i = 0; i < B * T; i++) {
+                seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+                ids[i] = (int32_t)((seed >> 33) % (uint64_t)c->vocab_size);
+            }
+            for (int i = 0; i < B; i++) lens[i] = T;
+            up_batch b = {B, T, ids, NULL, lens};
+            double *times = malloc((size_t)a->iters * sizeof *times);
+            for (int i = 0; i < a->warmup + a->iters && !rc; i++) {
+                double t0 = up_now();
+                if (up_forward(run, &b) != UP_OK) rc = die("forward failed");
+                if (i >= a->warmup) times[i - a->warmup] = up_now() - t0;
+            }
+            if (!rc) {
+                qsort(times, (size_t)a->iters, sizeof *times, cmp_double);
+                double med = a->iters % 2 ? times[a->iters / 2] : 0.5 * (times[a->iters / 2 - 1] + times[a->iters / 2]);
+                double tf = forward_flops(c, B, T) / med / 1e12;
+                if (a->json)
+                    printf("%s\n {\"batch\": %d, \"len\": %d, \"latency_ms\": %.3f, \"seq_per_s\": %.2f, \"tokens_per_s\": %.1f, "
+                           "\"tflops\": %.4f, \"backend\": \"%s\", \"precision\": \"%s\", \"iters\": %d}",
+                           ib + il ? "," : "", B, T, med * 1e3, B / med, B * T / med, tf,
+                           up_backend_name(up_model_backend(m)), up_precision_name(up_model_precision(m)), a->iters);
+                else
+                    printf("%6d %6d %12.3f %12.2f %12.1f %10.4f\n", B, T, med * 1e3, B / med, B * T / med, tf);
+                fflush(stdout);
+            }
+            free(times); free(ids); free(lens);
+            up_run_free(run);
+        }
+    if (a->json) printf("\n]\n");
+    up_model_free(m);
+    return rc;
+}
+
+/* ---- main -------------------------------------------------------------------- */
+
+static const char *main_help =
+    "usage: unplug COMMAND [options]   (unplug COMMAND --help for each)\n"
+    "\n"
+    "  info DIR        describe a model directory and the compute that would run it\n"
+    "  tokenize        text lines on stdin -> token ids (BertTokenizer-identical)\n"
+    "  embed           text lines on stdin -> [CLS] and pooled vectors as JSON Lines\n"
+    "  bench           forward-pass throughput per batch size and length\n"
+    "  version         print the version\n";
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        fputs(main_help, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) return printf("unplug %s\n", UP_VERSION), 0;
+    args a;
+    if (!parse_args(argc - 2, argv + 2, &a)) return 2;
+    if (!strcmp(cmd, "info")) return cmd_info(&a);
+    if (!strcmp(cmd, "tokenize")) return cmd_tokenize(&a);
+    if (!strcmp(cmd, "embed")) return cmd_embed(&a);
+    if (!strcmp(cmd, "bench")) return cmd_bench(&a);
+    fprintf(stderr, "unplug: unknown command '%s'\n%s", cmd, main_help);
+    return 2;
+}

@@ -33,7 +33,13 @@ up_status up_fail_prefix(up_status code, const char *fmt, ...) {
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, g_msg, sizeof old);
-    snprintf(g_msg, sizeof g_msg, "%s: %s", prefix, old);
+    size_t n = strlen(prefix);
+    memcpy(g_msg, prefix, n);
+    memcpy(g_msg + n, ": ", 2);
+    size_t room = sizeof g_msg - n - 3, len = strlen(old);
+    if (len > room) len = room;
+    memcpy(g_msg + n + 2, old, len);
+    g_msg[n + 2 + len] = 0;
     return code;
 }
 

@@ -1,0 +1,35 @@
+# Convenience entry points; the build itself is CMake (build/).
+#   make demo   install what is missing, build, run the worked example
+#   make test   install what is missing, build, run the test suite (CTest)
+BUILD ?= build
+JOBS ?= $(shell nproc)
+
+.PHONY: all deps build demo test test-sanitize fuzz bench clean
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+demo: build
+	@bash scripts/demo.sh $(BUILD)
+
+test: build
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+test-sanitize: deps
+	@cmake -S . -B build-san -DCMAKE_BUILD_TYPE=Debug -DUP_SANITIZE=ON >/dev/null
+	@cmake --build build-san -j $(JOBS)
+	@cd build-san && ctest --output-on-failure -j $(JOBS)
+
+fuzz: deps
+	@bash scripts/fuzz.sh
+
+bench: build
+	@bash bench/engine.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD) build-san build-fuzz

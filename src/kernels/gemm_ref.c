@@ -1,0 +1,61 @@
+/* gemm_ref.c: the plain-C definition of up_gemm (see gemm.h), fp32 math. */
+#include <math.h>
+#include <stddef.h>
+#include "kernels/gemm.h"
+
+static inline float load(const void *p, up_type t, int64_t i) {
+    return t == UP_T_BF16 ? up_bf16_scalar(((const uint16_t *)p)[i]) : ((const float *)p)[i];
+}
+
+static inline float epilogue(float x, up_epi act) {
+    switch (act) {
+    case UP_EPI_NONE: return x;
+    case UP_EPI_GELU: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+    case UP_EPI_GELU_TANH: {
+        float u = 0.79788456080286536f * (x + 0.044715f * x * x * x);
+        return 0.5f * x * (1.0f + tanhf(u));
+    }
+    case UP_EPI_RELU: return x > 0 ? x : 0;
+    case UP_EPI_TANH: return tanhf(x);
+    }
+    return x;
+}
+
+void up_gemm_ref(const up_gemm_args *g) {
+    for (int b0 = 0; b0 < g->batch0; b0++)
+        for (int b1 = 0; b1 < g->batch1; b1++) {
+            int64_t oa = b0 * g->sa0 + b1 * g->sa1;
+            int64_t ob = b0 * g->sb0 + b1 * g->sb1;
+            int64_t oc = b0 * g->sc0 + b1 * g->sc1;
+#pragma omp parallel for schedule(static)
+            for (int m = 0; m < g->M; m++) {
+                for (int n = 0; n < g->N; n++) {
+                    float acc = 0.0f;
+                    for (int k = 0; k < g->K; k++) {
+                        int64_t ia = oa + (g->transA ? (int64_t)k * g->lda + m : (int64_t)m * g->lda + k);
+                        int64_t ib = ob + (g->transB ? (int64_t)n * g->ldb + k : (int64_t)k * g->ldb + n);
+                        acc += load(g->A, g->ta, ia) * load(g->B, g->tb, ib);
+                    }
+                    float v = g->alpha * acc + (g->bias ? g->bias[n] : 0.0f);
+                    v = epilogue(v, g->act);
+                    if (g->add) v += g->add[(int64_t)m * g->ldadd + n];
+                    int64_t ic = oc + (int64_t)m * g->ldc + n;
+                    if (g->beta != 0.0f) v += load(g->C, g->tc, ic);
+                    if (g->tc == UP_T_BF16) ((uint16_t *)g->C)[ic] = up_bf16_from(v);
+                    else ((float *)g->C)[ic] = v;
+                }
+            }
+        }
+}
+
+__attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+void up_f32_to_bf16(uint16_t *dst, const float *src, size_t n) {
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) dst[i] = up_bf16_from(src[i]);
+}
+
+__attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+void up_bf16_to_f32(float *dst, const uint16_t *src, size_t n) {
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) dst[i] = up_bf16_scalar(src[i]);
+}

@@ -1,0 +1,264 @@
+/*
+ * encoder.c: the forward pass of a BERT-style encoder over a padded batch,
+ * shared by every family. All matrix products go through up_gemm; all
+ * buffers live in the run, allocated once in up_run_new.
+ *
+ * Per layer, with E the operand type (bf16 or fp32) and x the fp32 residual:
+ *   qkv = x Wq|Wk|Wv + b             (B,T,3C) E
+ *   S   = Q K^T                      (B,NH,T,T) fp32, batched over (b, h)
+ *   P   = softmax(S / sqrt(D) + key mask)  (B,NH,T,T) E
+ *   ctx = P V                        (B,T,C) E
+ *   h1  = LN(ctx Wo + bo + x)        (B,T,C) fp32 (+ E copy)
+ *   f   = act(h1 W1 + b1)            (B,T,F) E   <- the FFN activations
+ *   x'  = LN(f W2 + b2 + h1)         (B,T,C) fp32 (+ E copy)
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "base/base.h"
+#include "kernels/ops.h"
+#include "model/model.h"
+
+#define MAX_BATCH 4096
+
+static up_epi act_epi(up_act a) {
+    return a == UP_ACT_RELU ? UP_EPI_RELU : a == UP_ACT_GELU_NEW ? UP_EPI_GELU_TANH : UP_EPI_GELU;
+}
+
+/* carve: bump allocation from the run's single arena (64-byte aligned slices) */
+typedef struct { char *base; size_t off, cap; } carver;
+static void *carve(carver *c, size_t bytes) {
+    size_t a = (bytes + 63) & ~(size_t)63;
+    if (!c->base) { c->off += a; return NULL; }
+    void *p = c->base + c->off;
+    c->off += a;
+    return p;
+}
+
+static int run_layout(up_run *r, carver *cv) {
+    const up_config *c = &r->m->cfg;
+    size_t B = (size_t)r->max_B, T = (size_t)r->max_T, C = (size_t)c->hidden_size,
+           F = (size_t)c->intermediate_size, NH = (size_t)c->num_attention_heads, L = (size_t)c->num_hidden_layers;
+    size_t es = r->m->act_type == UP_T_BF16 ? 2 : 4, BTC = B * T * C;
+    int e_copy = r->m->act_type == UP_T_BF16;
+    size_t nh = r->keep_all ? L + 1 : 2;
+    float *hb[1025];
+    for (size_t i = 0; i < nh; i++) hb[i] = carve(cv, BTC * 4);
+    if (cv->base)
+        for (size_t l = 0; l <= L; l++) r->hidden[l] = hb[r->keep_all ? l : l % 2];
+    for (size_t l = 0; l < L && r->keep_all; l++) {
+        float *p = carve(cv, B * T * F * 4);
+        if (cv->base) r->ffn_f32[l] = p;
+    }
+    void *p;
+#define SET(field, bytes) do { p = carve(cv, (bytes)); if (cv->base) r->field = (void *)p; } while (0)
+    SET(xe, e_copy ? BTC * es : 0);
+    SET(qkv, 3 * BTC * es);
+    SET(scores, B * NH * T * T * 4);
+    SET(probs, B * NH * T * T * es);
+    SET(ctxv, BTC * es);
+    SET(tmp, BTC * 4);
+    SET(h1, BTC * 4);
+    SET(h1e, e_copy ? BTC * es : 0);
+    SET(ffn, B * T * F * es);
+    SET(cls, B * C * 4);
+    SET(clse, B * C * es);
+    SET(pooled, B * C * 4);
+    SET(pooled_e, B * C * es);
+    SET(logits, B * (size_t)(c->num_labels > 0 ? c->num_labels : 1) * 4);
+#undef SET
+    return 0;
+}
+
+up_status up_run_new(const up_model *m, int max_B, int max_T, up_run **out) {
+    *out = NULL;
+    const up_config *c = &m->cfg;
+    if (max_B < 1 || max_B > MAX_BATCH)
+        return up_fail(UP_ERR_INVALID, "batch size must be 1..%d, got %d", MAX_BATCH, max_B);
+    if (max_T < 1 || max_T > c->max_position_embeddings)
+        return up_fail(UP_ERR_INVALID, "sequence length must be 1..%lld (max_position_embeddings), got %d",
+                       (long long)c->max_position_embeddings, max_T);
+    up_run *r = up_calloc(1, sizeof *r, "run");
+    if (!r) return UP_ERR_NOMEM;
+    r->m = m;
+    r->max_B = max_B;
+    r->max_T = max_T;
+    r->hidden = up_calloc((size_t)c->num_hidden_layers + 1, sizeof(float *), "hidden pointers");
+    r->ffn_f32 = up_calloc((size_t)c->num_hidden_layers, sizeof(float *), "ffn pointers");
+    up_status st = r->hidden && r->ffn_f32 ? up_gemm_ctx_new(m->backend, m->threads, &r->gemm) : UP_ERR_NOMEM;
+    if (st == UP_OK) {
+        carver cv = {0};
+        run_layout(r, &cv);
+        r->arena = up_aligned_alloc(cv.off, "run buffers");
+        if (r->arena) {
+            cv = (carver){r->arena, 0, cv.off};
+            run_layout(r, &cv);
+        } else st = UP_ERR_NOMEM;
+    }
+    if (st != UP_OK) {
+        up_run_free(r);
+        return st;
+    }
+    *out = r;
+    return UP_OK;
+}
+
+void up_run_keep_all(up_run *r, int keep) {
+    if (!!keep == r->keep_all) return;
+    /* re-layout the arena for the new retention (not in any hot path) */
+    r->keep_all = !!keep;
+    free(r->arena);
+    carver cv = {0};
+    run_layout(r, &cv);
+    r->arena = up_aligned_alloc(cv.off, "run buffers");
+    if (r->arena) {
+        cv = (carver){r->arena, 0, cv.off};
+        run_layout(r, &cv);
+    } else {
+        up_log(UP_LOG_ERROR, "%s", up_errmsg());
+        r->keep_all = 0;
+    }
+}
+
+void up_run_free(up_run *r) {
+    if (!r) return;
+    up_gemm_ctx_free(r->gemm);
+    free(r->hidden);
+    free(r->ffn_f32);
+    free(r->arena);
+    free(r);
+}
+
+/* y (M,out) = act(x (M,in) W^T + b) + add */
+static up_status linear_fwd(up_run *r, const up_linear *l, const void *x, int64_t ldx, int M, void *y,
+                            int64_t ldy, up_type ty, up_epi act, const float *add, int64_t ldadd) {
+    up_gemm_args g = up_gemm_plain(M, l->out, l->in);
+    g.A = x; g.lda = ldx; g.ta = r->m->act_type;
+    g.B = l->w; g.ldb = l->in; g.transB = 1; g.tb = l->wt; g.b_const = 1;
+    g.C = y; g.ldc = ldy; g.tc = ty;
+    g.bias = l->b;
+    g.act = act;
+    g.add = add; g.ldadd = ldadd;
+    return up_gemm(r->gemm, &g);
+}
+
+static up_status check_batch(const up_run *r, const up_batch *b) {
+    const up_config *c = &r->m->cfg;
+    if (b->B < 1 || b->B > r->max_B || b->T < 1 || b->T > r->max_T)
+        return up_fail(UP_ERR_INVALID, "batch %dx%d does not fit the run's %dx%d", b->B, b->T, r->max_B, r->max_T);
+    for (int i = 0; i < b->B; i++) {
+        if (b->lens[i] < 1 || b->lens[i] > b->T)
+            return up_fail(UP_ERR_INVALID, "row %d: length %d outside 1..%d", i, b->lens[i], b->T);
+        for (int t = 0; t < b->T; t++) {
+            int32_t id = b->ids[(size_t)i * b->T + t];
+            if (id < 0 || id >= c->vocab_size)
+                return up_fail(UP_ERR_INVALID, "row %d position %d: token id %d outside 0..%lld", i, t, id,
+                               (long long)c->vocab_size - 1);
+            if (b->type_ids) {
+                int32_t ty = b->type_ids[(size_t)i * b->T + t];
+                if (ty < 0 || ty >= c->type_vocab_size)
+                    return up_fail(UP_ERR_INVALID, "row %d position %d: token type %d outside 0..%lld", i, t, ty,
+                                   (long long)c->type_vocab_size - 1);
+            }
+        }
+    }
+    return UP_OK;
+}
+
+#define TRY(x) do { up_status s_ = (x); if (s_ != UP_OK) return s_; } while (0)
+
+up_status up_forward(up_run *r, const up_batch *b) {
+    TRY(check_batch(r, b));
+    const up_model *m = r->m;
+    const up_config *c = &m->cfg;
+    const up_weights *w = &m->w;
+    const int B = b->B, T = b->T, C = (int)c->hidden_size, NH = (int)c->num_attention_heads, D = C / NH;
+    const int M = B * T, L = (int)c->num_hidden_layers;
+    const up_type E = m->act_type;
+    const size_t es = E == UP_T_BF16 ? 2 : 4;
+    const int e_copy = E == UP_T_BF16;
+    r->B = B;
+    r->T = T;
+    memcpy(r->lens, b->lens, (size_t)B * sizeof *b->lens);
+
+    /* embeddings */
+    up_embed_forward(r->tmp, b->ids, b->type_ids, w->word, w->pos, w->type, B, T, C);
+    up_layernorm_forward(r->hidden[0], e_copy ? r->xe : NULL, NULL, NULL, r->tmp, w->emb_ln_g, w->emb_ln_b,
+                         (size_t)M, C, c->layer_norm_eps);
+
+    for (int l = 0; l < L; l++) {
+        const up_layer *ly = &w->layers[l];
+        const float *x = r->hidden[l];
+        const void *xe = e_copy ? r->xe : (const void *)x;
+        char *qkv = r->qkv;
+        /* Q, K, V side by side in one (B,T,3C) buffer, one product */
+        TRY(linear_fwd(r, &ly->qkv, xe, C, M, qkv, 3 * C, E, UP_EPI_NONE, NULL, 0));
+        /* S[b,h] (T,T) = Q[b,h] (T,D) K[b,h]^T / sqrt(D) */
+        up_gemm_args g = up_gemm_plain(T, T, D);
+        g.batch0 = B; g.batch1 = NH;
+        g.A = qkv; g.lda = 3 * C; g.sa0 = (int64_t)T * 3 * C; g.sa1 = D; g.ta = E;
+        g.B = qkv + (size_t)C * es; g.ldb = 3 * C; g.transB = 1; g.sb0 = (int64_t)T * 3 * C; g.sb1 = D; g.tb = E;
+        g.C = r->scores; g.ldc = T; g.sc0 = (int64_t)NH * T * T; g.sc1 = (int64_t)T * T; g.tc = UP_T_F32;
+        TRY(up_gemm(r->gemm, &g));
+        up_attn_softmax_forward(e_copy ? NULL : r->probs, e_copy ? r->probs : NULL, r->scores, b->lens, B, NH, T,
+                                1.0f / sqrtf((float)D));
+        /* ctx[b,:,h] (T,D) = P[b,h] (T,T) V[b,h] (T,D) */
+        g = up_gemm_plain(T, D, T);
+        g.batch0 = B; g.batch1 = NH;
+        g.A = r->probs; g.lda = T; g.sa0 = (int64_t)NH * T * T; g.sa1 = (int64_t)T * T; g.ta = E;
+        g.B = qkv + 2 * (size_t)C * es; g.ldb = 3 * C; g.sb0 = (int64_t)T * 3 * C; g.sb1 = D; g.tb = E;
+        g.C = r->ctxv; g.ldc = C; g.sc0 = (int64_t)T * C; g.sc1 = D; g.tc = E;
+        TRY(up_gemm(r->gemm, &g));
+        /* h1 = LN(ctx Wo + bo + x) */
+        TRY(linear_fwd(r, &ly->o, r->ctxv, C, M, r->tmp, C, UP_T_F32, UP_EPI_NONE, x, C));
+        up_layernorm_forward(r->h1, e_copy ? r->h1e : NULL, NULL, NULL, r->tmp, ly->ln1_g, ly->ln1_b, (size_t)M, C,
+                             c->layer_norm_eps);
+        const void *h1e = e_copy ? r->h1e : (const void *)r->h1;
+        /* FFN; an expert's layer with no neurons left skips it */
+        int F = ly->ffn_in.out;
+        if (F > 0 && ly->ffn_in.w) {
+            void *f = (r->keep_all && !e_copy) ? (void *)r->ffn_f32[l] : r->ffn;
+            TRY(linear_fwd(r, &ly->ffn_in, h1e, C, M, f, F, E, act_epi(c->hidden_act), NULL, 0));
+            if (r->keep_all && e_copy) up_bf16_to_f32(r->ffn_f32[l], f, (size_t)M * F);
+            TRY(linear_fwd(r, &ly->ffn_out, f, F, M, r->tmp, C, UP_T_F32, UP_EPI_NONE, r->h1, C));
+        } else {
+            for (size_t i = 0; i < (size_t)M * C; i++) r->tmp[i] = r->h1[i] + ly->ffn_out.b[i % C];
+        }
+        up_layernorm_forward(r->hidden[l + 1], e_copy ? r->xe : NULL, NULL, NULL, r->tmp, ly->ln2_g, ly->ln2_b,
+                             (size_t)M, C, c->layer_norm_eps);
+    }
+
+    /* [CLS] rows, pooler, classifier */
+    const float *last = r->hidden[L];
+    for (int i = 0; i < B; i++) memcpy(r->cls + (size_t)i * C, last + (size_t)i * T * C, (size_t)C * 4);
+    const void *clse = r->cls;
+    if (e_copy) {
+        up_f32_to_bf16(r->clse, r->cls, (size_t)B * C);
+        clse = r->clse;
+    }
+    if (w->has_pooler) {
+        TRY(linear_fwd(r, &w->pooler, clse, C, B, r->pooled, C, UP_T_F32, UP_EPI_TANH, NULL, 0));
+        if (w->has_classifier) {
+            const void *pe = r->pooled;
+            if (e_copy) {
+                up_f32_to_bf16(r->pooled_e, r->pooled, (size_t)B * C);
+                pe = r->pooled_e;
+            }
+            TRY(linear_fwd(r, &w->classifier, pe, C, B, r->logits, c->num_labels, UP_T_F32, UP_EPI_NONE, NULL, 0));
+        }
+    }
+    return UP_OK;
+}
+
+const float *up_run_cls(const up_run *r) { return r->cls; }
+const float *up_run_pooled(const up_run *r) { return r->m->w.has_pooler ? r->pooled : NULL; }
+const float *up_run_logits(const up_run *r) { return r->m->w.has_classifier ? r->logits : NULL; }
+const float *up_run_hidden(const up_run *r, int layer) {
+    int L = (int)r->m->cfg.num_hidden_layers;
+    if (layer < 0 || layer > L || (!r->keep_all && layer != L)) return NULL;
+    return r->hidden[layer];
+}
+const float *up_run_ffn_act(const up_run *r, int layer) {
+    if (!r->keep_all || layer < 0 || layer >= r->m->cfg.num_hidden_layers) return NULL;
+    return r->ffn_f32[layer];
+}

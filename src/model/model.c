@@ -1,0 +1,303 @@
+/*
+ * model.c: loading an encoder from a Hugging Face directory (config.json,
+ * safetensors, vocab.txt) or building one with random weights; precision and
+ * backend choice; tensor lookup, shape checks and dtype conversion.
+ */
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "base/base.h"
+#include "model/model.h"
+
+up_model_opts up_model_opts_default(void) {
+    up_model_opts o = {UP_PREC_AUTO, UP_BACKEND_AUTO, 0};
+    return o;
+}
+
+up_status up_model_own(up_model *m, void *p) {
+    if (m->n_owned == m->cap_owned) {
+        int cap = m->cap_owned ? 2 * m->cap_owned : 64;
+        void **n = realloc(m->owned, (size_t)cap * sizeof *n);
+        if (!n) {
+            free(p);
+            return up_fail(UP_ERR_NOMEM, "out of memory tracking model buffers");
+        }
+        m->owned = n;
+        m->cap_owned = cap;
+    }
+    m->owned[m->n_owned++] = p;
+    return UP_OK;
+}
+
+static void shape_str(char *buf, size_t cap, int ndim, const int64_t *shape) {
+    size_t n = 0;
+    n += (size_t)snprintf(buf + n, cap - n, "[");
+    for (int i = 0; i < ndim && n < cap; i++)
+        n += (size_t)snprintf(buf + n, cap - n, i ? ", %lld" : "%lld", (long long)shape[i]);
+    if (n < cap) snprintf(buf + n, cap - n, "]");
+}
+
+up_status up_model_tensor(up_model *m, const up_st_set *st, const char *const *prefixes,
+                          const char *name, int ndim, const int64_t *shape, up_type to_type,
+                          int required, const void **out) {
+    *out = NULL;
+    const up_st_tensor *t = NULL;
+    char full[320];
+    for (int i = 0; prefixes[i] && !t; i++) {
+        snprintf(full, sizeof full, "%s%s", prefixes[i], name);
+        t = up_st_find(st, full);
+    }
+    if (!t) {
+        if (!required) return UP_OK;
+        return up_fail(UP_ERR_FORMAT, "%s: missing tensor '%s' (also tried with the 'bert.' prefix); "
+                       "is this a BertModel / BertForMaskedLM / BertForSequenceClassification checkpoint?",
+                       m->dir, name);
+    }
+    char want[128], got[128];
+    shape_str(want, sizeof want, ndim, shape);
+    shape_str(got, sizeof got, t->ndim, t->shape);
+    int same = t->ndim == ndim;
+    for (int i = 0; same && i < ndim; i++) same = t->shape[i] == shape[i];
+    if (!same)
+        return up_fail(UP_ERR_FORMAT, "%s: tensor '%s': expected shape %s from config.json, found %s",
+                       up_st_file_name(st, t->file), t->name, want, got);
+    if (t->dtype != UP_DT_F32 && t->dtype != UP_DT_F16 && t->dtype != UP_DT_BF16)
+        return up_fail(UP_ERR_UNSUPPORTED, "%s: tensor '%s': dtype %s is not supported for weights "
+                       "(expected F32, F16 or BF16)", up_st_file_name(st, t->file), t->name, up_dtype_name(t->dtype));
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
+    m->dtype_counts[t->dtype]++;
+    m->n_params += (int64_t)n;
+    /* zero-copy when stored as needed and aligned */
+    uintptr_t addr = (uintptr_t)t->data;
+    if (to_type == UP_T_F32 && t->dtype == UP_DT_F32 && addr % 4 == 0) *out = t->data;
+    else if (to_type == UP_T_BF16 && t->dtype == UP_DT_BF16 && addr % 2 == 0) *out = t->data;
+    if (!*out) {
+        size_t es = to_type == UP_T_BF16 ? 2 : 4;
+        void *buf = up_aligned_alloc(n * es, t->name);
+        if (!buf) return UP_ERR_NOMEM;
+        up_status r = up_model_own(m, buf);
+        if (r != UP_OK) return r;
+        if (to_type == UP_T_F32) up_st_to_f32(t, 0, n, buf);
+        else {
+            float tmp[4096];
+            for (size_t i = 0; i < n; i += 4096) {
+                size_t k = n - i < 4096 ? n - i : 4096;
+                up_st_to_f32(t, i, k, tmp);
+                up_f32_to_bf16((uint16_t *)buf + i, tmp, k);
+            }
+        }
+        *out = buf;
+    }
+    /* weights that are NaN or infinite would poison every output: refuse them */
+    for (size_t i = 0; i < n; i++) {
+        float v = to_type == UP_T_BF16 ? up_bf16_scalar(((const uint16_t *)*out)[i]) : ((const float *)*out)[i];
+        if (!isfinite(v))
+            return up_fail(UP_ERR_FORMAT, "%s: tensor '%s': element %zu is %s; weights must be finite",
+                           up_st_file_name(st, t->file), t->name, i, isnan(v) ? "NaN" : "infinite");
+    }
+    return UP_OK;
+}
+
+up_status up_model_stack_linears(up_model *m, const up_linear *parts, int n, up_linear *out) {
+    int rows = 0, in = parts[0].in;
+    for (int i = 0; i < n; i++) rows += parts[i].out;
+    size_t es = m->act_type == UP_T_BF16 ? 2 : 4;
+    char *w = up_aligned_alloc((size_t)rows * in * es, "stacked weights");
+    float *b = up_aligned_alloc((size_t)rows * sizeof(float), "stacked biases");
+    up_status r = w && b ? UP_OK : UP_ERR_NOMEM;
+    if (r == UP_OK) r = up_model_own(m, w);
+    else free(w);
+    if (r == UP_OK) r = up_model_own(m, b);
+    else free(b);
+    if (r != UP_OK) return r;
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        memcpy(w + off * in * es, parts[i].w, (size_t)parts[i].out * in * es);
+        memcpy(b + off, parts[i].b, (size_t)parts[i].out * sizeof(float));
+        off += (size_t)parts[i].out;
+    }
+    *out = (up_linear){w, m->act_type, b, rows, in};
+    return UP_OK;
+}
+
+static up_status choose_compute(up_model *m, const up_model_opts *o) {
+    up_cpu_features f = up_cpu_detect();
+    m->backend = o->backend;
+#ifdef UP_WITH_DNNL
+    if (m->backend == UP_BACKEND_AUTO) m->backend = UP_BACKEND_DNNL;
+#else
+    if (m->backend == UP_BACKEND_AUTO) m->backend = UP_BACKEND_REF;
+    if (m->backend == UP_BACKEND_DNNL)
+        return up_fail(UP_ERR_UNSUPPORTED, "this build has no oneDNN backend (built with UP_WITH_DNNL=OFF)");
+#endif
+    m->precision = o->precision;
+    int fast_bf16 = f.amx_bf16 || f.avx512_bf16;
+    if (m->precision == UP_PREC_AUTO)
+        m->precision = (fast_bf16 && m->backend == UP_BACKEND_DNNL) ? UP_PREC_BF16 : UP_PREC_FP32;
+    if (m->precision == UP_PREC_BF16 && !fast_bf16)
+        up_log(UP_LOG_WARN, "bf16 requested but this CPU has neither AMX nor AVX512-BF16: it will be emulated and slow");
+    /* the reference backend computes bf16 operands in fp32 math: still valid, just slow */
+    m->act_type = m->precision == UP_PREC_BF16 ? UP_T_BF16 : UP_T_F32;
+    m->threads = o->threads > 0 ? o->threads : omp_get_num_procs();
+    omp_set_num_threads(m->threads);
+    return UP_OK;
+}
+
+static up_status model_alloc(up_model *m) {
+    m->w.layers = up_calloc((size_t)m->cfg.num_hidden_layers, sizeof(up_layer), "layers");
+    return m->w.layers ? UP_OK : UP_ERR_NOMEM;
+}
+
+static void dtype_summary(up_model *m) {
+    size_t n = 0;
+    m->dtypes[0] = 0;
+    for (int d = 0; d < UP_DT_COUNT; d++)
+        if (m->dtype_counts[d])
+            n += (size_t)snprintf(m->dtypes + n, sizeof m->dtypes - n, "%s%s x%zu", n ? ", " : "",
+                                  up_dtype_name((up_dtype)d), m->dtype_counts[d]);
+}
+
+up_status up_model_load(const char *dir, const up_model_opts *opts, up_model **out) {
+    *out = NULL;
+    up_model_opts o = opts ? *opts : up_model_opts_default();
+    up_model *m = up_calloc(1, sizeof *m, "model");
+    if (!m) return UP_ERR_NOMEM;
+    snprintf(m->dir, sizeof m->dir, "%s", dir);
+    char path[1200];
+    up_status r;
+    if ((r = up_path_join(path, sizeof path, dir, "config.json"))) goto fail;
+    if (!up_file_exists(path)) {
+        r = up_fail(UP_ERR_IO, "%s: no config.json: a model directory holds config.json, "
+                    "model.safetensors (or an index and shards) and vocab.txt", dir);
+        goto fail;
+    }
+    if ((r = up_config_load(path, &m->cfg))) goto fail;
+    const up_family *fam = up_family_find(m->cfg.model_type);
+    if (!fam) {
+        r = up_fail(UP_ERR_UNSUPPORTED, "%s: model_type '%s' is not supported (supported: bert)", path, m->cfg.model_type);
+        goto fail;
+    }
+    if ((r = choose_compute(m, &o))) goto fail;
+    if ((r = up_st_open_dir(dir, &m->st))) goto fail;
+    if ((r = model_alloc(m))) goto fail;
+    if ((r = fam->bind(m, m->st))) goto fail;
+    dtype_summary(m);
+    if ((r = up_path_join(path, sizeof path, dir, "vocab.txt"))) goto fail;
+    if (up_file_exists(path)) {
+        up_tokenizer_opts to = up_tokenizer_opts_default();
+        if ((r = up_tokenizer_load(path, &to, &m->tok))) goto fail;
+        if (up_tokenizer_vocab_size(m->tok) != m->cfg.vocab_size)
+            up_log(UP_LOG_WARN, "%s has %lld tokens but config.json says vocab_size %lld", path,
+                   (long long)up_tokenizer_vocab_size(m->tok), (long long)m->cfg.vocab_size);
+        if (up_tokenizer_vocab_size(m->tok) > m->cfg.vocab_size) {
+            r = up_fail(UP_ERR_FORMAT, "%s: %lld tokens, more than config.json's vocab_size %lld: ids past the "
+                        "embedding table would be produced", path, (long long)up_tokenizer_vocab_size(m->tok),
+                        (long long)m->cfg.vocab_size);
+            goto fail;
+        }
+    } else {
+        up_log(UP_LOG_WARN, "%s: no vocab.txt: the model can run on ids but not on text", dir);
+    }
+    *out = m;
+    return UP_OK;
+fail:
+    up_model_free(m);
+    return r;
+}
+
+/* xorshift + Box-Muller: reproducible random weights for benchmarks */
+static uint64_t rnd_next(uint64_t *s) {
+    *s ^= *s << 13; *s ^= *s >> 7; *s ^= *s << 17;
+    return *s;
+}
+static float rnd_normal(uint64_t *s) {
+    double u1 = ((rnd_next(s) >> 11) + 1.0) / 9007199254740993.0, u2 = (rnd_next(s) >> 11) / 9007199254740992.0;
+    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+}
+
+static const void *rand_tensor(up_model *m, size_t n, up_type t, float std, float mean, uint64_t *s, up_status *r) {
+    if (*r) return NULL;
+    void *p = up_aligned_alloc(n * (t == UP_T_BF16 ? 2 : 4), "random weights");
+    if (!p || (*r = up_model_own(m, p))) {
+        if (!*r) *r = UP_ERR_NOMEM;
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        float v = mean + std * (std ? rnd_normal(s) : 0);
+        if (t == UP_T_BF16) ((uint16_t *)p)[i] = up_bf16_from(v);
+        else ((float *)p)[i] = v;
+    }
+    m->n_params += (int64_t)n;
+    return p;
+}
+
+static void rand_linear(up_model *m, up_linear *l, int out, int in, uint64_t *s, up_status *r) {
+    l->out = out; l->in = in; l->wt = m->act_type;
+    l->w = rand_tensor(m, (size_t)out * in, m->act_type, 0.02f, 0, s, r);
+    l->b = rand_tensor(m, (size_t)out, UP_T_F32, 0.02f, 0, s, r);
+}
+
+up_status up_model_random(const up_config *cfg, const up_model_opts *opts, uint64_t seed, up_model **out) {
+    *out = NULL;
+    up_model_opts o = opts ? *opts : up_model_opts_default();
+    up_model *m = up_calloc(1, sizeof *m, "model");
+    if (!m) return UP_ERR_NOMEM;
+    m->cfg = *cfg;
+    snprintf(m->dir, sizeof m->dir, "(random)");
+    up_status r;
+    if ((r = choose_compute(m, &o)) || (r = model_alloc(m))) goto fail;
+    uint64_t s = seed * 2654435761u + 1;
+    int C = (int)cfg->hidden_size, F = (int)cfg->intermediate_size;
+    up_weights *w = &m->w;
+    w->word = rand_tensor(m, (size_t)cfg->vocab_size * C, UP_T_F32, 0.02f, 0, &s, &r);
+    w->pos = rand_tensor(m, (size_t)cfg->max_position_embeddings * C, UP_T_F32, 0.02f, 0, &s, &r);
+    w->type = rand_tensor(m, (size_t)cfg->type_vocab_size * C, UP_T_F32, 0.02f, 0, &s, &r);
+    w->emb_ln_g = rand_tensor(m, C, UP_T_F32, 0, 1, &s, &r);
+    w->emb_ln_b = rand_tensor(m, C, UP_T_F32, 0, 0, &s, &r);
+    for (int l = 0; l < cfg->num_hidden_layers; l++) {
+        up_layer *L = &w->layers[l];
+        rand_linear(m, &L->qkv, 3 * C, C, &s, &r);
+        rand_linear(m, &L->o, C, C, &s, &r);
+        rand_linear(m, &L->ffn_in, F, C, &s, &r);
+        rand_linear(m, &L->ffn_out, C, F, &s, &r);
+        L->ln1_g = rand_tensor(m, C, UP_T_F32, 0, 1, &s, &r);
+        L->ln1_b = rand_tensor(m, C, UP_T_F32, 0, 0, &s, &r);
+        L->ln2_g = rand_tensor(m, C, UP_T_F32, 0, 1, &s, &r);
+        L->ln2_b = rand_tensor(m, C, UP_T_F32, 0, 0, &s, &r);
+    }
+    rand_linear(m, &w->pooler, C, C, &s, &r);
+    w->has_pooler = 1;
+    if (cfg->num_labels > 0) {
+        rand_linear(m, &w->classifier, cfg->num_labels, C, &s, &r);
+        w->has_classifier = 1;
+    }
+    if (r) goto fail;
+    snprintf(m->dtypes, sizeof m->dtypes, "random %s", m->act_type == UP_T_BF16 ? "BF16" : "F32");
+    *out = m;
+    return UP_OK;
+fail:
+    up_model_free(m);
+    return r;
+}
+
+void up_model_free(up_model *m) {
+    if (!m) return;
+    for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
+    free(m->owned);
+    free(m->w.layers);
+    up_st_close(m->st);
+    up_tokenizer_free(m->tok);
+    free(m);
+}
+
+const up_config *up_model_config(const up_model *m) { return &m->cfg; }
+const up_tokenizer *up_model_tokenizer(const up_model *m) { return m->tok; }
+up_precision up_model_precision(const up_model *m) { return m->precision; }
+up_backend up_model_backend(const up_model *m) { return m->backend; }
+int64_t up_model_param_count(const up_model *m) { return m->n_params; }
+int up_model_has_classifier(const up_model *m) { return m->w.has_classifier; }
+const char *up_model_dtypes(const up_model *m) { return m->dtypes; }
+int up_model_num_files(const up_model *m) { return m->st ? up_st_num_files(m->st) : 0; }
