@@ -48,14 +48,26 @@ void up_gemm_ref(const up_gemm_args *g) {
         }
 }
 
-__attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
-void up_f32_to_bf16(uint16_t *dst, const float *src, size_t n) {
-#pragma omp parallel for simd schedule(static) if (n > 65536)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void f32_to_bf16_range(uint16_t *dst, const float *src, size_t n) {
+#pragma omp simd
     for (size_t i = 0; i < n; i++) dst[i] = up_bf16_from(src[i]);
 }
 
-__attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
-void up_bf16_to_f32(float *dst, const uint16_t *src, size_t n) {
-#pragma omp parallel for simd schedule(static) if (n > 65536)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void bf16_to_f32_range(float *dst, const uint16_t *src, size_t n) {
+#pragma omp simd
     for (size_t i = 0; i < n; i++) dst[i] = up_bf16_scalar(src[i]);
+}
+
+/* chunks of 16K elements in parallel; each chunk runs the cloned kernel */
+#define CONV_CHUNK 16384
+void up_f32_to_bf16(uint16_t *dst, const float *src, size_t n) {
+#pragma omp parallel for schedule(static) if (n > 4 * CONV_CHUNK)
+    for (size_t i = 0; i < n; i += CONV_CHUNK) f32_to_bf16_range(dst + i, src + i, n - i < CONV_CHUNK ? n - i : CONV_CHUNK);
+}
+
+void up_bf16_to_f32(float *dst, const uint16_t *src, size_t n) {
+#pragma omp parallel for schedule(static) if (n > 4 * CONV_CHUNK)
+    for (size_t i = 0; i < n; i += CONV_CHUNK) bf16_to_f32_range(dst + i, src + i, n - i < CONV_CHUNK ? n - i : CONV_CHUNK);
 }

@@ -1,16 +1,29 @@
-/* ops.c: layernorm, masked attention softmax and embeddings (see ops.h). */
+/*
+ * ops.c: layernorm, masked attention softmax and embeddings (see ops.h).
+ *
+ * Each op is a row kernel over a range of rows, compiled for AVX-512, AVX2
+ * and baseline x86-64 (target_clones picks one at load time), called from a
+ * plain OpenMP loop over chunks: GCC does not clone the bodies it outlines
+ * for `omp parallel`, so the parallel loop must call the cloned kernel.
+ */
 #include "kernels/ops.h"
 
 #include <math.h>
 #include <string.h>
 #include "kernels/gemm.h"
 
+/* rows per parallel chunk: enough work to amortize the dispatch */
+#define CHUNK 16
+
 /* exp(x) for x <= 0 (softmax arguments), branch-free so loops vectorize:
- * 2^n * p(r), r = x - n ln2, Cephes' polynomial; below -87 it returns 0. */
+ * 2^n * p(r) with n = round(x / ln2) by the 1.5 * 2^23 magic-number trick,
+ * r = x - n ln2 (Cody-Waite split), Cephes' polynomial (~1 ulp). Arguments
+ * below -87 give exp(-87) ~ 1.6e-38, i.e. zero next to the row maximum's 1. */
 static inline float exp_neg(float x) {
-    x = x < -87.0f ? -87.0f : x;
-    float n = __builtin_floorf(x * 1.44269504088896341f + 0.5f);
-    float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+    float xc = x > -87.0f ? x : -87.0f;
+    float k = xc * 1.44269504088896341f + 12582912.0f;
+    float n = k - 12582912.0f;
+    float r = xc - n * 0.693359375f + n * 2.12194440e-4f;
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
     p = p * r + 8.3334519073e-3f;
@@ -18,17 +31,30 @@ static inline float exp_neg(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    union { uint32_t u; float f; } e;
-    e.u = (uint32_t)((int32_t)n + 127) << 23;
-    return x <= -87.0f ? 0.0f : p * e.f;
+    int32_t ki;
+    memcpy(&ki, &k, sizeof ki);
+    int32_t bits = (ki - 0x4B400000 + 127) << 23; /* the exponent field of 2^n */
+    float two_n;
+    memcpy(&two_n, &bits, sizeof two_n);
+    return p * two_n;
+}
+
+/* sum of n floats in 16 partial sums: vectorizes without -ffast-math */
+static inline float sum_lanes(const float *x, int n) {
+    float lanes[16] = {0};
+    int j = 0;
+    for (; j + 16 <= n; j += 16)
+        for (int k = 0; k < 16; k++) lanes[k] += x[j + k];
+    float s = 0;
+    for (int k = 0; k < 16; k++) s += lanes[k];
+    for (; j < n; j++) s += x[j];
+    return s;
 }
 
 UP_CLONES
-void up_layernorm_forward(float *out, uint16_t *out_bf16, float *mean, float *rstd,
-                          const float *inp, const float *gamma, const float *beta,
-                          size_t rows, int C, float eps) {
-#pragma omp parallel for schedule(static)
-    for (size_t r = 0; r < rows; r++) {
+static void layernorm_rows(size_t lo, size_t hi, float *out, uint16_t *out_bf16, float *mean, float *rstd,
+                           const float *inp, const float *gamma, const float *beta, int C, float eps) {
+    for (size_t r = lo; r < hi; r++) {
         const float *x = inp + r * C;
         float *y = out + r * C;
         float s = 0;
@@ -54,52 +80,211 @@ void up_layernorm_forward(float *out, uint16_t *out_bf16, float *mean, float *rs
     }
 }
 
-UP_CLONES
-void up_attn_softmax_forward(float *probs32, uint16_t *probs16, float *scores,
-                             const int32_t *lens, int B, int NH, int T, float scale) {
-    size_t rows = (size_t)B * NH * T;
+void up_layernorm_forward(float *out, uint16_t *out_bf16, float *mean, float *rstd,
+                          const float *inp, const float *gamma, const float *beta,
+                          size_t rows, int C, float eps) {
 #pragma omp parallel for schedule(static)
-    for (size_t r = 0; r < rows; r++) {
+    for (size_t lo = 0; lo < rows; lo += CHUNK)
+        layernorm_rows(lo, lo + CHUNK < rows ? lo + CHUNK : rows, out, out_bf16, mean, rstd, inp, gamma, beta, C, eps);
+}
+
+void up_layernorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
+                           const float *inp, const float *gamma, const float *mean, const float *rstd,
+                           size_t rows, int C) {
+    if (dinp) {
+#pragma omp parallel for schedule(static)
+        for (size_t r = 0; r < rows; r++) {
+            const float *x = inp + r * C, *dy = dout + r * C;
+            float m = mean[r], rs = rstd[r], a = 0, b = 0;
+            for (int i = 0; i < C; i++) {
+                float dn = dy[i] * gamma[i];
+                a += dn;
+                b += dn * (x[i] - m) * rs;
+            }
+            a /= C;
+            b /= C;
+            float *dx = dinp + r * C;
+            for (int i = 0; i < C; i++) {
+                float n = (x[i] - m) * rs;
+                dx[i] += (dy[i] * gamma[i] - a - n * b) * rs;
+            }
+        }
+    }
+    if (dgamma || dbeta) {
+        /* parallel over columns: no two threads write the same parameter */
+#pragma omp parallel for schedule(static)
+        for (int i = 0; i < C; i++) {
+            float g = 0, bb = 0;
+            for (size_t r = 0; r < rows; r++) {
+                float dy = dout[r * C + i];
+                g += dy * (inp[r * C + i] - mean[r]) * rstd[r];
+                bb += dy;
+            }
+            if (dgamma) dgamma[i] += g;
+            if (dbeta) dbeta[i] += bb;
+        }
+    }
+}
+
+UP_CLONES
+static void softmax_rows(size_t lo, size_t hi, float *probs32, uint16_t *probs16, float *scores,
+                         const int32_t *lens, int NH, int T, float scale) {
+    for (size_t r = lo; r < hi; r++) {
         int b = (int)(r / ((size_t)NH * T));
         int len = lens[b] < T ? lens[b] : T;
         float *s = scores + r * T;
         float mx = -INFINITY;
 #pragma omp simd reduction(max : mx)
         for (int j = 0; j < len; j++) mx = s[j] > mx ? s[j] : mx;
-        float *e = s; /* exps overwrite the scores row */
-        float sum = 0;
-#pragma omp simd reduction(+ : sum)
-        for (int j = 0; j < len; j++) {
-            e[j] = exp_neg(scale * (s[j] - mx));
-            sum += e[j];
-        }
+        for (int j = 0; j < len; j++) s[j] = exp_neg(scale * (s[j] - mx)); /* exps overwrite the scores */
+        float sum = sum_lanes(s, len);
         float inv = len > 0 ? 1.0f / sum : 0.0f;
         if (probs32) {
             float *p = probs32 + r * T;
 #pragma omp simd
-            for (int j = 0; j < len; j++) p[j] = e[j] * inv;
+            for (int j = 0; j < len; j++) p[j] = s[j] * inv;
             for (int j = len; j < T; j++) p[j] = 0.0f;
         } else {
             uint16_t *p = probs16 + r * T;
 #pragma omp simd
-            for (int j = 0; j < len; j++) p[j] = up_bf16_from(e[j] * inv);
+            for (int j = 0; j < len; j++) p[j] = up_bf16_from(s[j] * inv);
             for (int j = len; j < T; j++) p[j] = 0;
         }
     }
 }
 
-UP_CLONES
-void up_embed_forward(float *x, const int32_t *ids, const int32_t *type_ids,
-                      const float *word, const float *pos, const float *type,
-                      int B, int T, int C) {
+void up_attn_softmax_forward(float *probs32, uint16_t *probs16, float *scores,
+                             const int32_t *lens, int B, int NH, int T, float scale) {
+    size_t rows = (size_t)B * NH * T;
 #pragma omp parallel for schedule(static)
-    for (int bt = 0; bt < B * T; bt++) {
-        int t = bt % T;
+    for (size_t lo = 0; lo < rows; lo += CHUNK)
+        softmax_rows(lo, lo + CHUNK < rows ? lo + CHUNK : rows, probs32, probs16, scores, lens, NH, T, scale);
+}
+
+void up_attn_softmax_backward(float *dscores, const float *dprobs, const float *probs,
+                              int B, int NH, int T, float scale) {
+    size_t rows = (size_t)B * NH * T;
+#pragma omp parallel for schedule(static)
+    for (size_t r = 0; r < rows; r++) {
+        const float *p = probs + r * T, *dp = dprobs + r * T;
+        float dot = 0;
+        for (int j = 0; j < T; j++) dot += p[j] * dp[j];
+        float *ds = dscores + r * T;
+        for (int j = 0; j < T; j++) ds[j] = scale * p[j] * (dp[j] - dot);
+    }
+}
+
+static inline float act1(float x, up_actfn a) {
+    switch (a) {
+    case UP_ACTFN_GELU: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+    case UP_ACTFN_GELU_TANH: return 0.5f * x * (1.0f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
+    case UP_ACTFN_RELU: return x > 0 ? x : 0;
+    case UP_ACTFN_TANH: return tanhf(x);
+    }
+    return x;
+}
+
+static inline float dact1(float x, up_actfn a) {
+    switch (a) {
+    case UP_ACTFN_GELU: /* Phi(x) + x phi(x) */
+        return 0.5f * (1.0f + erff(x * 0.70710678118654752f)) + x * 0.39894228040143268f * expf(-0.5f * x * x);
+    case UP_ACTFN_GELU_TANH: {
+        float u = 0.79788456080286536f * (x + 0.044715f * x * x * x), t = tanhf(u);
+        float du = 0.79788456080286536f * (1.0f + 3.0f * 0.044715f * x * x);
+        return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;
+    }
+    case UP_ACTFN_RELU: return x > 0 ? 1.0f : 0.0f;
+    case UP_ACTFN_TANH: {
+        float t = tanhf(x);
+        return 1.0f - t * t;
+    }
+    }
+    return 1.0f;
+}
+
+void up_act_forward(float *out, const float *inp, size_t n, up_actfn a) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) out[i] = act1(inp[i], a);
+}
+
+void up_act_backward(float *dinp, const float *dout, const float *inp, size_t n, up_actfn a) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) dinp[i] += dout[i] * dact1(inp[i], a);
+}
+
+void up_tanh_backward_from_out(float *dinp, const float *dout, const float *out, size_t n) {
+    for (size_t i = 0; i < n; i++) dinp[i] += dout[i] * (1.0f - out[i] * out[i]);
+}
+
+double up_xent_forward_backward(float *dlogits, const float *logits, const int32_t *targets,
+                                size_t N, int V, float grad_scale, size_t *count) {
+    size_t n = 0;
+    for (size_t r = 0; r < N; r++) n += targets[r] >= 0;
+    double loss = 0;
+    float inv = n ? grad_scale / (float)n : 0.0f;
+#pragma omp parallel for schedule(static) reduction(+ : loss)
+    for (size_t r = 0; r < N; r++) {
+        const float *x = logits + r * V;
+        float *d = dlogits + r * V;
+        int y = targets[r];
+        if (y < 0) {
+            for (int j = 0; j < V; j++) d[j] = 0;
+            continue;
+        }
+        float mx = x[0];
+        for (int j = 1; j < V; j++) mx = x[j] > mx ? x[j] : mx;
+        double sum = 0;
+        for (int j = 0; j < V; j++) sum += exp((double)x[j] - mx);
+        double lse = mx + log(sum);
+        loss += lse - x[y];
+        for (int j = 0; j < V; j++) d[j] = (float)(exp((double)x[j] - lse)) * inv;
+        d[y] -= inv;
+    }
+    if (count) *count = n;
+    return n ? loss / (double)n : 0.0;
+}
+
+void up_bias_backward(float *db, const float *dy, size_t M, int N) {
+#pragma omp parallel for schedule(static)
+    for (int j = 0; j < N; j++) {
+        float s = 0;
+        for (size_t m = 0; m < M; m++) s += dy[m * N + j];
+        db[j] += s;
+    }
+}
+
+UP_CLONES
+static void embed_rows(size_t lo, size_t hi, float *x, const int32_t *ids, const int32_t *type_ids,
+                       const float *word, const float *pos, const float *type, int T, int C) {
+    for (size_t bt = lo; bt < hi; bt++) {
+        size_t t = bt % (size_t)T;
         const float *w = word + (size_t)ids[bt] * C;
-        const float *p = pos + (size_t)t * C;
+        const float *p = pos + t * C;
         const float *ty = type + (size_t)(type_ids ? type_ids[bt] : 0) * C;
-        float *o = x + (size_t)bt * C;
+        float *o = x + bt * C;
 #pragma omp simd
         for (int i = 0; i < C; i++) o[i] = w[i] + p[i] + ty[i];
     }
+}
+
+void up_embed_forward(float *x, const int32_t *ids, const int32_t *type_ids,
+                      const float *word, const float *pos, const float *type,
+                      int B, int T, int C) {
+    size_t rows = (size_t)B * T;
+#pragma omp parallel for schedule(static)
+    for (size_t lo = 0; lo < rows; lo += CHUNK)
+        embed_rows(lo, lo + CHUNK < rows ? lo + CHUNK : rows, x, ids, type_ids, word, pos, type, T, C);
+}
+
+void up_embed_backward(float *dword, float *dpos, float *dtype, const float *dx,
+                       const int32_t *ids, const int32_t *type_ids, int B, int T, int C) {
+    /* parallel over columns: repeated ids never race */
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < C; i++)
+        for (int bt = 0; bt < B * T; bt++) {
+            float g = dx[(size_t)bt * C + i];
+            if (dword) dword[(size_t)ids[bt] * C + i] += g;
+            if (dpos) dpos[(size_t)(bt % T) * C + i] += g;
+            if (dtype) dtype[(size_t)(type_ids ? type_ids[bt] : 0) * C + i] += g;
+        }
 }

@@ -33,7 +33,40 @@ void up_embed_forward(float *x, const int32_t *ids, const int32_t *type_ids,
                       const float *word, const float *pos, const float *type,
                       int B, int T, int C);
 
+/* dinp (rows,C) += d out / d inp; dgamma, dbeta (C) += their gradients
+ * (NULL: not needed). mean, rstd are what the forward saved. */
+void up_layernorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
+                           const float *inp, const float *gamma, const float *mean, const float *rstd,
+                           size_t rows, int C);
+
+/* dscores (B,NH,T,T) = d/dS of P = softmax(scale * S) (overwrites, not +=:
+ * scores are a temporary); dprobs, probs (B,NH,T,T) fp32. */
+void up_attn_softmax_backward(float *dscores, const float *dprobs, const float *probs,
+                              int B, int NH, int T, float scale);
+
+typedef enum { UP_ACTFN_GELU = 0, UP_ACTFN_GELU_TANH, UP_ACTFN_RELU, UP_ACTFN_TANH } up_actfn;
+/* out (n) = act(inp); training keeps the pre-activation for the backward. */
+void up_act_forward(float *out, const float *inp, size_t n, up_actfn a);
+/* dinp (n) += dout * act'(inp) */
+void up_act_backward(float *dinp, const float *dout, const float *inp, size_t n, up_actfn a);
+/* tanh backward from the output y: dinp += dout * (1 - y^2) */
+void up_tanh_backward_from_out(float *dinp, const float *dout, const float *out, size_t n);
+
+/* dword/dpos/dtype (tables) += scatter of dx (B,T,C); NULL tables skipped. */
+void up_embed_backward(float *dword, float *dpos, float *dtype, const float *dx,
+                       const int32_t *ids, const int32_t *type_ids, int B, int T, int C);
+
+/* Mean cross-entropy of rows (N,V) of logits against targets (N); targets
+ * < 0 are ignored. Returns the mean loss over counted rows and writes dlogits
+ * = d(mean loss)/dlogits * grad_scale (may alias logits). *count gets the
+ * number of rows counted. probs of the gold label optional (N) or NULL. */
+double up_xent_forward_backward(float *dlogits, const float *logits, const int32_t *targets,
+                                size_t N, int V, float grad_scale, size_t *count);
+
+/* db (N) += column sums of dy (M,N). */
+void up_bias_backward(float *db, const float *dy, size_t M, int N);
+
 /* Hot loops are compiled for AVX-512 and AVX2 too, picked at run time. */
-#define UP_CLONES __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+#define UP_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
 #endif

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# CLI of the inference engine as a user runs it: info, tokenize, embed, bench,
+# and the errors users see for bad input (non-zero exit, a message that names
+# the file and what is wrong, never a crash).
+set -u
+cli=${UP_CLI:?UP_CLI is set by CTest}
+src=${UP_SOURCE_DIR:?}
+models=$src/tests/data/models
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0; checks=0
+ok() { checks=$((checks+1)); }
+bad() { checks=$((checks+1)); fails=$((fails+1)); echo "FAIL: $*" >&2; }
+# expect_fail "name" "substring" cmd...: exit code 1 or 2, stderr has substring, no signal
+expect_fail() {
+  local name=$1 want=$2; shift 2
+  "$@" >"$tmp/out" 2>"$tmp/err" </dev/null; local rc=$?
+  if [ $rc -eq 0 ]; then bad "$name: exited 0"; return; fi
+  if [ $rc -gt 2 ]; then bad "$name: exit code $rc (crash?)"; cat "$tmp/err" >&2; return; fi
+  if ! grep -qF -- "$want" "$tmp/err"; then bad "$name: stderr lacks '$want':"; cat "$tmp/err" >&2; return; fi
+  ok
+}
+json_check() { # file, python expression over rows (list of dicts)
+  python3 -c "import json,sys; rows=[json.loads(l) for l in open('$1')]; sys.exit(0 if ($2) else 1)"
+}
+
+# info
+"$cli" info "$models/bert-f32-gelu_new-cls" >"$tmp/info" 2>"$tmp/err" || bad "info exit"
+grep -q "classifier:   3 labels: neg neu pos" "$tmp/info" && ok || bad "info labels: $(cat "$tmp/info")"
+grep -q "^parameters:" "$tmp/info" && ok || bad "info parameters"
+grep -q "^backend:      onednn" "$tmp/info" && ok || bad "info backend"
+"$cli" info "$models/bert-sharded" | grep -q "2 safetensors file" && ok || bad "info sharded files"
+
+# tokenize and embed
+printf 'hello world\nthe cat sat\tand the dog ran\n\n' >"$tmp/in.txt"
+"$cli" tokenize --model "$models/bert-f32-gelu" --pairs <"$tmp/in.txt" >"$tmp/tok.jsonl" 2>"$tmp/err" || bad "tokenize exit"
+json_check "$tmp/tok.jsonl" "len(rows)==3 and rows[0]['ids'][0]==2 and rows[0]['ids'][-1]==3 and 1 in rows[1]['type_ids'] and rows[2]['ids']==[2,3]" && ok || bad "tokenize output"
+grep -q "line 3: empty text" "$tmp/err" && ok || bad "empty line warning"
+for prec in fp32 bf16; do
+  "$cli" embed --model "$models/bert-f32-gelu_new-cls" --pairs --precision $prec <"$tmp/in.txt" >"$tmp/emb-$prec.jsonl" 2>/dev/null || bad "embed $prec exit"
+  json_check "$tmp/emb-$prec.jsonl" "len(rows)==3 and all(len(r['cls'])==32 and len(r['pooled'])==32 and len(r['logits'])==3 for r in rows)" && ok || bad "embed $prec output"
+done
+"$cli" embed --model "$models/bert-f32-gelu_new-cls" --pairs --backend reference --precision fp32 <"$tmp/in.txt" >"$tmp/emb-ref.jsonl" 2>/dev/null || bad "embed ref exit"
+python3 - "$tmp/emb-ref.jsonl" "$tmp/emb-fp32.jsonl" "$tmp/emb-bf16.jsonl" <<'PY' && ok || bad "embed backends disagree"
+import json, sys
+load = lambda p: [json.loads(l) for l in open(p)]
+ref, f32, b16 = map(load, sys.argv[1:4])
+def err(a, b, k): return max(abs(x - y) for ra, rb in zip(a, b) for x, y in zip(ra[k], rb[k]))
+assert err(ref, f32, "cls") < 1e-4 and err(ref, f32, "pooled") < 1e-4, "fp32"
+scale = max(abs(x) for r in ref for x in r["cls"])
+assert err(ref, b16, "cls") / scale < 2e-2, "bf16"
+PY
+# batching does not change results
+"$cli" embed --model "$models/bert-f32-gelu" --batch 1 --precision fp32 <"$tmp/in.txt" >"$tmp/b1.jsonl" 2>/dev/null
+"$cli" embed --model "$models/bert-f32-gelu" --batch 3 --precision fp32 <"$tmp/in.txt" >"$tmp/b3.jsonl" 2>/dev/null
+python3 - "$tmp/b1.jsonl" "$tmp/b3.jsonl" <<'PY' && ok || bad "batch size changes embeddings"
+import json, sys
+a, b = ([json.loads(l) for l in open(p)] for p in sys.argv[1:3])
+assert len(a) == len(b) == 3
+assert max(abs(x - y) for ra, rb in zip(a, b) for x, y in zip(ra["cls"], rb["cls"])) < 1e-5
+PY
+# long input is truncated and said so
+python3 -c "print(' '.join(['word']*200))" | "$cli" embed --model "$models/bert-f32-gelu" >"$tmp/long.jsonl" 2>"$tmp/err" || bad "long exit"
+grep -q "truncated" "$tmp/err" && ok || bad "truncation not reported"
+json_check "$tmp/long.jsonl" "len(rows)==1" && ok || bad "long output"
+
+# bench on a random shape, text and JSON
+cat >"$tmp/cfg.json" <<'J'
+{"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100, "max_position_embeddings": 64}
+J
+"$cli" bench --config "$tmp/cfg.json" --random --batch 2 --len 16 --iters 2 --json >"$tmp/bench.json" 2>/dev/null || bad "bench exit"
+python3 -c "import json; r=json.load(open('$tmp/bench.json')); assert r[0]['batch']==2 and r[0]['tokens_per_s']>0" && ok || bad "bench json"
+
+# bad input
+expect_fail "missing dir" "no config.json" "$cli" info "$tmp/nope"
+mkdir -p "$tmp/m1"; cp "$models/bert-f32-gelu/"* "$tmp/m1/"
+sed -i 's/"hidden_size": 32/"hidden_size": 48/' "$tmp/m1/config.json"
+expect_fail "shape vs config" "expected shape [128, 48] from config.json, found [128, 32]" "$cli" info "$tmp/m1"
+cp "$models/bert-f32-gelu/config.json" "$tmp/m1/"
+sed -i 's/"num_attention_heads": 4/"num_attention_heads": 5/' "$tmp/m1/config.json"
+expect_fail "heads divide hidden" "num_attention_heads" "$cli" info "$tmp/m1"
+printf '{"hidden_size": 32,' >"$tmp/m1/config.json"
+expect_fail "invalid json" "config.json" "$cli" info "$tmp/m1"
+cp "$models/bert-f32-gelu/config.json" "$tmp/m1/"
+head -c 1000 "$models/bert-f32-gelu/model.safetensors" >"$tmp/m1/model.safetensors"
+expect_fail "truncated safetensors" "model.safetensors" "$cli" info "$tmp/m1"
+rm "$tmp/m1/model.safetensors"
+expect_fail "no weights" "model.safetensors" "$cli" info "$tmp/m1"
+cp "$models/bert-f32-gelu/model.safetensors" "$tmp/m1/"
+sed -i 's/^\[SEP\]$/[XEP]/' "$tmp/m1/vocab.txt"
+expect_fail "vocab without [SEP]" "[SEP]" "$cli" embed --model "$tmp/m1"
+expect_fail "bad option" "unknown option" "$cli" embed --modle x
+expect_fail "bad precision" "--precision expects" "$cli" info "$models/bert-f32-gelu" --precision fp64
+expect_fail "max-len over positions" "max_position_embeddings" "$cli" embed --model "$models/bert-f32-gelu" --max-len 100
+
+echo "$((checks-fails)) passed, $fails failed"
+[ $fails -eq 0 ]

@@ -1,0 +1,235 @@
+/*
+ * test_ops_grad.c: every op's backward against central finite differences
+ * of an independent double-precision forward (written here, not the float
+ * kernel), on random inputs. Loss = sum(w * out) with random w, so dout = w.
+ * Tolerance: relative 1e-3 of the gradient's scale (float backward vs
+ * double numerics; h = 1e-5 makes the truncation error ~1e-10).
+ */
+#include "test.h"
+#include "kernels/ops.h"
+
+static uint64_t rs = 0x9E3779B97F4A7C15ull;
+static double urand(void) {
+    rs ^= rs << 13; rs ^= rs >> 7; rs ^= rs << 17;
+    return (double)(rs >> 11) / 9007199254740992.0 * 2.0 - 1.0;
+}
+static void fill(float *f, double *d, size_t n, double scale) {
+    for (size_t i = 0; i < n; i++) { d[i] = urand() * scale; f[i] = (float)d[i]; d[i] = f[i]; }
+}
+
+static void compare(const char *what, const float *got, const double *want, size_t n) {
+    double maxd = 0, scale = 1e-6;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs(got[i] - want[i]);
+        maxd = d > maxd ? d : maxd;
+        scale = fabs(want[i]) > scale ? fabs(want[i]) : scale;
+    }
+    CHECK_MSG(maxd <= 1e-3 * scale, "%s: max diff %.3g, gradient scale %.3g", what, maxd, scale);
+    if (getenv("UP_VERBOSE")) printf("  %-28s rel %.3g\n", what, maxd / scale);
+}
+
+/* ---- double forwards ---- */
+#define R 5
+#define C 24
+static double ln_loss(const double *x, const double *g, const double *b, const double *w) {
+    double L = 0;
+    for (int r = 0; r < R; r++) {
+        double m = 0, v = 0;
+        for (int i = 0; i < C; i++) m += x[r * C + i];
+        m /= C;
+        for (int i = 0; i < C; i++) v += (x[r * C + i] - m) * (x[r * C + i] - m);
+        v /= C;
+        double rstd = 1 / sqrt(v + 1e-5);
+        for (int i = 0; i < C; i++) L += w[r * C + i] * ((x[r * C + i] - m) * rstd * g[i] + b[i]);
+    }
+    return L;
+}
+
+static void test_layernorm(void) {
+    float x[R * C], g[C], b[C], w[R * C], out[R * C], mean[R], rstd[R];
+    double xd[R * C], gd[C], bd[C], wd[R * C];
+    fill(x, xd, R * C, 2); fill(g, gd, C, 1); fill(b, bd, C, 1); fill(w, wd, R * C, 1);
+    up_layernorm_forward(out, NULL, mean, rstd, x, g, b, R, C, 1e-5f);
+    float dx[R * C] = {0}, dg[C] = {0}, db[C] = {0};
+    up_layernorm_backward(dx, dg, db, w, x, g, mean, rstd, R, C);
+    double nx[R * C], ng[C], nb[C], h = 1e-5;
+    for (int i = 0; i < R * C; i++) {
+        double o = xd[i];
+        xd[i] = o + h; double lp = ln_loss(xd, gd, bd, wd);
+        xd[i] = o - h; double lm = ln_loss(xd, gd, bd, wd);
+        xd[i] = o; nx[i] = (lp - lm) / (2 * h);
+    }
+    for (int i = 0; i < C; i++) {
+        double o = gd[i];
+        gd[i] = o + h; double lp = ln_loss(xd, gd, bd, wd);
+        gd[i] = o - h; double lm = ln_loss(xd, gd, bd, wd);
+        gd[i] = o; ng[i] = (lp - lm) / (2 * h);
+        o = bd[i];
+        bd[i] = o + h; lp = ln_loss(xd, gd, bd, wd);
+        bd[i] = o - h; lm = ln_loss(xd, gd, bd, wd);
+        bd[i] = o; nb[i] = (lp - lm) / (2 * h);
+    }
+    compare("layernorm dinp", dx, nx, R * C);
+    compare("layernorm dgamma", dg, ng, C);
+    compare("layernorm dbeta", db, nb, C);
+    /* NULL parameter gradients are skipped, dinp accumulates (+=) */
+    float dx2[R * C];
+    for (int i = 0; i < R * C; i++) dx2[i] = 1.0f;
+    up_layernorm_backward(dx2, NULL, NULL, w, x, g, mean, rstd, R, C);
+    double acc[R * C];
+    for (int i = 0; i < R * C; i++) acc[i] = 1.0 + nx[i];
+    compare("layernorm accumulates", dx2, acc, R * C);
+}
+
+#define SB 2
+#define SH 2
+#define ST 7
+static const int32_t s_lens[SB] = {7, 4};
+static double sm_loss(const double *s, const double *w, double scale) {
+    double L = 0;
+    for (int b = 0; b < SB; b++)
+        for (int h = 0; h < SH; h++)
+            for (int i = 0; i < ST; i++) {
+                const double *row = s + ((b * SH + h) * ST + i) * ST;
+                double mx = -1e300, sum = 0;
+                for (int j = 0; j < s_lens[b]; j++) mx = fmax(mx, scale * row[j]);
+                for (int j = 0; j < s_lens[b]; j++) sum += exp(scale * row[j] - mx);
+                for (int j = 0; j < s_lens[b]; j++)
+                    L += w[((b * SH + h) * ST + i) * ST + j] * exp(scale * row[j] - mx) / sum;
+            }
+    return L;
+}
+
+static void test_softmax(void) {
+    enum { N = SB * SH * ST * ST };
+    float s[N], s2[N], w[N], p[N], ds[N];
+    double sd[N], wd[N], ns[N], h = 1e-5, scale = 0.35;
+    fill(s, sd, N, 3); fill(w, wd, N, 1);
+    memcpy(s2, s, sizeof s);
+    up_attn_softmax_forward(p, NULL, s2, s_lens, SB, SH, ST, (float)scale);
+    up_attn_softmax_backward(ds, w, p, SB, SH, ST, (float)scale);
+    for (int i = 0; i < N; i++) {
+        double o = sd[i];
+        sd[i] = o + h; double lp = sm_loss(sd, wd, scale);
+        sd[i] = o - h; double lm = sm_loss(sd, wd, scale);
+        sd[i] = o; ns[i] = (lp - lm) / (2 * h);
+    }
+    compare("attention softmax dscores", ds, ns, N);
+    /* padded keys get exactly zero probability */
+    int zero = 1;
+    for (int h2 = 0; h2 < SH; h2++)
+        for (int i = 0; i < ST; i++)
+            for (int j = s_lens[1]; j < ST; j++) zero &= p[((SH + h2) * ST + i) * ST + j] == 0.0f;
+    CHECK(zero);
+}
+
+static double act_d(double x, up_actfn a) {
+    switch (a) {
+    case UP_ACTFN_GELU: return 0.5 * x * (1 + erf(x / sqrt(2.0)));
+    case UP_ACTFN_GELU_TANH: return 0.5 * x * (1 + tanh(sqrt(2 / 3.14159265358979323846) * (x + 0.044715 * x * x * x)));
+    case UP_ACTFN_RELU: return x > 0 ? x : 0;
+    case UP_ACTFN_TANH: return tanh(x);
+    }
+    return x;
+}
+
+static void test_acts(void) {
+    enum { N = 64 };
+    static const char *names[] = {"gelu", "gelu_tanh", "relu", "tanh"};
+    for (int a = 0; a < 4; a++) {
+        float x[N], w[N], y[N], dx[N] = {0};
+        double xd[N], wd[N], nx[N], h = 1e-5;
+        fill(x, xd, N, 4); fill(w, wd, N, 1);
+        for (int i = 0; i < N; i++) if (fabs(xd[i]) < 1e-3) xd[i] = x[i] = 0.5f; /* relu kink */
+        up_act_forward(y, x, N, (up_actfn)a);
+        up_act_backward(dx, w, x, N, (up_actfn)a);
+        double maxf = 0;
+        for (int i = 0; i < N; i++) {
+            nx[i] = wd[i] * (act_d(xd[i] + h, a) - act_d(xd[i] - h, a)) / (2 * h);
+            maxf = fmax(maxf, fabs(y[i] - act_d(xd[i], a)));
+        }
+        char what[64];
+        snprintf(what, sizeof what, "%s backward", names[a]);
+        compare(what, dx, nx, N);
+        CHECK_MSG(maxf < 1e-5, "%s forward off by %g", names[a], maxf);
+        if (a == UP_ACTFN_TANH) {
+            float dx2[N] = {0};
+            up_tanh_backward_from_out(dx2, w, y, N);
+            compare("tanh from output", dx2, nx, N);
+        }
+    }
+}
+
+static void test_xent(void) {
+    enum { N = 6, V = 9 };
+    float x[N * V], d[N * V];
+    double xd[N * V], nx[N * V], h = 1e-5;
+    int32_t y[N] = {0, 3, -1, 8, 2, 2};
+    double wd[1];
+    (void)wd;
+    fill(x, xd, N * V, 3);
+    size_t cnt;
+    double loss = up_xent_forward_backward(d, x, y, N, V, 1.0f, &cnt);
+    CHECK(cnt == 5);
+    double ref = 0;
+    for (int r = 0; r < N; r++) {
+        if (y[r] < 0) continue;
+        double s = 0;
+        for (int j = 0; j < V; j++) s += exp(xd[r * V + j]);
+        ref += log(s) - xd[r * V + y[r]];
+    }
+    CHECK_MSG(fabs(loss - ref / 5) < 1e-6, "xent loss %g vs %g", loss, ref / 5);
+    for (int i = 0; i < N * V; i++) {
+        double o = xd[i], lp = 0, lm = 0;
+        for (int pass = 0; pass < 2; pass++) {
+            xd[i] = o + (pass ? -h : h);
+            double L = 0;
+            for (int r = 0; r < N; r++) {
+                if (y[r] < 0) continue;
+                double s = 0;
+                for (int j = 0; j < V; j++) s += exp(xd[r * V + j]);
+                L += log(s) - xd[r * V + y[r]];
+            }
+            if (pass) lm = L / 5; else lp = L / 5;
+        }
+        xd[i] = o;
+        nx[i] = (lp - lm) / (2 * h);
+    }
+    compare("cross-entropy dlogits", d, nx, N * V);
+}
+
+static void test_embed_bias(void) {
+    enum { B = 2, T = 3, E = 4, V = 5 };
+    int32_t ids[B * T] = {1, 1, 4, 0, 1, 2}, types[B * T] = {0, 1, 1, 0, 0, 1};
+    float word[V * E], pos[T * E], type[2 * E], dx[B * T * E], x[B * T * E];
+    double tmp[64];
+    fill(word, tmp, V * E, 1); fill(pos, tmp, T * E, 1); fill(type, tmp, 2 * E, 1); fill(dx, tmp, B * T * E, 1);
+    up_embed_forward(x, ids, types, word, pos, type, B, T, E);
+    CHECK(fabsf(x[(1 * T + 2) * E + 3] - (word[2 * E + 3] + pos[2 * E + 3] + type[1 * E + 3])) < 1e-7f);
+    float dw[V * E] = {0}, dp[T * E] = {0}, dt[2 * E] = {0};
+    up_embed_backward(dw, dp, dt, dx, ids, types, B, T, E);
+    double ew[V * E] = {0}, ep[T * E] = {0}, et[2 * E] = {0};
+    for (int bt = 0; bt < B * T; bt++)
+        for (int i = 0; i < E; i++) {
+            ew[ids[bt] * E + i] += dx[bt * E + i];
+            ep[(bt % T) * E + i] += dx[bt * E + i];
+            et[types[bt] * E + i] += dx[bt * E + i];
+        }
+    compare("embedding dword", dw, ew, V * E);
+    compare("embedding dpos", dp, ep, T * E);
+    compare("embedding dtype", dt, et, 2 * E);
+    float db[E] = {0};
+    up_bias_backward(db, dx, B * T, E);
+    double eb[E] = {0};
+    for (int m = 0; m < B * T; m++) for (int i = 0; i < E; i++) eb[i] += dx[m * E + i];
+    compare("bias", db, eb, E);
+}
+
+int main(void) {
+    test_layernorm();
+    test_softmax();
+    test_acts();
+    test_xent();
+    test_embed_bias();
+    return test_done();
+}
