@@ -10,6 +10,7 @@
  */
 #include "test.h"
 #include "io/safetensors.h"
+#include "model/model.h"
 
 static const char *src_dir;
 
@@ -50,7 +51,7 @@ static void compare(const char *what, const float *got, const float *ref, const 
     if (getenv("UP_VERBOSE")) printf("  %-40s %s %.3g\n", what, bf16 ? "rel" : "abs", err);
 }
 
-static void run_model(const char *name, up_backend be, up_precision prec) {
+static void run_model(const char *name, up_backend be, up_precision prec, int train) {
     char dir[1024], path[1100], what[256];
     snprintf(dir, sizeof dir, "%s/tests/data/models/%s", src_dir, name);
     snprintf(path, sizeof path, "%s/expected.safetensors", dir);
@@ -71,10 +72,13 @@ static void run_model(const char *name, up_backend be, up_precision prec) {
     up_run *r = NULL;
     CHECK_OK(up_run_new(m, B, T, &r));
     up_run_keep_all(r, 1);
+    if (train) CHECK_OK(up_run_set_train(r, 1, 0));
     up_batch b = {B, T, ids, types, lens};
     CHECK_OK(up_forward(r, &b));
     int bf = up_model_precision(m) == UP_PREC_BF16;
-    const char *tag = bf ? "bf16" : be == UP_BACKEND_REF ? "ref fp32" : "onednn fp32";
+    char tag[64];
+    snprintf(tag, sizeof tag, "%s%s", bf ? "bf16" : be == UP_BACKEND_REF ? "ref fp32" : "onednn fp32",
+             train ? " train-mode" : "");
     for (int l = 0; l <= c->num_hidden_layers; l++) {
         char tn[32];
         snprintf(tn, sizeof tn, "hidden.%d", l);
@@ -132,9 +136,12 @@ int main(int argc, char **argv) {
     static const char *models[] = {"bert-f32-gelu", "bert-f32-gelu_new-cls", "bert-f32-relu-mlm",
                                    "bert-f16", "bert-bf16-cls", "bert-sharded"};
     for (size_t i = 0; i < sizeof models / sizeof *models; i++) {
-        run_model(models[i], UP_BACKEND_REF, UP_PREC_FP32);
-        run_model(models[i], UP_BACKEND_DNNL, UP_PREC_FP32);
-        run_model(models[i], UP_BACKEND_DNNL, UP_PREC_BF16);
+        run_model(models[i], UP_BACKEND_REF, UP_PREC_FP32, 0);
+        run_model(models[i], UP_BACKEND_DNNL, UP_PREC_FP32, 0);
+        run_model(models[i], UP_BACKEND_DNNL, UP_PREC_BF16, 0);
+        /* training mode keeps per-layer activations: same outputs */
+        run_model(models[i], UP_BACKEND_DNNL, UP_PREC_FP32, 1);
+        run_model(models[i], UP_BACKEND_DNNL, UP_PREC_BF16, 1);
     }
     /* labels come from id2label */
     up_model *m = NULL;

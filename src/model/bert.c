@@ -91,6 +91,8 @@ up_status up_bert_bind(up_model *m, const up_st_set *st) {
         if ((r = layernorm(m, st, head_prefixes, "cls.predictions.transform.LayerNorm", C, 1, &w->mlm_ln_g, &w->mlm_ln_b))) return r;
         T1("cls.predictions.bias", c->vocab_size, UP_T_F32, 1, &w->mlm_bias);
         w->has_mlm = 1;
+        /* the decoder is tied to the word table: keep it as an operand too */
+        if ((r = up_model_operand_copy(m, w->word, (size_t)c->vocab_size * C, &w->word_e))) return r;
     }
     return UP_OK;
 }

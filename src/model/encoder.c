@@ -24,6 +24,9 @@
 static up_epi act_epi(up_act a) {
     return a == UP_ACT_RELU ? UP_EPI_RELU : a == UP_ACT_GELU_NEW ? UP_EPI_GELU_TANH : UP_EPI_GELU;
 }
+static up_actfn act_fn(up_act a) {
+    return a == UP_ACT_RELU ? UP_ACTFN_RELU : a == UP_ACT_GELU_NEW ? UP_ACTFN_GELU_TANH : UP_ACTFN_GELU;
+}
 
 /* carve: bump allocation from the run's single arena (64-byte aligned slices) */
 typedef struct { char *base; size_t off, cap; } carver;
@@ -35,39 +38,95 @@ static void *carve(carver *c, size_t bytes) {
     return p;
 }
 
-static int run_layout(up_run *r, carver *cv) {
+/* Lays out (or, with cv->base == NULL, sizes) every buffer of the run. */
+static void run_layout(up_run *r, carver *cv) {
     const up_config *c = &r->m->cfg;
     size_t B = (size_t)r->max_B, T = (size_t)r->max_T, C = (size_t)c->hidden_size,
            F = (size_t)c->intermediate_size, NH = (size_t)c->num_attention_heads, L = (size_t)c->num_hidden_layers;
-    size_t es = r->m->act_type == UP_T_BF16 ? 2 : 4, BTC = B * T * C;
-    int e_copy = r->m->act_type == UP_T_BF16;
-    size_t nh = r->keep_all ? L + 1 : 2;
-    float *hb[1025];
-    for (size_t i = 0; i < nh; i++) hb[i] = carve(cv, BTC * 4);
-    if (cv->base)
-        for (size_t l = 0; l <= L; l++) r->hidden[l] = hb[r->keep_all ? l : l % 2];
-    for (size_t l = 0; l < L && r->keep_all; l++) {
-        float *p = carve(cv, B * T * F * 4);
-        if (cv->base) r->ffn_f32[l] = p;
-    }
+    size_t es = r->m->act_type == UP_T_BF16 ? 2 : 4, BT = B * T, BTC = BT * C, BTF = BT * F, P = B * NH * T * T;
+    int e_copy = r->m->act_type == UP_T_BF16, tr = r->train, keep = r->keep_all || tr;
     void *p;
-#define SET(field, bytes) do { p = carve(cv, (bytes)); if (cv->base) r->field = (void *)p; } while (0)
-    SET(xe, e_copy ? BTC * es : 0);
-    SET(qkv, 3 * BTC * es);
-    SET(scores, B * NH * T * T * 4);
-    SET(probs, B * NH * T * T * es);
-    SET(ctxv, BTC * es);
-    SET(tmp, BTC * 4);
-    SET(h1, BTC * 4);
-    SET(h1e, e_copy ? BTC * es : 0);
-    SET(ffn, B * T * F * es);
-    SET(cls, B * C * 4);
-    SET(clse, B * C * es);
-    SET(pooled, B * C * 4);
-    SET(pooled_e, B * C * es);
-    SET(logits, B * (size_t)(c->num_labels > 0 ? c->num_labels : 1) * 4);
+#define SET(lv, bytes) do { p = carve(cv, (bytes)); if (cv->base) (lv) = (void *)p; } while (0)
+    size_t nh = keep ? L + 1 : 2;
+    for (size_t i = 0; i < nh; i++) {
+        SET(p, BTC * 4);
+        if (cv->base)
+            for (size_t l = i; l <= L; l += nh) r->hidden[l] = p;
+    }
+    /* per-layer activations: one set shared by all layers unless training */
+    for (size_t l = 0; l < L; l++) {
+        up_acts *a = &r->acts[l];
+        if (l == 0 || tr) {
+            SET(a->xe, e_copy ? BTC * es : 0);
+            SET(a->qkv, 3 * BTC * es);
+            SET(a->probs, P * es);
+            SET(a->probs32, tr && e_copy ? P * 4 : 0);
+            SET(a->ctx, BTC * es);
+            SET(a->sum1, BTC * 4);
+            SET(a->mean1, tr ? BT * 4 : 0);
+            SET(a->rstd1, tr ? BT * 4 : 0);
+            SET(a->h1, BTC * 4);
+            SET(a->h1e, e_copy ? BTC * es : 0);
+            SET(a->u, tr ? BTF * 4 : 0);
+            SET(a->f, BTF * es);
+            SET(a->sum2, BTC * 4);
+            SET(a->mean2, tr ? BT * 4 : 0);
+            SET(a->rstd2, tr ? BT * 4 : 0);
+            if (cv->base) {
+                if (!e_copy) { a->xe = NULL; a->h1e = NULL; a->probs32 = a->probs; }
+                if (!tr) { a->mean1 = a->rstd1 = a->mean2 = a->rstd2 = NULL; a->u = NULL; }
+            }
+        } else if (cv->base) {
+            r->acts[l] = r->acts[0];
+        }
+        /* fp32 FFN activations per layer when kept */
+        if (keep) {
+            if (e_copy || !tr) SET(a->f32, BTF * 4);
+            else if (cv->base) a->f32 = a->f;           /* fp32 training: f is per layer already */
+            if (!e_copy && !tr && cv->base) a->f = a->f32; /* fp32 keep_all: write f per layer */
+        } else if (cv->base) a->f32 = NULL;
+    }
+    SET(r->scores, P * 4);
+    SET(r->emb_sum, BTC * 4);
+    SET(r->emb_mean, tr ? BT * 4 : 0);
+    SET(r->emb_rstd, tr ? BT * 4 : 0);
+    SET(r->cls, B * C * 4);
+    SET(r->clse, B * C * es);
+    SET(r->pooled, B * C * 4);
+    SET(r->pooled_e, B * C * es);
+    SET(r->logits, B * (size_t)(c->num_labels > 0 ? c->num_labels : 1) * 4);
+    if (tr) {
+        size_t G = 3 * C > F ? 3 * C : F;
+        SET(r->dx, BTC * 4);
+        SET(r->dx2, BTC * 4);
+        SET(r->dsum, BTC * 4);
+        SET(r->dh1, BTC * 4);
+        SET(r->dqkv, 3 * BTC * 4);
+        SET(r->dprobs, P * 4);
+        SET(r->df, BTF * 4);
+        SET(r->du, BTF * 4);
+        SET(r->ge, e_copy ? BT * G * es : 0);
+        SET(r->ge2, e_copy ? P * es : 0);
+        SET(r->dembeds, BTC * 4);
+        for (size_t l = 0; l < L; l++) {
+            if (r->keep_dffn) SET(r->dffn[l], BTF * 4);
+            else if (cv->base) r->dffn[l] = NULL;
+        }
+    }
 #undef SET
-    return 0;
+}
+
+/* (Re)builds the arena for the run's current modes (not in any hot path). */
+static up_status run_alloc(up_run *r) {
+    free(r->arena);
+    r->arena = NULL;
+    carver cv = {0};
+    run_layout(r, &cv);
+    r->arena = up_aligned_alloc(cv.off, "run buffers");
+    if (!r->arena) return UP_ERR_NOMEM;
+    cv = (carver){r->arena, 0, cv.off};
+    run_layout(r, &cv);
+    return UP_OK;
 }
 
 up_status up_run_new(const up_model *m, int max_B, int max_T, up_run **out) {
@@ -83,18 +142,12 @@ up_status up_run_new(const up_model *m, int max_B, int max_T, up_run **out) {
     r->m = m;
     r->max_B = max_B;
     r->max_T = max_T;
-    r->hidden = up_calloc((size_t)c->num_hidden_layers + 1, sizeof(float *), "hidden pointers");
-    r->ffn_f32 = up_calloc((size_t)c->num_hidden_layers, sizeof(float *), "ffn pointers");
-    up_status st = r->hidden && r->ffn_f32 ? up_gemm_ctx_new(m->backend, m->threads, &r->gemm) : UP_ERR_NOMEM;
-    if (st == UP_OK) {
-        carver cv = {0};
-        run_layout(r, &cv);
-        r->arena = up_aligned_alloc(cv.off, "run buffers");
-        if (r->arena) {
-            cv = (carver){r->arena, 0, cv.off};
-            run_layout(r, &cv);
-        } else st = UP_ERR_NOMEM;
-    }
+    size_t L = (size_t)c->num_hidden_layers;
+    r->hidden = up_calloc(L + 1, sizeof(float *), "hidden pointers");
+    r->acts = up_calloc(L, sizeof(up_acts), "layer activations");
+    r->dffn = up_calloc(L, sizeof(float *), "ffn gradient pointers");
+    up_status st = r->hidden && r->acts && r->dffn ? up_gemm_ctx_new(m->backend, m->threads, &r->gemm) : UP_ERR_NOMEM;
+    if (st == UP_OK) st = run_alloc(r);
     if (st != UP_OK) {
         up_run_free(r);
         return st;
@@ -105,26 +158,31 @@ up_status up_run_new(const up_model *m, int max_B, int max_T, up_run **out) {
 
 void up_run_keep_all(up_run *r, int keep) {
     if (!!keep == r->keep_all) return;
-    /* re-layout the arena for the new retention (not in any hot path) */
     r->keep_all = !!keep;
-    free(r->arena);
-    carver cv = {0};
-    run_layout(r, &cv);
-    r->arena = up_aligned_alloc(cv.off, "run buffers");
-    if (r->arena) {
-        cv = (carver){r->arena, 0, cv.off};
-        run_layout(r, &cv);
-    } else {
+    if (run_alloc(r) != UP_OK) {
         up_log(UP_LOG_ERROR, "%s", up_errmsg());
         r->keep_all = 0;
+        run_alloc(r);
     }
+}
+
+up_status up_run_set_train(up_run *r, int train, int keep_dffn) {
+    r->train = !!train;
+    r->keep_dffn = train && keep_dffn;
+    up_status st = run_alloc(r);
+    if (st != UP_OK) {
+        r->train = r->keep_dffn = 0;
+        run_alloc(r);
+    }
+    return st;
 }
 
 void up_run_free(up_run *r) {
     if (!r) return;
     up_gemm_ctx_free(r->gemm);
     free(r->hidden);
-    free(r->ffn_f32);
+    free(r->acts);
+    free(r->dffn);
     free(r->arena);
     free(r);
 }
@@ -181,51 +239,63 @@ up_status up_forward(up_run *r, const up_batch *b) {
     r->T = T;
     memcpy(r->lens, b->lens, (size_t)B * sizeof *b->lens);
 
+    r->ids = b->ids;
+    r->type_ids = b->type_ids;
+    const int tr = r->train;
+
     /* embeddings */
-    up_embed_forward(r->tmp, b->ids, b->type_ids, w->word, w->pos, w->type, B, T, C);
-    up_layernorm_forward(r->hidden[0], e_copy ? r->xe : NULL, NULL, NULL, r->tmp, w->emb_ln_g, w->emb_ln_b,
-                         (size_t)M, C, c->layer_norm_eps);
+    up_embed_forward(r->emb_sum, b->ids, b->type_ids, w->word, w->pos, w->type, B, T, C);
+    up_layernorm_forward(r->hidden[0], e_copy ? r->acts[0].xe : NULL, r->emb_mean, r->emb_rstd, r->emb_sum,
+                         w->emb_ln_g, w->emb_ln_b, (size_t)M, C, c->layer_norm_eps);
 
     for (int l = 0; l < L; l++) {
         const up_layer *ly = &w->layers[l];
+        up_acts *a = &r->acts[l];
         const float *x = r->hidden[l];
-        const void *xe = e_copy ? r->xe : (const void *)x;
-        char *qkv = r->qkv;
+        const void *xe = e_copy ? a->xe : (const void *)x;
+        char *qkv = a->qkv;
         /* Q, K, V side by side in one (B,T,3C) buffer, one product */
         TRY(linear_fwd(r, &ly->qkv, xe, C, M, qkv, 3 * C, E, UP_EPI_NONE, NULL, 0));
-        /* S[b,h] (T,T) = Q[b,h] (T,D) K[b,h]^T / sqrt(D) */
+        /* S[b,h] (T,T) = Q[b,h] (T,D) K[b,h]^T */
         up_gemm_args g = up_gemm_plain(T, T, D);
         g.batch0 = B; g.batch1 = NH;
         g.A = qkv; g.lda = 3 * C; g.sa0 = (int64_t)T * 3 * C; g.sa1 = D; g.ta = E;
         g.B = qkv + (size_t)C * es; g.ldb = 3 * C; g.transB = 1; g.sb0 = (int64_t)T * 3 * C; g.sb1 = D; g.tb = E;
         g.C = r->scores; g.ldc = T; g.sc0 = (int64_t)NH * T * T; g.sc1 = (int64_t)T * T; g.tc = UP_T_F32;
         TRY(up_gemm(r->gemm, &g));
-        up_attn_softmax_forward(e_copy ? NULL : r->probs, e_copy ? r->probs : NULL, r->scores, b->lens, B, NH, T,
-                                1.0f / sqrtf((float)D));
+        float *p32 = tr ? a->probs32 : (e_copy ? NULL : (float *)a->probs);
+        up_attn_softmax_forward(p32, p32 ? NULL : a->probs, r->scores, b->lens, B, NH, T, 1.0f / sqrtf((float)D));
+        if (p32 && e_copy) up_f32_to_bf16(a->probs, p32, (size_t)B * NH * T * T);
         /* ctx[b,:,h] (T,D) = P[b,h] (T,T) V[b,h] (T,D) */
         g = up_gemm_plain(T, D, T);
         g.batch0 = B; g.batch1 = NH;
-        g.A = r->probs; g.lda = T; g.sa0 = (int64_t)NH * T * T; g.sa1 = (int64_t)T * T; g.ta = E;
+        g.A = a->probs; g.lda = T; g.sa0 = (int64_t)NH * T * T; g.sa1 = (int64_t)T * T; g.ta = E;
         g.B = qkv + 2 * (size_t)C * es; g.ldb = 3 * C; g.sb0 = (int64_t)T * 3 * C; g.sb1 = D; g.tb = E;
-        g.C = r->ctxv; g.ldc = C; g.sc0 = (int64_t)T * C; g.sc1 = D; g.tc = E;
+        g.C = a->ctx; g.ldc = C; g.sc0 = (int64_t)T * C; g.sc1 = D; g.tc = E;
         TRY(up_gemm(r->gemm, &g));
         /* h1 = LN(ctx Wo + bo + x) */
-        TRY(linear_fwd(r, &ly->o, r->ctxv, C, M, r->tmp, C, UP_T_F32, UP_EPI_NONE, x, C));
-        up_layernorm_forward(r->h1, e_copy ? r->h1e : NULL, NULL, NULL, r->tmp, ly->ln1_g, ly->ln1_b, (size_t)M, C,
-                             c->layer_norm_eps);
-        const void *h1e = e_copy ? r->h1e : (const void *)r->h1;
+        TRY(linear_fwd(r, &ly->o, a->ctx, C, M, a->sum1, C, UP_T_F32, UP_EPI_NONE, x, C));
+        up_layernorm_forward(a->h1, e_copy ? a->h1e : NULL, a->mean1, a->rstd1, a->sum1, ly->ln1_g, ly->ln1_b,
+                             (size_t)M, C, c->layer_norm_eps);
+        const void *h1e = e_copy ? a->h1e : (const void *)a->h1;
         /* FFN; an expert's layer with no neurons left skips it */
         int F = ly->ffn_in.out;
         if (F > 0 && ly->ffn_in.w) {
-            void *f = (r->keep_all && !e_copy) ? (void *)r->ffn_f32[l] : r->ffn;
-            TRY(linear_fwd(r, &ly->ffn_in, h1e, C, M, f, F, E, act_epi(c->hidden_act), NULL, 0));
-            if (r->keep_all && e_copy) up_bf16_to_f32(r->ffn_f32[l], f, (size_t)M * F);
-            TRY(linear_fwd(r, &ly->ffn_out, f, F, M, r->tmp, C, UP_T_F32, UP_EPI_NONE, r->h1, C));
+            if (tr) { /* keep the pre-activation for the backward */
+                TRY(linear_fwd(r, &ly->ffn_in, h1e, C, M, a->u, F, UP_T_F32, UP_EPI_NONE, NULL, 0));
+                up_act_forward(a->f32, a->u, (size_t)M * F, act_fn(c->hidden_act));
+                if (e_copy) up_f32_to_bf16(a->f, a->f32, (size_t)M * F);
+            } else {
+                TRY(linear_fwd(r, &ly->ffn_in, h1e, C, M, a->f, F, E, act_epi(c->hidden_act), NULL, 0));
+                if (a->f32 && e_copy) up_bf16_to_f32(a->f32, a->f, (size_t)M * F);
+            }
+            TRY(linear_fwd(r, &ly->ffn_out, a->f, F, M, a->sum2, C, UP_T_F32, UP_EPI_NONE, a->h1, C));
         } else {
-            for (size_t i = 0; i < (size_t)M * C; i++) r->tmp[i] = r->h1[i] + ly->ffn_out.b[i % C];
+            for (size_t i = 0; i < (size_t)M * C; i++) a->sum2[i] = a->h1[i] + ly->ffn_out.b[i % C];
         }
-        up_layernorm_forward(r->hidden[l + 1], e_copy ? r->xe : NULL, NULL, NULL, r->tmp, ly->ln2_g, ly->ln2_b,
-                             (size_t)M, C, c->layer_norm_eps);
+        void *next_e = l + 1 < L ? r->acts[l + 1].xe : NULL;
+        up_layernorm_forward(r->hidden[l + 1], e_copy ? next_e : NULL, a->mean2, a->rstd2, a->sum2, ly->ln2_g,
+                             ly->ln2_b, (size_t)M, C, c->layer_norm_eps);
     }
 
     /* [CLS] rows, pooler, classifier */
@@ -255,10 +325,10 @@ const float *up_run_pooled(const up_run *r) { return r->m->w.has_pooler ? r->poo
 const float *up_run_logits(const up_run *r) { return r->m->w.has_classifier ? r->logits : NULL; }
 const float *up_run_hidden(const up_run *r, int layer) {
     int L = (int)r->m->cfg.num_hidden_layers;
-    if (layer < 0 || layer > L || (!r->keep_all && layer != L)) return NULL;
+    if (layer < 0 || layer > L || (!r->keep_all && !r->train && layer != L)) return NULL;
     return r->hidden[layer];
 }
 const float *up_run_ffn_act(const up_run *r, int layer) {
-    if (!r->keep_all || layer < 0 || layer >= r->m->cfg.num_hidden_layers) return NULL;
-    return r->ffn_f32[layer];
+    if (layer < 0 || layer >= r->m->cfg.num_hidden_layers) return NULL;
+    return r->acts[layer].f32;
 }

@@ -123,6 +123,20 @@ up_status up_model_stack_linears(up_model *m, const up_linear *parts, int n, up_
     return UP_OK;
 }
 
+up_status up_model_operand_copy(up_model *m, const float *src, size_t n, const void **out) {
+    if (m->act_type == UP_T_F32) {
+        *out = src;
+        return UP_OK;
+    }
+    uint16_t *p = up_aligned_alloc(n * 2, "operand copy");
+    if (!p) return UP_ERR_NOMEM;
+    up_status r = up_model_own(m, p);
+    if (r != UP_OK) return r;
+    up_f32_to_bf16(p, src, n);
+    *out = p;
+    return UP_OK;
+}
+
 static up_status choose_compute(up_model *m, const up_model_opts *o) {
     up_cpu_features f = up_cpu_detect();
     m->backend = o->backend;

@@ -45,6 +45,7 @@ typedef struct {
     up_linear mlm_transform;           /* (C,C) */
     const float *mlm_ln_g, *mlm_ln_b;  /* (C) */
     const float *mlm_bias;             /* (V); decoder tied to word */
+    const void *word_e;                /* (V,C) word table as a matrix-product operand (tied decoder) */
 } up_weights;
 
 struct up_model {
@@ -84,33 +85,100 @@ up_status up_model_tensor(up_model *m, const up_st_set *st, const char *const *p
 /* out = the rows of parts[0..n) stacked into one owned linear (same in). */
 up_status up_model_stack_linears(up_model *m, const up_linear *parts, int n, up_linear *out);
 
+/* *out = src (n fp32) as a matrix-product operand: src itself in fp32 mode,
+ * an owned bf16 copy in bf16 mode. */
+up_status up_model_operand_copy(up_model *m, const float *src, size_t n, const void **out);
+
 /* Registers a buffer the model frees. */
 up_status up_model_own(up_model *m, void *p);
 
-/* Per-request state: every buffer a forward needs, allocated in up_run_new. */
+/* What one layer's forward leaves behind. In inference all layers share one
+ * set of buffers; in training mode each layer has its own, so the backward
+ * (and attribution) reads what the forward produced. */
+typedef struct {
+    void *xe;              /* (B,T,C) operand copy of the layer input (bf16 mode) */
+    void *qkv;             /* (B,T,3C) E */
+    float *probs32;        /* (B,NH,T,T) fp32 probabilities (training; fp32 mode aliases probs) */
+    void *probs;           /* (B,NH,T,T) E */
+    void *ctx;             /* (B,T,C) E */
+    float *sum1;           /* (B,T,C) ctx Wo + bo + x, before LayerNorm */
+    float *mean1, *rstd1;  /* (B,T) */
+    float *h1;             /* (B,T,C) attention block output */
+    void *h1e;             /* (B,T,C) operand copy (bf16 mode) */
+    float *u;              /* (B,T,F) FFN pre-activation (training) */
+    void *f;               /* (B,T,F) E FFN activation */
+    float *f32;            /* (B,T,F) fp32 FFN activation (keep_all or training) */
+    float *sum2;           /* (B,T,C) f W2 + b2 + h1, before LayerNorm */
+    float *mean2, *rstd2;  /* (B,T) */
+} up_acts;
+
+/* Gradients of the loss, fp32, shaped like up_weights; NULL = not needed
+ * (a frozen backbone leaves every weight gradient NULL and still gets
+ * activation gradients). Linear gradients are (out,in) like the weights. */
+typedef struct {
+    float *w, *b;
+} up_linear_grad;
+typedef struct {
+    up_linear_grad qkv, o, ffn_in, ffn_out;
+    float *ln1_g, *ln1_b, *ln2_g, *ln2_b;
+} up_layer_grad;
+typedef struct {
+    float *word, *pos, *type, *emb_ln_g, *emb_ln_b;
+    up_layer_grad *layers;  /* (L) or NULL */
+    up_linear_grad pooler, classifier, mlm_transform;
+    float *mlm_ln_g, *mlm_ln_b, *mlm_bias;
+} up_grads;
+
+/* Per-request state: every buffer a forward (and, in training mode, a
+ * backward) needs, allocated in up_run_new / up_run_set_train. */
 struct up_run {
     const up_model *m;
     up_gemm_ctx *gemm;
     int max_B, max_T, B, T;
-    int keep_all;
+    int keep_all, train;
     int32_t lens[4096];
-    float **hidden;      /* (L+1) x (B,T,C); without keep_all, two alternating buffers */
-    float **ffn_f32;     /* (L) x (B,T,F) fp32 copies when keep_all */
-    void *xe;            /* (B,T,C) operand copy of the current hidden state (bf16 mode) */
-    void *qkv;           /* (B,T,3C) act type */
-    float *scores;       /* (B,NH,T,T) */
-    void *probs;         /* (B,NH,T,T) act type */
-    void *ctxv;          /* (B,T,C) act type */
-    float *tmp;          /* (B,T,C) pre-LayerNorm sums */
-    float *h1;           /* (B,T,C) attention block output */
-    void *h1e;           /* (B,T,C) operand copy */
-    void *ffn;           /* (B,T,F) act type */
+    const int32_t *ids, *type_ids; /* of the last forward (caller's arrays) */
+    float **hidden;      /* (L+1) x (B,T,C); inference: two alternating buffers */
+    up_acts *acts;       /* (L) */
+    float *scores;       /* (B,NH,T,T) scratch */
+    float *emb_sum;      /* (B,T,C) embeddings before LayerNorm */
+    float *emb_mean, *emb_rstd; /* (B,T) */
     float *cls;          /* (B,C) */
     void *clse;          /* (B,C) operand copy */
     float *pooled;       /* (B,C) */
     void *pooled_e;      /* (B,C) */
     float *logits;       /* (B,num_labels) */
+    /* backward scratch (training mode) */
+    float *dx, *dx2;     /* (B,T,C) gradient of the current layer output / input */
+    float *dsum;         /* (B,T,C) */
+    float *dh1;          /* (B,T,C) */
+    float *dqkv;         /* (B,T,3C) */
+    float *dprobs;       /* (B,NH,T,T) */
+    float *df;           /* (B,T,F) gradient of the FFN activation */
+    float *du;           /* (B,T,F) */
+    void *ge;            /* (B,T,max(3C,F)) operand copy of a gradient (bf16 mode) */
+    void *ge2;           /* (B,NH,T,T) operand copy of dscores (bf16 mode) */
+    float *dembeds;      /* (B,T,C) gradient of the looked-up word-embedding rows */
+    float **dffn;        /* (L) x (B,T,F) kept FFN-activation gradients, or NULL */
+    int keep_dffn;
     void *arena;
 };
+
+/* Training mode keeps every activation the backward needs and allocates the
+ * backward's scratch. keep_dffn also keeps each layer's FFN-activation
+ * gradient (attribution). */
+up_status up_run_set_train(up_run *r, int train, int keep_dffn);
+
+/* Backward from gradients of the outputs of the last forward: dlogits
+ * (B,num_labels), dpooled (B,C), dhidden (B,T,C) of the final layer; each
+ * may be NULL; they are summed. Accumulates (+=) into the non-NULL parts of
+ * g (zero them with your own memset between steps); fills r->dembeds and,
+ * with keep_dffn, r->dffn[l]. */
+up_status up_backward(up_run *r, const float *dlogits, const float *dpooled, const float *dhidden,
+                      const up_grads *g);
+/* (B,T,C) gradient of the word-embedding rows of the last backward. */
+const float *up_run_grad_embeds(const up_run *r);
+/* (B,T,F) gradient of layer l's FFN activations (keep_dffn). */
+const float *up_run_grad_ffn(const up_run *r, int layer);
 
 #endif
