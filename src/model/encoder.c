@@ -179,6 +179,7 @@ up_status up_run_set_train(up_run *r, int train, int keep_dffn) {
 
 void up_run_free(up_run *r) {
     if (!r) return;
+    up_mlm_free(r);
     up_gemm_ctx_free(r->gemm);
     free(r->hidden);
     free(r->acts);

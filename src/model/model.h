@@ -161,6 +161,7 @@ struct up_run {
     float *dembeds;      /* (B,T,C) gradient of the looked-up word-embedding rows */
     float **dffn;        /* (L) x (B,T,F) kept FFN-activation gradients, or NULL */
     int keep_dffn;
+    void *mlm;           /* MLM head state (mlm.c), allocated on first use */
     void *arena;
 };
 
@@ -176,6 +177,13 @@ up_status up_run_set_train(up_run *r, int train, int keep_dffn);
  * with keep_dffn, r->dffn[l]. */
 up_status up_backward(up_run *r, const float *dlogits, const float *dpooled, const float *dhidden,
                       const up_grads *g);
+/* MLM head on n rows (indices into the last forward's B*T tokens) of the
+ * final hidden state: logits (n,V). The backward adds the rows' gradient
+ * into dhidden (B,T,C) and accumulates head (and tied word) gradients. */
+up_status up_mlm_forward(up_run *r, const int32_t *rows, int n, float *logits);
+up_status up_mlm_backward(up_run *r, const float *dlogits, const up_grads *g, float *dhidden);
+void up_mlm_free(up_run *r);
+
 /* (B,T,C) gradient of the word-embedding rows of the last backward. */
 const float *up_run_grad_embeds(const up_run *r);
 /* (B,T,F) gradient of layer l's FFN activations (keep_dffn). */
