@@ -55,7 +55,8 @@ typedef enum {
 const char *up_errmsg(void);
 const char *up_status_name(up_status s);
 
-/* Log levels and the log callback; the default writes warnings to stderr. */
+/* Log levels and the log callback; the default (fn NULL) writes messages up
+ * to max_level (initially warnings) to stderr. */
 enum { UP_LOG_ERROR = 0, UP_LOG_WARN = 1, UP_LOG_INFO = 2, UP_LOG_DEBUG = 3 };
 typedef void (*up_log_fn)(int level, const char *msg, void *user);
 void up_set_log(up_log_fn fn, void *user, int max_level);

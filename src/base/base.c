@@ -66,7 +66,7 @@ static void *g_log_user;
 static int g_log_max = UP_LOG_WARN;
 
 void up_set_log(up_log_fn fn, void *user, int max_level) {
-    g_log = fn;
+    g_log = fn ? fn : default_log; /* NULL restores the default stderr logger */
     g_log_user = user;
     g_log_max = max_level;
 }

@@ -580,6 +580,7 @@ struct up_st_set {
     up_st_tensor *tensors; /* (count) */
     size_t count;
     st_table by_name;
+    json_t *meta;          /* __metadata__ of the first file, parsed on first up_st_meta */
 };
 
 void up_st_close(up_st_set *s) {
@@ -592,6 +593,7 @@ void up_st_close(up_st_set *s) {
     free(s->maps);
     up_st_tensors_free(s->tensors, s->count);
     table_free(&s->by_name);
+    json_decref(s->meta);
     free(s);
 }
 
@@ -738,4 +740,19 @@ int up_st_num_files(const up_st_set *s) { return s ? s->nfiles : 0; }
 
 const char *up_st_file_name(const up_st_set *s, int file) {
     return s && file >= 0 && file < s->nfiles ? s->paths[file] : NULL;
+}
+
+const char *up_st_meta(up_st_set *s, const char *key) {
+    if (!s->meta) {
+        /* the header was validated when the file was opened */
+        const uint8_t *b = s->maps[0].data;
+        uint64_t hlen = 0;
+        for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | b[i];
+        json_t *root = json_loadb((const char *)b + 8, (size_t)hlen, 0, NULL);
+        json_t *m = root ? json_object_get(root, "__metadata__") : NULL;
+        s->meta = json_is_object(m) ? json_incref(m) : json_object();
+        json_decref(root);
+    }
+    const json_t *v = json_object_get(s->meta, key);
+    return json_is_string(v) ? json_string_value(v) : NULL;
 }

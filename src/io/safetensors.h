@@ -65,6 +65,9 @@ const up_st_tensor *up_st_find(const up_st_set *s, const char *name);
 int up_st_num_files(const up_st_set *s);
 const char *up_st_file_name(const up_st_set *s, int file);
 
+/* A string of the first file's __metadata__, NULL when absent. */
+const char *up_st_meta(up_st_set *s, const char *key);
+
 /* Converts n elements of t (F32/F16/BF16) starting at element offset to fp32. */
 void up_st_to_f32(const up_st_tensor *t, size_t offset, size_t n, float *dst);
 

@@ -88,6 +88,25 @@ void up_layernorm_forward(float *out, uint16_t *out_bf16, float *mean, float *rs
         layernorm_rows(lo, lo + CHUNK < rows ? lo + CHUNK : rows, out, out_bf16, mean, rstd, inp, gamma, beta, C, eps);
 }
 
+UP_CLONES
+static void ln_param_grad_cols(float *dgamma, float *dbeta, const float *dout, const float *inp, const float *mean,
+                               const float *rstd, size_t rows, int C, int j0, int j1) {
+    float g[64] = {0}, b[64] = {0};
+    int w = j1 - j0;
+    for (size_t r = 0; r < rows; r++) {
+        const float *dy = dout + r * C + j0, *x = inp + r * C + j0;
+        float m = mean[r], rs = rstd[r];
+        for (int k = 0; k < w; k++) {
+            g[k] += dy[k] * (x[k] - m) * rs;
+            b[k] += dy[k];
+        }
+    }
+    for (int k = 0; k < w; k++) {
+        if (dgamma) dgamma[j0 + k] += g[k];
+        if (dbeta) dbeta[j0 + k] += b[k];
+    }
+}
+
 void up_layernorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
                            const float *inp, const float *gamma, const float *mean, const float *rstd,
                            size_t rows, int C) {
@@ -111,18 +130,11 @@ void up_layernorm_backward(float *dinp, float *dgamma, float *dbeta, const float
         }
     }
     if (dgamma || dbeta) {
-        /* parallel over columns: no two threads write the same parameter */
+        /* column chunks in parallel, rows outer: contiguous reads, no two
+         * threads writing the same parameter */
 #pragma omp parallel for schedule(static)
-        for (int i = 0; i < C; i++) {
-            float g = 0, bb = 0;
-            for (size_t r = 0; r < rows; r++) {
-                float dy = dout[r * C + i];
-                g += dy * (inp[r * C + i] - mean[r]) * rstd[r];
-                bb += dy;
-            }
-            if (dgamma) dgamma[i] += g;
-            if (dbeta) dbeta[i] += bb;
-        }
+        for (int j0 = 0; j0 < C; j0 += 64)
+            ln_param_grad_cols(dgamma, dbeta, dout, inp, mean, rstd, rows, C, j0, j0 + 64 < C ? j0 + 64 : C);
     }
 }
 
@@ -174,12 +186,31 @@ void up_attn_softmax_backward(float *dscores, const float *dprobs, const float *
     }
 }
 
+/* erf(x) by Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7) on the
+ * vectorizable exp: GELU forward and backward in training are elementwise
+ * over (B,T,F) and libm's erff/expf do not vectorize. */
+static inline float erf_fast(float x) {
+    float ax = x < 0 ? -x : x;
+    float t = 1.0f / (1.0f + 0.3275911f * ax);
+    float y = t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
+    float r = 1.0f - y * exp_neg(-ax * ax);
+    return x < 0 ? -r : r;
+}
+
+/* tanh(u) = 1 - 2 / (exp(2u) + 1), on exp(-2|u|) to stay in exp_neg's range */
+static inline float tanh_fast(float u) {
+    float au = u < 0 ? -u : u;
+    float e = exp_neg(-2.0f * au);
+    float r = (1.0f - e) / (1.0f + e);
+    return u < 0 ? -r : r;
+}
+
 static inline float act1(float x, up_actfn a) {
     switch (a) {
-    case UP_ACTFN_GELU: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
-    case UP_ACTFN_GELU_TANH: return 0.5f * x * (1.0f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
+    case UP_ACTFN_GELU: return 0.5f * x * (1.0f + erf_fast(x * 0.70710678118654752f));
+    case UP_ACTFN_GELU_TANH: return 0.5f * x * (1.0f + tanh_fast(0.79788456080286536f * (x + 0.044715f * x * x * x)));
     case UP_ACTFN_RELU: return x > 0 ? x : 0;
-    case UP_ACTFN_TANH: return tanhf(x);
+    case UP_ACTFN_TANH: return tanh_fast(x);
     }
     return x;
 }
@@ -187,33 +218,71 @@ static inline float act1(float x, up_actfn a) {
 static inline float dact1(float x, up_actfn a) {
     switch (a) {
     case UP_ACTFN_GELU: /* Phi(x) + x phi(x) */
-        return 0.5f * (1.0f + erff(x * 0.70710678118654752f)) + x * 0.39894228040143268f * expf(-0.5f * x * x);
+        return 0.5f * (1.0f + erf_fast(x * 0.70710678118654752f)) + x * 0.39894228040143268f * exp_neg(-0.5f * x * x);
     case UP_ACTFN_GELU_TANH: {
-        float u = 0.79788456080286536f * (x + 0.044715f * x * x * x), t = tanhf(u);
+        float u = 0.79788456080286536f * (x + 0.044715f * x * x * x), t = tanh_fast(u);
         float du = 0.79788456080286536f * (1.0f + 3.0f * 0.044715f * x * x);
         return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;
     }
     case UP_ACTFN_RELU: return x > 0 ? 1.0f : 0.0f;
     case UP_ACTFN_TANH: {
-        float t = tanhf(x);
+        float t = tanh_fast(x);
         return 1.0f - t * t;
     }
     }
     return 1.0f;
 }
 
+/* one kernel per (function, direction) so each inner loop is branch-free */
+UP_CLONES
+static void act_fwd_range(float *out, const float *inp, size_t n, up_actfn a) {
+    switch (a) {
+    case UP_ACTFN_GELU: for (size_t i = 0; i < n; i++) out[i] = act1(inp[i], UP_ACTFN_GELU); break;
+    case UP_ACTFN_GELU_TANH: for (size_t i = 0; i < n; i++) out[i] = act1(inp[i], UP_ACTFN_GELU_TANH); break;
+    case UP_ACTFN_RELU: for (size_t i = 0; i < n; i++) out[i] = act1(inp[i], UP_ACTFN_RELU); break;
+    case UP_ACTFN_TANH: for (size_t i = 0; i < n; i++) out[i] = act1(inp[i], UP_ACTFN_TANH); break;
+    }
+}
+
+UP_CLONES
+static void act_bwd_range(float *dinp, const float *dout, const float *inp, size_t n, up_actfn a) {
+    switch (a) {
+    case UP_ACTFN_GELU: for (size_t i = 0; i < n; i++) dinp[i] += dout[i] * dact1(inp[i], UP_ACTFN_GELU); break;
+    case UP_ACTFN_GELU_TANH: for (size_t i = 0; i < n; i++) dinp[i] += dout[i] * dact1(inp[i], UP_ACTFN_GELU_TANH); break;
+    case UP_ACTFN_RELU: for (size_t i = 0; i < n; i++) dinp[i] += dout[i] * dact1(inp[i], UP_ACTFN_RELU); break;
+    case UP_ACTFN_TANH: for (size_t i = 0; i < n; i++) dinp[i] += dout[i] * dact1(inp[i], UP_ACTFN_TANH); break;
+    }
+}
+
+#define ACT_CHUNK 8192
 void up_act_forward(float *out, const float *inp, size_t n, up_actfn a) {
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) out[i] = act1(inp[i], a);
+    for (size_t i = 0; i < n; i += ACT_CHUNK) act_fwd_range(out + i, inp + i, n - i < ACT_CHUNK ? n - i : ACT_CHUNK, a);
 }
 
 void up_act_backward(float *dinp, const float *dout, const float *inp, size_t n, up_actfn a) {
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) dinp[i] += dout[i] * dact1(inp[i], a);
+    for (size_t i = 0; i < n; i += ACT_CHUNK)
+        act_bwd_range(dinp + i, dout + i, inp + i, n - i < ACT_CHUNK ? n - i : ACT_CHUNK, a);
 }
 
 void up_tanh_backward_from_out(float *dinp, const float *dout, const float *out, size_t n) {
     for (size_t i = 0; i < n; i++) dinp[i] += dout[i] * (1.0f - out[i] * out[i]);
+}
+
+/* one row of softmax cross-entropy: returns the loss, writes the gradient
+ * scaled by inv; x and d may alias */
+UP_CLONES
+static float xent_row(float *d, const float *x, int V, int y, float inv) {
+    float mx = x[0];
+    for (int j = 1; j < V; j++) mx = x[j] > mx ? x[j] : mx;
+    float xy = x[y];
+    for (int j = 0; j < V; j++) d[j] = exp_neg(x[j] - mx);
+    float sum = sum_lanes(d, V);
+    float lse = mx + logf(sum), s = inv / sum;
+    for (int j = 0; j < V; j++) d[j] *= s;
+    d[y] -= inv;
+    return lse - xy;
 }
 
 double up_xent_forward_backward(float *dlogits, const float *logits, const int32_t *targets,
@@ -224,33 +293,30 @@ double up_xent_forward_backward(float *dlogits, const float *logits, const int32
     float inv = n ? grad_scale / (float)n : 0.0f;
 #pragma omp parallel for schedule(static) reduction(+ : loss)
     for (size_t r = 0; r < N; r++) {
-        const float *x = logits + r * V;
-        float *d = dlogits + r * V;
-        int y = targets[r];
-        if (y < 0) {
-            for (int j = 0; j < V; j++) d[j] = 0;
+        if (targets[r] < 0) {
+            memset(dlogits + r * V, 0, (size_t)V * sizeof *dlogits);
             continue;
         }
-        float mx = x[0];
-        for (int j = 1; j < V; j++) mx = x[j] > mx ? x[j] : mx;
-        double sum = 0;
-        for (int j = 0; j < V; j++) sum += exp((double)x[j] - mx);
-        double lse = mx + log(sum);
-        loss += lse - x[y];
-        for (int j = 0; j < V; j++) d[j] = (float)(exp((double)x[j] - lse)) * inv;
-        d[y] -= inv;
+        loss += xent_row(dlogits + r * V, logits + r * V, V, targets[r], inv);
     }
     if (count) *count = n;
     return n ? loss / (double)n : 0.0;
 }
 
+UP_CLONES
+static void bias_grad_cols(float *db, const float *dy, size_t M, int N, int j0, int j1) {
+    float acc[256] = {0};
+    int w = j1 - j0;
+    for (size_t m = 0; m < M; m++) {
+        const float *row = dy + m * N + j0;
+        for (int k = 0; k < w; k++) acc[k] += row[k];
+    }
+    for (int k = 0; k < w; k++) db[j0 + k] += acc[k];
+}
+
 void up_bias_backward(float *db, const float *dy, size_t M, int N) {
 #pragma omp parallel for schedule(static)
-    for (int j = 0; j < N; j++) {
-        float s = 0;
-        for (size_t m = 0; m < M; m++) s += dy[m * N + j];
-        db[j] += s;
-    }
+    for (int j0 = 0; j0 < N; j0 += 256) bias_grad_cols(db, dy, M, N, j0, j0 + 256 < N ? j0 + 256 : N);
 }
 
 UP_CLONES

@@ -251,10 +251,15 @@ static const void *rand_tensor(up_model *m, size_t n, up_type t, float std, floa
 static void rand_linear(up_model *m, up_linear *l, int out, int in, uint64_t *s, up_status *r) {
     l->out = out; l->in = in; l->wt = m->act_type;
     l->w = rand_tensor(m, (size_t)out * in, m->act_type, 0.02f, 0, s, r);
-    l->b = rand_tensor(m, (size_t)out, UP_T_F32, 0.02f, 0, s, r);
+    l->b = rand_tensor(m, (size_t)out, UP_T_F32, 0, 0, s, r); /* BERT's init: zero biases */
 }
 
 up_status up_model_random(const up_config *cfg, const up_model_opts *opts, uint64_t seed, up_model **out) {
+    return up_model_random_heads(cfg, opts, seed, 0, out);
+}
+
+up_status up_model_random_heads(const up_config *cfg, const up_model_opts *opts, uint64_t seed, int mlm,
+                                up_model **out) {
     *out = NULL;
     up_model_opts o = opts ? *opts : up_model_opts_default();
     up_model *m = up_calloc(1, sizeof *m, "model");
@@ -287,6 +292,15 @@ up_status up_model_random(const up_config *cfg, const up_model_opts *opts, uint6
     if (cfg->num_labels > 0) {
         rand_linear(m, &w->classifier, cfg->num_labels, C, &s, &r);
         w->has_classifier = 1;
+    }
+    if (mlm) { /* BertForMaskedLM: an MLM head, no pooler */
+        w->has_pooler = 0;
+        rand_linear(m, &w->mlm_transform, C, C, &s, &r);
+        w->mlm_ln_g = rand_tensor(m, C, UP_T_F32, 0, 1, &s, &r);
+        w->mlm_ln_b = rand_tensor(m, C, UP_T_F32, 0, 0, &s, &r);
+        w->mlm_bias = rand_tensor(m, (size_t)cfg->vocab_size, UP_T_F32, 0, 0, &s, &r);
+        if (!r) r = up_model_operand_copy(m, w->word, (size_t)cfg->vocab_size * C, &w->word_e);
+        w->has_mlm = 1;
     }
     if (r) goto fail;
     snprintf(m->dtypes, sizeof m->dtypes, "random %s", m->act_type == UP_T_BF16 ? "BF16" : "F32");

@@ -74,6 +74,10 @@ typedef struct {
 
 const up_family *up_family_find(const char *model_type);
 
+/* up_model_random, optionally with a masked-LM head (pretraining from scratch). */
+up_status up_model_random_heads(const up_config *cfg, const up_model_opts *opts, uint64_t seed, int mlm,
+                                up_model **out);
+
 /* Looks a tensor up (trying each prefix in order), checks its shape, and
  * returns it converted to fp32 (to_type UP_T_F32) or to the matrix-product
  * operand type (to_type = m->act_type). required = 0 returns NULL quietly

@@ -8,21 +8,27 @@ up_adamw_cfg up_adamw_default(void) {
     return o;
 }
 
-void up_adamw_update(float *p, const float *g, float *m, float *v, size_t n, const up_adamw_cfg *o,
-                     float lr, long t, int decay) {
-    float b1 = o->beta1, b2 = o->beta2;
-    float c1 = 1.0f - powf(b1, (float)t), c2 = 1.0f - powf(b2, (float)t);
-    float wd = decay ? o->weight_decay : 0.0f;
-#pragma omp parallel for simd schedule(static) if (n > 65536)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void adamw_range(float *p, const float *g, float *m, float *v, size_t n, float b1, float b2, float c1, float c2,
+                        float lr, float wd, float eps) {
     for (size_t i = 0; i < n; i++) {
         float gi = g[i];
         float mi = b1 * m[i] + (1.0f - b1) * gi;
         float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
         m[i] = mi;
         v[i] = vi;
-        float mhat = mi / c1, vhat = vi / c2;
-        p[i] -= lr * (mhat / (sqrtf(vhat) + o->eps) + wd * p[i]);
+        p[i] -= lr * ((mi / c1) / (sqrtf(vi / c2) + eps) + wd * p[i]);
     }
+}
+
+void up_adamw_update(float *p, const float *g, float *m, float *v, size_t n, const up_adamw_cfg *o,
+                     float lr, long t, int decay) {
+    float b1 = o->beta1, b2 = o->beta2;
+    float c1 = 1.0f - powf(b1, (float)t), c2 = 1.0f - powf(b2, (float)t);
+    float wd = decay ? o->weight_decay : 0.0f;
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i += 16384)
+        adamw_range(p + i, g + i, m + i, v + i, n - i < 16384 ? n - i : 16384, b1, b2, c1, c2, lr, wd, o->eps);
 }
 
 float up_lr_at(const up_sched *s, long step) {
