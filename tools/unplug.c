@@ -22,7 +22,7 @@
 
 typedef struct {
     const char *model, *vocab, *config;
-    int pairs, random, json, max_len, batch, threads, iters, warmup;
+    int pairs, random, json, train_mode, max_len, batch, threads, iters, warmup;
     up_precision precision;
     up_backend backend;
     int lowercase;
@@ -76,6 +76,7 @@ static int parse_args(int argc, char **argv, args *a) {
         else if (!strcmp(s, "--config")) { NEED(); a->config = v; }
         else if (!strcmp(s, "--pairs")) a->pairs = 1;
         else if (!strcmp(s, "--random")) a->random = 1;
+        else if (!strcmp(s, "--train-step")) a->train_mode = 1;
         else if (!strcmp(s, "--json")) a->json = 1;
         else if (!strcmp(s, "--max-len")) { NEED(); if (!parse_int(s, v, 2, 1 << 20, &a->max_len)) return 0; }
         else if (!strcmp(s, "--batch")) { NEED(); snprintf(a->batches, sizeof a->batches, "%s", v);
@@ -386,7 +387,9 @@ static const char *bench_help =
     "                    [--backend onednn|reference] [--threads N] [--json]\n"
     "Times the encoder forward on random token ids for every batch size x length,\n"
     "median of --iters runs after --warmup runs, and prints sequences/s, tokens/s,\n"
-    "latency and effective TFLOP/s (2 x the multiply-adds of the matrix products).\n";
+    "latency and effective TFLOP/s (2 x the multiply-adds of the matrix products).\n"
+    "With --train-step (and --config FILE): full masked-LM training steps instead\n"
+    "(forward, MLM head, backward, AdamW), tokens/s and effective TFLOP/s (3 x forward).\n";
 
 static int parse_list(const char *s, int *out, int cap, int lo, int hi, const char *flag) {
     int n = 0;
@@ -417,6 +420,30 @@ static int cmd_bench(args *a) {
     if (a->warmup < 0) a->warmup = 1;
     up_model_opts o = model_opts(a);
     up_model *m = NULL;
+    if (a->train_mode) {
+        if (!a->config) return fputs("unplug: --train-step needs --config FILE\n", stderr), 2;
+        up_config cfg;
+        if (up_config_load(a->config, &cfg) != UP_OK) return die("cannot read the config");
+        int bs[32], ls[32];
+        int nb = parse_list(a->batches, bs, 32, 1, 4096, "--batch"), nl = parse_list(a->lens, ls, 32, 8, 1 << 20, "--len");
+        if (nb < 0 || nl < 0) return 2;
+        if (!a->json) printf("%6s %6s %12s %12s %10s\n", "batch", "len", "step_ms", "tokens/s", "TFLOP/s");
+        else printf("[");
+        for (int ib = 0; ib < nb; ib++)
+            for (int il = 0; il < nl; il++) {
+                double sec, fl;
+                if (up_pretrain_bench(&cfg, bs[ib], ls[il], a->warmup, a->iters, a->precision, a->threads, &sec, &fl) != UP_OK)
+                    return die("training benchmark failed");
+                double tps = bs[ib] * (double)ls[il] / sec;
+                if (a->json)
+                    printf("%s\n {\"batch\": %d, \"len\": %d, \"step_ms\": %.2f, \"tokens_per_s\": %.1f, \"tflops\": %.4f}",
+                           ib + il ? "," : "", bs[ib], ls[il], sec * 1e3, tps, fl / sec / 1e12);
+                else printf("%6d %6d %12.2f %12.1f %10.4f\n", bs[ib], ls[il], sec * 1e3, tps, fl / sec / 1e12);
+                fflush(stdout);
+            }
+        if (a->json) printf("\n]\n");
+        return 0;
+    }
     if (a->random) {
         if (!a->config) return fputs("unplug: --random needs --config FILE\n", stderr), 2;
         up_config cfg;

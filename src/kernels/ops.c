@@ -342,15 +342,31 @@ void up_embed_forward(float *x, const int32_t *ids, const int32_t *type_ids,
         embed_rows(lo, lo + CHUNK < rows ? lo + CHUNK : rows, x, ids, type_ids, word, pos, type, T, C);
 }
 
+UP_CLONES
+static void embed_grad_cols(float *dword, float *dpos, float *dtype, const float *dx, const int32_t *ids,
+                            const int32_t *type_ids, int B, int T, int C, int j0, int j1) {
+    int w = j1 - j0;
+    for (int bt = 0; bt < B * T; bt++) {
+        const float *g = dx + (size_t)bt * C + j0;
+        if (dword) {
+            float *d = dword + (size_t)ids[bt] * C + j0;
+            for (int k = 0; k < w; k++) d[k] += g[k];
+        }
+        if (dpos) {
+            float *d = dpos + (size_t)(bt % T) * C + j0;
+            for (int k = 0; k < w; k++) d[k] += g[k];
+        }
+        if (dtype) {
+            float *d = dtype + (size_t)(type_ids ? type_ids[bt] : 0) * C + j0;
+            for (int k = 0; k < w; k++) d[k] += g[k];
+        }
+    }
+}
+
 void up_embed_backward(float *dword, float *dpos, float *dtype, const float *dx,
                        const int32_t *ids, const int32_t *type_ids, int B, int T, int C) {
-    /* parallel over columns: repeated ids never race */
+    /* column chunks in parallel, rows in order: repeated ids never race */
 #pragma omp parallel for schedule(static)
-    for (int i = 0; i < C; i++)
-        for (int bt = 0; bt < B * T; bt++) {
-            float g = dx[(size_t)bt * C + i];
-            if (dword) dword[(size_t)ids[bt] * C + i] += g;
-            if (dpos) dpos[(size_t)(bt % T) * C + i] += g;
-            if (dtype) dtype[(size_t)(type_ids ? type_ids[bt] : 0) * C + i] += g;
-        }
+    for (int j0 = 0; j0 < C; j0 += 64)
+        embed_grad_cols(dword, dpos, dtype, dx, ids, type_ids, B, T, C, j0, j0 + 64 < C ? j0 + 64 : C);
 }

@@ -501,3 +501,71 @@ up_status up_mlm_evaluate(const char *model_dir, const char *text_path, int seq_
     up_model_free(m);
     return st;
 }
+
+up_status up_pretrain_bench(const up_config *cfg, int B, int T, int warmup, int iters, up_precision prec, int threads,
+                            double *sec_per_step, double *flops_per_step) {
+    up_model_opts mo = up_model_opts_default();
+    mo.precision = prec;
+    mo.threads = threads;
+    up_model *m = NULL;
+    up_params *P = NULL;
+    up_run *r = NULL;
+    mlm_batch mb = {0};
+    float *logits = NULL, *dhidden = NULL;
+    corpus c = {0};
+    up_status st = up_model_random_heads(cfg, &mo, 1, 1, &m);
+    int V = (int)cfg->vocab_size;
+    if (!st) st = up_params_new(m, &P);
+    if (!st) st = up_run_new(m, B, T, &r);
+    if (!st) st = up_run_set_train(r, 1, 0);
+    if (!st && !batch_alloc(&mb, B, T, 0.15)) st = up_fail(UP_ERR_NOMEM, "out of memory");
+    if (!st) {
+        /* random token stream standing in for a corpus */
+        c.span = T - 2;
+        c.n_seq = (size_t)B;
+        c.n = c.n_seq * (size_t)c.span;
+        c.tok = malloc(c.n * sizeof *c.tok);
+        logits = up_aligned_alloc((size_t)mb.cap * V * 4, "MLM logits");
+        dhidden = up_aligned_alloc((size_t)B * T * cfg->hidden_size * 4, "hidden gradient");
+        if (!c.tok || !logits || !dhidden) st = up_fail(UP_ERR_NOMEM, "out of memory");
+        rng g = {7};
+        for (size_t i = 0; !st && i < c.n; i++) c.tok[i] = 5 + (int32_t)(rng_next(&g) % (uint64_t)(V - 5));
+    }
+    up_adamw_cfg opt = up_adamw_default();
+    size_t seqs[4096];
+    double total = 0, masked = 0;
+    for (int it = 0; !st && it < warmup + iters; it++) {
+        for (int b = 0; b < B; b++) seqs[b] = (size_t)b;
+        make_batch(&mb, &c, seqs, 1, (uint64_t)it, 0.15, 2, 3, 4, V, 5);
+        double t0 = up_now();
+        up_batch bt = {B, T, mb.ids, NULL, mb.lens};
+        up_params_zero_grad(P);
+        st = up_forward(r, &bt);
+        if (!st) mlm_loss(r, &mb, logits, V, NULL);
+        if (!st) {
+            memset(dhidden, 0, (size_t)B * T * cfg->hidden_size * 4);
+            st = up_mlm_backward(r, logits, &P->grads, dhidden);
+        }
+        if (!st) st = up_backward(r, NULL, NULL, dhidden, &P->grads);
+        if (!st) up_params_step(P, &opt, 1e-4f, 1.0f);
+        if (it >= warmup) {
+            total += up_now() - t0;
+            masked += mb.n;
+        }
+    }
+    if (!st) {
+        double C = (double)cfg->hidden_size, F = (double)cfg->intermediate_size;
+        double fwd = 2.0 * B * T * cfg->num_hidden_layers * (4 * C * C + 2 * C * F + 2.0 * T * C);
+        double head = 2.0 * (masked / iters) * (C * C + C * V);
+        *flops_per_step = 3.0 * (fwd + head);
+        *sec_per_step = total / iters;
+    }
+    free(c.tok);
+    free(logits);
+    free(dhidden);
+    batch_free(&mb);
+    up_run_free(r);
+    up_params_free(P);
+    up_model_free(m);
+    return st;
+}

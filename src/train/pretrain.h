@@ -64,4 +64,10 @@ up_status up_pretrain(const up_pretrain_opts *o, up_pretrain_report *rep);
 up_status up_mlm_evaluate(const char *model_dir, const char *text_path, int seq_len, int batch, int max_batches,
                           uint64_t seed, up_precision prec, double *loss, double *acc, long *n_masked);
 
+/* Times full training steps (forward, MLM head on 15% of tokens, backward,
+ * AdamW) of a random model of cfg's shape: mean seconds per step over iters
+ * after warmup, and the step's effective FLOPs (3x the forward products). */
+up_status up_pretrain_bench(const up_config *cfg, int B, int T, int warmup, int iters, up_precision prec, int threads,
+                            double *sec_per_step, double *flops_per_step);
+
 #endif
