@@ -78,8 +78,17 @@ def para_ok(s):
     return False
 
 
+_ABBREV = re.compile(r"(?:^|\s)(?:Mr|Mrs|Ms|Dr|St|Sr|Jr|Prof|Gen|Gov|Rev|Hon|No|Nos|Fig|vs|etc|e\.g|i\.e|cf|viz|Vol|pp|ch|sec)\.$")
+
+
 def sentences(p):
-    return _SENT_END.sub("\\1\x00", p).split("\x00")
+    out = []
+    for piece in _SENT_END.sub("\\1\x00", p).split("\x00"):
+        if out and _ABBREV.search(out[-1]):
+            out[-1] += " " + piece
+        else:
+            out.append(piece)
+    return out
 
 
 def split_long(p):
