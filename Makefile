@@ -4,7 +4,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build demo test test-sanitize fuzz bench clean
+.PHONY: all deps build demo test test-sanitize fuzz bench clean default-model
 all: build
 
 deps:
@@ -33,3 +33,6 @@ bench: build
 
 clean:
 	rm -rf $(BUILD) build-san build-fuzz
+
+default-model: build
+	@bash scripts/default-model.sh

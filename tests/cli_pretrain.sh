@@ -70,6 +70,15 @@ PY
 "$cli" pretrain "${common[@]}" --batch 8 --out "$tmp/c" --checkpoint "$tmp/b.ckpt" >/dev/null 2>"$tmp/c.err" && bad "batch mismatch accepted"
 grep -q "trained with batch 16x32" "$tmp/c.err" && ok || { bad "batch mismatch message"; cat "$tmp/c.err" >&2; }
 
+# 2b. Ctrl-C: the run saves its checkpoint and exits with 130
+"$cli" pretrain "${common[@]}" --steps 1000000 --out "$tmp/s" --checkpoint "$tmp/s.ckpt" --ckpt-every 1000000 >/dev/null 2>"$tmp/s.err" &
+pid=$!
+for i in $(seq 50); do grep -q "step 50/" "$tmp/s.err" 2>/dev/null && break; sleep 0.1; done
+kill -INT $pid; wait $pid; rc=$?
+[ $rc -eq 130 ] && ok || bad "SIGINT exit code $rc"
+grep -q "stopping at step .*checkpoint saved" "$tmp/s.err" && ok || { bad "SIGINT message"; tail -3 "$tmp/s.err" >&2; }
+[ -s "$tmp/s.ckpt" ] && [ -s "$tmp/s/model.safetensors" ] && ok || bad "SIGINT left no checkpoint or model"
+
 # 3. the export loads as a BertForMaskedLM directory and evaluates
 "$cli" info "$tmp/a" >"$tmp/info" 2>&1 && ok || { bad "info on export"; cat "$tmp/info" >&2; }
 grep -q '"BertForMaskedLM"' "$tmp/a/config.json" && ok || bad "architectures"

