@@ -174,6 +174,12 @@ typedef struct {
     const int32_t *ids;       /* (B,T) */
     const int32_t *type_ids;  /* (B,T) or NULL for zeros */
     const int32_t *lens;      /* (B) real lengths; positions >= len are padding */
+    /* Soft prompt (prompt tuning): n_prompt vectors (n_prompt, C) that take
+     * the place of the word embeddings at positions 1..n_prompt of every row
+     * (right after [CLS]); position and token-type embeddings are added as
+     * for any token. The ids there are placeholders. NULL / 0: none. */
+    const float *prompt;
+    int n_prompt;
 } up_batch;
 
 /* Per-request state sized for at most max_B x max_T tokens; all buffers are

@@ -94,7 +94,7 @@ static void run(const char *model, up_precision prec) {
     up_run *r = NULL;
     CHECK_OK(up_run_new(m, B, T, &r));
     CHECK_OK(up_run_set_train(r, 1, 1));
-    up_batch b = {B, T, ids, types, lens};
+    up_batch b = {.B = B, .T = T, .ids = ids, .type_ids = types, .lens = lens};
     CHECK_OK(up_forward(r, &b));
     float *dhidden = calloc((size_t)B * T * C, 4), *dlogits = NULL, *dpooled = NULL;
     double loss = 0;

@@ -73,7 +73,7 @@ static void run_model(const char *name, up_backend be, up_precision prec, int tr
     CHECK_OK(up_run_new(m, B, T, &r));
     up_run_keep_all(r, 1);
     if (train) CHECK_OK(up_run_set_train(r, 1, 0));
-    up_batch b = {B, T, ids, types, lens};
+    up_batch b = {.B = B, .T = T, .ids = ids, .type_ids = types, .lens = lens};
     CHECK_OK(up_forward(r, &b));
     int bf = up_model_precision(m) == UP_PREC_BF16;
     char tag[64];

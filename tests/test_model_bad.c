@@ -186,7 +186,7 @@ int main(int argc, char **argv) {
         CHECK_FAIL(up_run_new(m, 0, 8, &r), "batch size must be");
         CHECK_OK(up_run_new(m, 2, 8, &r));
         int32_t ids[16] = {2, 5, 6, 3}, lens[2] = {4, 1}, types[16] = {0};
-        up_batch b = {2, 8, ids, types, lens};
+        up_batch b = {.B = 2, .T = 8, .ids = ids, .type_ids = types, .lens = lens};
         CHECK_OK(up_forward(r, &b));
         ids[5] = 128;
         CHECK_FAIL(up_forward(r, &b), "token id 128 outside 0..127");

@@ -19,6 +19,11 @@
 #include "base/base.h"
 #include "io/safetensors.h"
 #include "train/pretrain.h"
+#include "io/expert.h"
+#include "localize/localize.h"
+#include "model/task.h"
+#include "text/dataset.h"
+#include "tune/tune.h"
 
 typedef struct {
     const char *model, *vocab, *config;
@@ -35,6 +40,11 @@ typedef struct {
     double lr, min_lr, wd, clip;
     int eval_batches, linear;
     long seed;
+    /* tasks */
+    const char *task, *data, *expert, *method, *val, *test, *format, *scores_out, *curve_out, *split;
+    int prompts, epochs, patience, per_layer, agg_max, keep_sign;
+    long max_train, max_examples;
+    double head_lr, tolerance, max_ratio, fixed_ratio;
 } args;
 
 static int die(const char *what) {
@@ -63,6 +73,8 @@ static int parse_args(int argc, char **argv, args *a) {
     a->warmup = -1;
     a->lowercase = -1;
     a->lr = a->min_lr = a->wd = a->clip = -1;
+    a->head_lr = a->tolerance = a->max_ratio = a->fixed_ratio = -1;
+    a->prompts = -1;
     a->seed = -1;
     snprintf(a->batches, sizeof a->batches, "1,8,32");
     snprintf(a->lens, sizeof a->lens, "128");
@@ -87,6 +99,37 @@ static int parse_args(int argc, char **argv, args *a) {
         else if (!strcmp(s, "--warmup")) { NEED(); if (!parse_int(s, v, 0, 1000000, &a->warmup)) return 0; }
         else if (!strcmp(s, "--lowercase")) { NEED(); if (!parse_int(s, v, 0, 1, &a->lowercase)) return 0; }
         else if (!strcmp(s, "--train")) { NEED(); a->train = v; }
+        else if (!strcmp(s, "--task")) { NEED(); a->task = v; }
+        else if (!strcmp(s, "--data")) { NEED(); a->data = v; }
+        else if (!strcmp(s, "--expert")) { NEED(); a->expert = v; }
+        else if (!strcmp(s, "--method")) { NEED(); a->method = v; }
+        else if (!strcmp(s, "--val")) { NEED(); a->val = v; }
+        else if (!strcmp(s, "--test")) { NEED(); a->test = v; }
+        else if (!strcmp(s, "--format")) { NEED(); a->format = v; }
+        else if (!strcmp(s, "--scores")) { NEED(); a->scores_out = v; }
+        else if (!strcmp(s, "--curve")) { NEED(); a->curve_out = v; }
+        else if (!strcmp(s, "--split")) { NEED(); a->split = v; }
+        else if (!strcmp(s, "--prompts")) { NEED(); if (!parse_int(s, v, 0, 512, &a->prompts)) return 0; }
+        else if (!strcmp(s, "--epochs")) { NEED(); if (!parse_int(s, v, 1, 1000, &a->epochs)) return 0; }
+        else if (!strcmp(s, "--patience")) { NEED(); if (!parse_int(s, v, 1, 1000, &a->patience)) return 0; }
+        else if (!strcmp(s, "--per-layer")) a->per_layer = 1;
+        else if (!strcmp(s, "--agg")) { NEED(); if (!strcmp(v, "max")) a->agg_max = 1; else if (strcmp(v, "mean")) { fprintf(stderr, "unplug: --agg expects mean or max, got '%s'\n", v); return 0; } }
+        else if (!strcmp(s, "--signed")) a->keep_sign = 1;
+        else if (!strcmp(s, "--max-train") || !strcmp(s, "--max-examples")) {
+            NEED();
+            int x;
+            if (!parse_int(s, v, 1, 1 << 30, &x)) return 0;
+            if (!strcmp(s, "--max-train")) a->max_train = x; else a->max_examples = x;
+        } else if (!strcmp(s, "--head-lr") || !strcmp(s, "--tolerance") || !strcmp(s, "--max-ratio") || !strcmp(s, "--ratio")) {
+            NEED();
+            char *end;
+            double x = strtod(v, &end);
+            if (*end || !(x >= 0) || x > 100) { fprintf(stderr, "unplug: %s expects a number, got '%s'\n", s, v); return 0; }
+            if (!strcmp(s, "--head-lr")) a->head_lr = x;
+            else if (!strcmp(s, "--tolerance")) a->tolerance = x;
+            else if (!strcmp(s, "--max-ratio")) a->max_ratio = x;
+            else a->fixed_ratio = x;
+        }
         else if (!strcmp(s, "--heldout") || !strcmp(s, "--text")) { NEED(); a->heldout = v; }
         else if (!strcmp(s, "--init")) { NEED(); a->init = v; }
         else if (!strcmp(s, "--out")) { NEED(); a->out = v; }
@@ -318,7 +361,7 @@ static int embed_flush(up_model *m, up_run *run, up_encoding *enc, int n, int32_
             types[(size_t)i * T + t] = t < enc[i].n ? enc[i].type_ids[t] : 0;
         }
     }
-    up_batch b = {n, T, ids, types, lens};
+    up_batch b = {.B = n, .T = T, .ids = ids, .type_ids = types, .lens = lens};
     if (up_forward(run, &b) != UP_OK) return 0;
     const float *cls = up_run_cls(run), *pooled = up_run_pooled(run), *logits = up_run_logits(run);
     int C = (int)c->hidden_size;
@@ -481,7 +524,7 @@ static int cmd_bench(args *a) {
                 ids[i] = (int32_t)((seed >> 33) % (uint64_t)c->vocab_size);
             }
             for (int i = 0; i < B; i++) lens[i] = T;
-            up_batch b = {B, T, ids, NULL, lens};
+            up_batch b = {.B = B, .T = T, .ids = ids, .type_ids = NULL, .lens = lens};
             double *times = malloc((size_t)a->iters * sizeof *times);
             for (int i = 0; i < a->warmup + a->iters && !rc; i++) {
                 double t0 = up_now();
@@ -620,6 +663,338 @@ static int cmd_mlm_eval(args *a) {
     return 0;
 }
 
+/* ---- tasks: tune, localize, eval, expert show -------------------------------- */
+
+static int load_splits(args *a, up_task_splits *sp, const char **task) {
+    memset(sp, 0, sizeof *sp);
+    uint64_t seed = a->seed >= 0 ? (uint64_t)a->seed : 1;
+    if (a->data) {
+        if (!a->task) return fputs("unplug: --data needs --task NAME (sst2, cola, mrpc, rte, wnli, qnli, qqp, mnli, trec)\n", stderr), 0;
+        if (up_task_load(a->task, a->data, 0.1, seed, sp) != UP_OK) return die("cannot load the task data"), 0;
+        *task = a->task;
+        return 1;
+    }
+    if (!a->train || !a->val) return fputs("unplug: give --task NAME --data DIR, or --train FILE --val FILE [--test FILE]\n", stderr), 0;
+    up_data_format f = UP_FMT_AUTO;
+    if (a->format && up_data_format_from_name(a->format, &f) != UP_OK) return die("bad --format"), 0;
+    if (up_dataset_load(a->train, f, NULL, &sp->train) != UP_OK || up_dataset_load(a->val, f, &sp->train, &sp->val) != UP_OK ||
+        (a->test && up_dataset_load(a->test, f, &sp->train, &sp->report) != UP_OK)) {
+        die("cannot load the task data");
+        up_task_splits_free(sp);
+        return 0;
+    }
+    *task = a->task ? a->task : sp->train.name;
+    return 1;
+}
+
+static void tune_progress(const up_tune_report *r, int epochs, long spe, void *user) {
+    (void)user;
+    fprintf(stderr, "%sepoch %d/%d  step %ld/%ld  loss %.4f  %.0f examples/s%s", isatty(2) ? "\r" : "", r->epoch + 1, epochs,
+            r->step - (long)r->epoch * spe, spe, r->train_loss, r->examples_per_s, isatty(2) ? "   " : "\n");
+}
+
+static const char *tune_help =
+    "usage: unplug tune --model DIR (--task NAME --data DIR | --train FILE --val FILE [--test FILE] [--format F])\n"
+    "                   --out FILE.expert [--prompts 20] [--max-len 128] [--batch 32] [--epochs 5] [--patience 2]\n"
+    "                   [--lr 3e-3] [--head-lr 3e-3] [--seed N] [--max-train N]\n"
+    "Prompt tuning on a frozen backbone: --prompts soft prompt vectors after [CLS]\n"
+    "and a pooler + classifier head, AdamW with warmup and linear decay, early\n"
+    "stopping on the validation split (val.tsv, or a seeded 10%% carve-out of\n"
+    "train). Writes the tuned task as an expert file with every FFN neuron kept.\n"
+    "--data DIR holds the GLUE layout (glue/SST-2/train.tsv, ..., trec/TREC.train).\n";
+
+static double majority_metric(const char *task, const up_dataset *train, const up_dataset *d) {
+    int maj = up_majority_label(train);
+    int *p = malloc(d->n * sizeof *p), *g = malloc(d->n * sizeof *g);
+    for (size_t i = 0; i < d->n; i++) { p[i] = maj; g[i] = d->ex[i].label; }
+    double m = up_task_metric(task, p, g, d->n);
+    free(p);
+    free(g);
+    return m;
+}
+
+static int cmd_tune(args *a) {
+    if (a->help) return fputs(tune_help, stdout), 0;
+    if (!a->model || !a->out) return fputs(tune_help, stderr), 2;
+    up_model_opts mo = model_opts(a);
+    up_model *m;
+    if (up_model_load(a->model, &mo, &m) != UP_OK) return die("cannot load the model");
+    up_task_splits sp;
+    const char *task;
+    if (!load_splits(a, &sp, &task)) { up_model_free(m); return 1; }
+    up_tune_opts o = up_tune_defaults();
+    if (a->prompts >= 0) o.n_prompt = a->prompts;
+    if (a->max_len) o.max_len = a->max_len;
+    if (!strchr(a->batches, ',')) o.batch = a->batch;
+    if (a->epochs) o.epochs = a->epochs;
+    if (a->patience) o.patience = a->patience;
+    if (a->lr >= 0) o.lr = (float)a->lr;
+    if (a->head_lr >= 0) o.head_lr = (float)a->head_lr;
+    if (a->seed >= 0) o.seed = (uint64_t)a->seed;
+    if (a->max_train) o.max_train = (size_t)a->max_train;
+    o.progress = tune_progress;
+    o.interrupt = &g_interrupt;
+    signal(SIGINT, on_sigint);
+    up_set_log(NULL, NULL, UP_LOG_INFO);
+    fprintf(stderr, "tuning %s: %zu train, %zu validation%s examples, %d prompts, %d labels\n", task, sp.train.n, sp.val.n,
+            sp.val_carved ? " (carved from train)" : "", o.n_prompt, sp.train.n_labels);
+    up_task *t = NULL;
+    up_tune_report rep;
+    double t0 = up_now();
+    int rc = 0;
+    if (up_tune(m, task, &sp.train, &sp.val, &o, &t, &rep) != UP_OK) rc = die("tuning failed");
+    if (isatty(2)) fputc('\n', stderr);
+    if (!rc) {
+        double rm = NAN, maj = NAN;
+        if (sp.report.n) {
+            if (up_task_evaluate(m, t, &sp.report, 64, &rm, NULL) != UP_OK) rc = die("evaluation failed");
+            maj = majority_metric(task, &sp.train, &sp.report);
+        }
+        up_expert_info info;
+        memset(&info, 0, sizeof info);
+        snprintf(info.method, sizeof info.method, "none");
+        snprintf(info.metrics, sizeof info.metrics,
+                 "{\"metric\": \"%s\", \"tuned_val\": %.4f, \"tuned_report\": %.4f, \"majority_report\": %.4f, "
+                 "\"best_epoch\": %d, \"tune_seconds\": %.1f}",
+                 up_task_metric_name(task), rep.val_metric, isnan(rm) ? -1.0 : rm, isnan(maj) ? -1.0 : maj, rep.best_epoch,
+                 up_now() - t0);
+        if (!rc && up_expert_save(a->out, m, t, &info) != UP_OK) rc = die("cannot write the expert");
+        if (!rc) {
+            printf("task %s: validation %s %.2f (best epoch %d)", task, up_task_metric_name(task), rep.val_metric, rep.best_epoch);
+            if (!isnan(rm)) printf(", report split %.2f (majority class %.2f)", rm, maj);
+            printf(", %.0f s\nwrote %s\n", up_now() - t0, a->out);
+        }
+    }
+    up_task_free(t);
+    up_task_splits_free(&sp);
+    up_model_free(m);
+    return rc;
+}
+
+static const char *localize_help =
+    "usage: unplug localize --model DIR --expert TUNED.expert (--task NAME --data DIR | --train F --val F [--test F])\n"
+    "                       --out FILE.expert [--method actxgrad|activation|weight|random] [--agg mean|max] [--signed]\n"
+    "                       [--max-examples N] [--tolerance 1.0] [--max-ratio 0.95] [--ratio R] [--per-layer]\n"
+    "                       [--scores FILE.tsv] [--curve FILE.tsv]\n"
+    "Scores every FFN neuron's relevance to the task on its training split\n"
+    "(default: |activation x gradient of the gold label's log-probability|, mean\n"
+    "over non-padding tokens, mean over examples), then finds by binary search the\n"
+    "largest pruning ratio whose validation metric stays within --tolerance points\n"
+    "of the unpruned tuned model (or prunes --ratio R), and writes the expert.\n"
+    "--scores writes layer, neuron, score; --curve every ratio tried.\n";
+
+static void attr_progress(size_t done, size_t total, void *user) {
+    double *t0 = user;
+    fprintf(stderr, "%sattribution %zu/%zu examples  %.0f examples/s%s", isatty(2) ? "\r" : "", done, total,
+            done / (up_now() - *t0), isatty(2) ? "   " : "\n");
+}
+
+typedef struct { FILE *f; } curve_ctx;
+static void search_point(double ratio, double metric, int ok, void *user) {
+    curve_ctx *c = user;
+    fprintf(stderr, "  ratio %.4f: validation %.2f %s\n", ratio, metric, ok ? "(within tolerance)" : "(too low)");
+    if (c->f) fprintf(c->f, "%.6f\t%.4f\t%d\n", ratio, metric, ok);
+}
+
+static int cmd_localize(args *a) {
+    if (a->help) return fputs(localize_help, stdout), 0;
+    if (!a->model || !a->expert || !a->out) return fputs(localize_help, stderr), 2;
+    up_model_opts mo = model_opts(a);
+    up_model *m;
+    if (up_model_load(a->model, &mo, &m) != UP_OK) return die("cannot load the model");
+    up_task *t = NULL;
+    up_expert_info info;
+    up_task_splits sp;
+    const char *task;
+    if (up_expert_load(a->expert, m, &t, &info) != UP_OK) { up_model_free(m); return die("cannot load the expert"); }
+    if (!load_splits(a, &sp, &task)) { up_task_free(t); up_model_free(m); return 1; }
+    up_attr_opts ao = up_attr_defaults();
+    if (a->method && up_attr_from_name(a->method, &ao.method) != UP_OK) return die("bad --method");
+    ao.agg_max = a->agg_max;
+    ao.keep_sign = a->keep_sign;
+    if (a->max_examples) ao.max_examples = (size_t)a->max_examples;
+    if (!strchr(a->batches, ',')) ao.batch = a->batch;
+    double t0 = up_now();
+    ao.progress = attr_progress;
+    ao.progress_user = &t0;
+    int L = (int)up_model_config(m)->num_hidden_layers, F = (int)up_model_config(m)->intermediate_size;
+    double *scores = malloc((size_t)L * F * sizeof *scores);
+    int rc = 0;
+    up_set_log(NULL, NULL, UP_LOG_INFO);
+    if (up_attribute(m, t, &sp.train, &ao, scores) != UP_OK) rc = die("attribution failed");
+    double attr_s = up_now() - t0;
+    if (isatty(2)) fputc('\n', stderr);
+    if (!rc && a->scores_out) {
+        FILE *f = fopen(a->scores_out, "w");
+        if (!f) rc = die("cannot write --scores");
+        else {
+            fprintf(f, "layer\tneuron\tscore\n");
+            for (int l = 0; l < L; l++)
+                for (int j = 0; j < F; j++) fprintf(f, "%d\t%d\t%.9g\n", l, j, scores[(size_t)l * F + j]);
+            fclose(f);
+        }
+    }
+    up_search_result res;
+    memset(&res, 0, sizeof res);
+    curve_ctx cc = {NULL};
+    if (!rc && a->curve_out && !(cc.f = fopen(a->curve_out, "w"))) rc = die("cannot write --curve");
+    if (cc.f) fprintf(cc.f, "ratio\tval_metric\twithin_tolerance\n");
+    if (!rc && a->fixed_ratio >= 0) {
+        up_task_clear_kept(t);
+        if (up_task_evaluate(m, t, &sp.val, 64, &res.full_metric, NULL) != UP_OK ||
+            up_prune_to_ratio(t, scores, L, F, a->fixed_ratio, a->per_layer) != UP_OK ||
+            up_task_evaluate(m, t, &sp.val, 64, &res.metric, NULL) != UP_OK)
+            rc = die("pruning failed");
+        res.ratio = a->fixed_ratio;
+        if (!rc) search_point(res.ratio, res.metric, res.metric >= res.full_metric - (a->tolerance >= 0 ? a->tolerance : 1.0), &cc);
+    } else if (!rc) {
+        up_search_opts so = up_search_defaults();
+        if (a->tolerance >= 0) so.tolerance = a->tolerance;
+        if (a->max_ratio >= 0) so.max_ratio = a->max_ratio;
+        so.per_layer = a->per_layer;
+        so.point = search_point;
+        so.point_user = &cc;
+        fprintf(stderr, "searching the pruning ratio (tolerance %.2f points)\n", so.tolerance);
+        if (up_prune_search(m, t, scores, &sp.val, &so, &res) != UP_OK) rc = die("ratio search failed");
+    }
+    if (cc.f) fclose(cc.f);
+    double rm = NAN;
+    if (!rc && sp.report.n && up_task_evaluate(m, t, &sp.report, 64, &rm, NULL) != UP_OK) rc = die("evaluation failed");
+    if (!rc) {
+        long kept = 0;
+        for (int l = 0; l < L; l++) kept += t->kept[l] ? t->n_kept[l] : F;
+        up_expert_info oi;
+        memset(&oi, 0, sizeof oi);
+        snprintf(oi.method, sizeof oi.method, "%s", up_attr_name(ao.method));
+        oi.ratio = res.ratio;
+        snprintf(oi.metrics, sizeof oi.metrics,
+                 "{\"metric\": \"%s\", \"full_val\": %.4f, \"expert_val\": %.4f, \"expert_report\": %.4f, "
+                 "\"kept_ffn\": %ld, \"total_ffn\": %ld, \"attribution_seconds\": %.1f, \"aggregation\": \"%s\"}",
+                 up_task_metric_name(task), res.full_metric, res.metric, isnan(rm) ? -1.0 : rm, kept, (long)L * F, attr_s,
+                 a->agg_max ? "max" : "mean");
+        if (up_expert_save(a->out, m, t, &oi) != UP_OK) rc = die("cannot write the expert");
+        else {
+            printf("task %s: pruned %.1f%% of FFN neurons (%ld of %ld kept); validation %.2f (full %.2f)", task,
+                   100 * res.ratio, kept, (long)L * F, res.metric, res.full_metric);
+            if (!isnan(rm)) printf(", report split %.2f", rm);
+            printf("\nkept per layer:");
+            for (int l = 0; l < L; l++) printf(" %d", t->kept[l] ? t->n_kept[l] : F);
+            printf("\nwrote %s\n", a->out);
+        }
+    }
+    free(scores);
+    up_task_free(t);
+    up_task_splits_free(&sp);
+    up_model_free(m);
+    return rc;
+}
+
+/* median seconds of a forward of B x T random ids on a view */
+static double time_view(const up_model *v, const up_task *t, int B, int T, int iters) {
+    up_run *r;
+    if (up_run_new(v, B, T, &r) != UP_OK) return NAN;
+    int32_t *ids = malloc((size_t)B * T * 4), *lens = malloc((size_t)B * 4);
+    int V = (int)v->cfg.vocab_size;
+    for (int i = 0; i < B * T; i++) ids[i] = 5 + (int)((i * 2654435761u) % (unsigned)(V - 5));
+    for (int i = 0; i < B; i++) lens[i] = T;
+    up_batch b = {.B = B, .T = T, .ids = ids, .lens = lens, .prompt = t->n_prompt ? t->prompt : NULL, .n_prompt = t->n_prompt};
+    double ts[32];
+    up_forward(r, &b);
+    for (int i = 0; i < iters; i++) {
+        double t0 = up_now();
+        up_forward(r, &b);
+        ts[i] = up_now() - t0;
+    }
+    qsort(ts, (size_t)iters, sizeof *ts, cmp_double);
+    free(ids);
+    free(lens);
+    up_run_free(r);
+    return ts[iters / 2];
+}
+
+static const char *eval_help =
+    "usage: unplug eval --model DIR --expert FILE (--task NAME --data DIR | --train F --val F --test F)\n"
+    "                   [--split report|val] [--iters 5]\n"
+    "The expert's and the unpruned tuned model's metric on the same split (accuracy;\n"
+    "F1 too for MRPC, Matthews correlation for CoLA), and the measured speed-up of\n"
+    "the expert's forward at batch 32 x 128 and 1 x 128 tokens.\n";
+
+static int cmd_eval(args *a) {
+    if (a->help) return fputs(eval_help, stdout), 0;
+    if (!a->model || !a->expert) return fputs(eval_help, stderr), 2;
+    up_model_opts mo = model_opts(a);
+    up_model *m;
+    if (up_model_load(a->model, &mo, &m) != UP_OK) return die("cannot load the model");
+    up_task *t = NULL, *full = NULL;
+    up_expert_info info;
+    up_task_splits sp;
+    const char *task;
+    if (up_expert_load(a->expert, m, &t, &info) != UP_OK) { up_model_free(m); return die("cannot load the expert"); }
+    if (!load_splits(a, &sp, &task)) { up_task_free(t); up_model_free(m); return 1; }
+    const up_dataset *d = a->split && !strcmp(a->split, "val") ? &sp.val : &sp.report;
+    int rc = 0;
+    if (!d->n) { up_task_free(t); up_model_free(m); up_task_splits_free(&sp); return fputs("unplug: the chosen split is empty\n", stderr), 1; }
+    up_task_clone(t, &full);
+    up_task_clear_kept(full);
+    int *pe = malloc(d->n * sizeof *pe), *pf = malloc(d->n * sizeof *pf), *gold = malloc(d->n * sizeof *gold);
+    double me, mf;
+    if (up_task_evaluate(m, t, d, 64, &me, pe) != UP_OK || up_task_evaluate(m, full, d, 64, &mf, pf) != UP_OK)
+        rc = die("evaluation failed");
+    for (size_t i = 0; i < d->n; i++) gold[i] = d->ex[i].label;
+    if (!rc) {
+        int L = (int)up_model_config(m)->num_hidden_layers, F = (int)up_model_config(m)->intermediate_size;
+        long kept = 0;
+        for (int l = 0; l < L; l++) kept += t->kept[l] ? t->n_kept[l] : F;
+        printf("task %s, %s split (%zu examples), method %s, FFN pruning ratio %.1f%% (%ld of %ld neurons kept)\n", task,
+               d == &sp.val ? "validation" : "report", d->n, info.method, 100 * info.ratio, kept, (long)L * F);
+        printf("%-22s %10s %10s\n", "", "full", "expert");
+        printf("%-22s %10.2f %10.2f\n", "accuracy", 100 * up_accuracy(pf, gold, d->n), 100 * up_accuracy(pe, gold, d->n));
+        if (!strcmp(task, "mrpc"))
+            printf("%-22s %10.2f %10.2f\n", "F1", 100 * up_f1_binary(pf, gold, d->n, 1), 100 * up_f1_binary(pe, gold, d->n, 1));
+        if (!strcmp(task, "cola"))
+            printf("%-22s %10.2f %10.2f\n", "matthews", 100 * up_matthews(pf, gold, d->n), 100 * up_matthews(pe, gold, d->n));
+        up_model *vf = NULL, *ve = NULL;
+        int iters = a->iters > 31 ? 31 : a->iters;
+        if (up_task_view(m, full, &vf) == UP_OK && up_task_view(m, t, &ve) == UP_OK) {
+            int shapes[2][2] = {{32, 128}, {1, 128}};
+            for (int k = 0; k < 2; k++) {
+                int B = shapes[k][0], T = shapes[k][1] < t->max_len ? shapes[k][1] : t->max_len;
+                double tf = time_view(vf, full, B, T, iters), te = time_view(ve, t, B, T, iters);
+                printf("%-22s %8.2f ms %8.2f ms   speed-up %.2fx\n", k ? "latency 1 x 128" : "batch 32 x 128", 1e3 * tf,
+                       1e3 * te, tf / te);
+            }
+        }
+        up_model_free(vf);
+        up_model_free(ve);
+    }
+    free(pe); free(pf); free(gold);
+    up_task_free(t);
+    up_task_free(full);
+    up_task_splits_free(&sp);
+    up_model_free(m);
+    return rc;
+}
+
+static int cmd_expert(int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[0], "show") || !strcmp(argv[1], "--help")) {
+        fputs("usage: unplug expert show FILE.expert\nPrints an expert file: task, labels, prompt, kept neurons per layer,\n"
+              "attribution method, pruning ratio, measured metrics, base-model fingerprint.\n", argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    up_task *t;
+    up_expert_info info;
+    if (up_expert_load(argv[1], NULL, &t, &info) != UP_OK) return die("cannot read the expert");
+    printf("file:         %s\nformat:       unplug-expert v%d\ntask:         %s\nlabels:      ", argv[1], info.version, t->name);
+    for (int i = 0; i < t->n_labels; i++) printf(" %s", t->labels[i]);
+    printf("\nprompt:       %d vectors x %d\nmax_len:      %d tokens\nmethod:       %s\nratio:        %.2f%% of FFN neurons removed\n",
+           t->n_prompt, t->C, t->max_len, info.method, 100 * info.ratio);
+    printf("kept/layer:  ");
+    for (int l = 0; l < t->n_layers; l++) t->kept[l] ? printf(" %d", t->n_kept[l]) : printf(" all");
+    printf("\nmetrics:      %s\nbase model:   sha256 %s\n", info.metrics, info.fingerprint);
+    up_task_free(t);
+    return 0;
+}
+
 /* ---- main -------------------------------------------------------------------- */
 
 static const char *main_help =
@@ -631,6 +1006,10 @@ static const char *main_help =
     "  bench           forward-pass throughput per batch size and length\n"
     "  pretrain        masked-LM pretraining on text, resumable, HF output\n"
     "  mlm-eval        held-out masked-token accuracy of a model\n"
+    "  tune            prompt-tune a task on a frozen backbone -> TASK.expert\n"
+    "  localize        attribute FFN neurons, search the pruning ratio -> pruned expert\n"
+    "  eval            full vs expert metric and measured speed-up\n"
+    "  expert show     print an expert file\n"
     "  version         print the version\n";
 
 int main(int argc, char **argv) {
@@ -640,6 +1019,7 @@ int main(int argc, char **argv) {
     }
     const char *cmd = argv[1];
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) return printf("unplug %s\n", UP_VERSION), 0;
+    if (!strcmp(cmd, "expert")) return cmd_expert(argc - 2, argv + 2);
     args a;
     if (!parse_args(argc - 2, argv + 2, &a)) return 2;
     if (!strcmp(cmd, "info")) return cmd_info(&a);
@@ -648,6 +1028,9 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "bench")) return cmd_bench(&a);
     if (!strcmp(cmd, "pretrain")) return cmd_pretrain(&a);
     if (!strcmp(cmd, "mlm-eval")) return cmd_mlm_eval(&a);
+    if (!strcmp(cmd, "tune")) return cmd_tune(&a);
+    if (!strcmp(cmd, "localize")) return cmd_localize(&a);
+    if (!strcmp(cmd, "eval")) return cmd_eval(&a);
     fprintf(stderr, "unplug: unknown command '%s'\n%s", cmd, main_help);
     return 2;
 }

@@ -27,6 +27,8 @@ from textclean import RESIDUE, line_key, norm, pack, para_ok, prose_ok, sentence
 HELDOUT_FRACTION = 0.01
 MIN_HELDOUT_BYTES = 200_000
 MIN_MAIL_CHARS = 200
+MAX_DOC_CHARS = 100_000
+PART_CHARS = 50_000
 
 
 # ============================================================ source readers
@@ -128,7 +130,7 @@ def src_web(root, ctx):
     out = subprocess.run(["mod2imp", "engWEB2015eb"], check=True, capture_output=True, env=env)
     text = out.stdout.decode("utf-8", "replace")
     books, chapters = [], collections.OrderedDict()
-    for m in re.finditer(r"^\$\$\$(.+?) (\d+):(\d+)\n(.*?)(?=^\$\$\$|\Z)", text, re.S | re.M):
+    for m in re.finditer(r"^\$\$\$([^\n]+?) (\d+):(\d+)\n(.*?)(?=^\$\$\$|\Z)", text, re.S | re.M):
         book, c = m.group(1), int(m.group(2))
         body = m.group(4)
         body = re.sub(r"<note\b.*?</note>", " ", body, flags=re.S)
@@ -197,16 +199,22 @@ def src_jargon(root, ctx):
     text = X.read_text(os.path.join(root, "usr/share/doc/jargon-text/jargon.txt.gz"))
     start = re.search(r"^\s*:[^:\n]+:", text, re.M)
     text = text[start.start():] if start else text
-    entries, cur = [], []
+    entries, cur, prefix = [], [], ""
     for b in X.blocks(text):
         s = re.sub(r"\{([^{}]*)\}", r"\1", " ".join(l.strip() for l in b))
         m = re.match(r"^:([^:]+):\s*(.*)$", s)
         if m:
             if cur:
                 entries.append(cur)
-            cur = [norm("%s: %s" % (m.group(1), m.group(2)))]
-        elif cur:
-            cur.append(norm(s))
+            cur = []
+            head = norm("%s: %s" % (m.group(1), m.group(2)))
+            if len(m.group(2)) < 40:  # ":wizardly: adj." alone: glue it to the definition
+                prefix = head + " "
+            else:
+                cur, prefix = [head], ""
+        elif cur or prefix:
+            cur.append(norm(prefix + s))
+            prefix = ""
     if cur:
         entries.append(cur)
     for doc, chunk in chunked(entries, 50, "entries-"):
@@ -333,7 +341,27 @@ NPM_VERSIONS = {
 }
 # packages whose /usr/share/doc is a symlink into another package: the
 # copyright file is taken from that package
-COPYRIGHT_FROM = {"gimp-help-en": "gimp-help-common"}
+COPYRIGHT_FROM = {"gimp-help-en": "gimp-help-common", "manpages-dev": "manpages", "zsh-doc": "zsh-common"}
+# Copyright files that are not machine-readable (DEP-5): a summary written by
+# reading the file, used only while the file still contains the quoted phrase
+# (otherwise the licence falls back to keyword detection and is flagged).
+LICENCE_SUMMARY = {
+    "python3.11-doc": ("PSF License (Python License), per-file exceptions listed", r"Python License"),
+    "bible-kjv-text": ("KJV text: copyright expired (1611), unrestricted; software GPL-2+",
+                       r"King James Version text of the Bible is expired"),
+    "dict-gcide": ("GPL-2+", r"GNU General Public License as published by\s+the Free Software Foundation; either version 2"),
+    "debian-faq": ("permissive: verbatim and modified copies allowed (SPI)", r"Permission is granted to make and distribute verbatim copies"),
+    "exim4-doc-html": ("GPL-2+", r"GPL v2\+"),
+    "postfix-doc": ("EPL-2.0 or IPL-1.0", r"Eclipse Public License"),
+    "r-doc-html": ("GPL-2 (portions LGPL, Artistic)", r"License: GPL-2"),
+    "doc-debian": ("GPL (bug-tracking docs), OPL-1.0 (other documents)", r"Open Publication License"),
+    "dict-foldoc": ("GFDL-1.1+", r"GNU Free Documentation\s+License, Version 1.1"),
+    "jargon-text": ("public domain (Jargon File); packaging GPL-2", r"is in the public domain"),
+    "dict-devil": ("public domain (copyright expired)", r"in the public domain"),
+    "gnu-standards": ("GFDL-1.3+", r"GNU Free Documentation License, Version 1.3"),
+    "fortunes": ("BSD-3-clause (fortune-mod and its data files)", r"falls under the BSD copyright"),
+    "fortunes-min": ("BSD-3-clause (fortune-mod and its data files)", r"falls under the BSD copyright"),
+}
 
 
 def list_packages(kind):
@@ -355,23 +383,38 @@ def licence_of(name, origin, root):
         if os.path.exists(dp):
             dl = json.load(open(dp)).get("license")
             if dl:
-                return "%s (data: %s)" % (lic, dl)
-        return lic
+                t = "%s (code), %s (data) [package.json, datapackage.json]" % (lic, dl)
+                return t, t
+        return lic + " [package.json]", lic + " [package.json]"
     cands = [os.path.join(root, "usr/share/doc", name, "copyright")]
     cands += [os.path.join(root, "usr/share/doc", d, "copyright") for d in sorted(os.listdir(os.path.join(root, "usr/share/doc")))] \
         if os.path.isdir(os.path.join(root, "usr/share/doc")) else []
     cands.append(os.path.join(root, "copyright"))  # dependency copyright dropped in by make-corpus.sh
     path = next((c for c in cands if os.path.isfile(c)), None)
     if not path:
-        return "? (no copyright file)"
+        return "? (no copyright file)", "? (no copyright file)"
     text = open(path, encoding="utf-8", errors="replace").read()
+    if name in LICENCE_SUMMARY and re.search(LICENCE_SUMMARY[name][1], text):
+        t = LICENCE_SUMMARY[name][0] + " [free-form copyright file, summarized]"
+        return t, t
     if re.match(r"Format:\s*\S*copyright-format", text):
-        lics = []
-        for m in re.finditer(r"^License:[ \t]*(\S[^\n]*)", text, re.M):
+        # DEP-5: the licence of the "Files: *" paragraph first, then the others
+        main_l, others = None, []
+        for para in re.split(r"\n\s*\n", text):
+            m = re.search(r"^License:[ \t]*(\S[^\n]*)", para, re.M)
+            if not m:
+                continue
             l = m.group(1).strip()
-            if l and l not in lics:
-                lics.append(l)
-        return ", ".join(lics) + " (DEP-5)"
+            if re.search(r"^Files:[ \t]*\*[ \t]*$", para, re.M) and main_l is None:
+                main_l = l
+            elif l not in others:
+                others.append(l)
+        if main_l is None and others:
+            main_l = others.pop(0)
+        others = [o for o in others if o != main_l]
+        full = "%s (Files: *)%s" % (main_l, "; other files: " + ", ".join(others) if others else "")
+        short = main_l + (" (+%d other licence%s for some files)" % (len(others), "s" if len(others) > 1 else "") if others else "")
+        return short + " [DEP-5]", full
     found = []
     for pat, label in [(r"public domain", "public domain"), (r"GNU Free Documentation License|\bGFDL\b", "GFDL"),
                        (r"GNU (General )?Public License|\bGPL\b", "GPL"), (r"Lesser General Public|\bLGPL\b", "LGPL"),
@@ -379,10 +422,23 @@ def licence_of(name, origin, root):
                        (r"Open Publication License", "OPL"), (r"\bMIT\b", "MIT"), (r"Apache", "Apache")]:
         if re.search(pat, text, re.I):
             found.append(label)
-    return (" / ".join(found) or "see copyright") + " (free-form copyright file)"
+    t = (" / ".join(found) or "see copyright") + " [free-form copyright file, keywords only: CHECK]"
+    return t, t
 
 
 # ================================================================= pipeline
+_SQLITE_REQ = re.compile(r"\s*\(source: [^()]*checked-by: [^()]*\)")
+
+
+def fixup(p):
+    """Last corrections common to all sources."""
+    if "checked-by:" in p:  # SQLite requirement marks
+        p = _SQLITE_REQ.sub("", p)
+    if "XREF" in p:  # Texinfo cross-reference stubs (Octave)
+        return ""
+    return p
+
+
 def process_source(job):
     name, origin, version, root, tmp = job
     reader, stratum, era, pack_min = SOURCES[name]
@@ -398,11 +454,26 @@ def process_source(job):
     in_paras = kept_paras = 0
     for doc_id, group, paras in raw_docs:
         in_paras += len(paras)
-        good = [p for p in paras if para_ok(p) and (len(raw_docs) < 20 or counts[line_key(p)] < 3)]
+        good = [fixup(p) for p in paras if (len(raw_docs) < 20 or counts[line_key(p)] < 3)]
+        good = [p for p in good if para_ok(p)]
         kept_paras += len(good)
         lines = [l for l in pack(good, pack_min) if prose_ok(l)]
-        if lines:
-            docs.append((doc_id, group, lines))
+        if sum(len(l) for l in lines) <= MAX_DOC_CHARS:
+            if lines:
+                docs.append((doc_id, group, lines))
+            continue
+        # a long single-file manual becomes consecutive parts of ~PART_CHARS,
+        # each its own held-out group, so that 1% of a small source does not
+        # mean a fifth of it
+        part, size, n = [], 0, 0
+        for l in lines:
+            part.append(l)
+            size += len(l)
+            if size >= PART_CHARS:
+                docs.append(("%s#%d" % (doc_id, n), "%s#%d" % (group, n), part))
+                part, size, n = [], 0, n + 1
+        if part:
+            docs.append(("%s#%d" % (doc_id, n), "%s#%d" % (group, n), part))
     return name, stratum, era, docs, {"paragraphs": in_paras, "kept": kept_paras, "docs_in": len(raw_docs),
                                       "seconds": round(time.time() - t0, 1)}
 
@@ -481,8 +552,10 @@ def main():
                 continue  # one huge document would overshoot the fraction
             held_groups.add((stratum, g))
             acc += groups[g]
-        if not acc and len(groups) > 1:
-            held_groups.add((stratum, min(ranked, key=lambda g: groups[g])))
+        if not acc and len(groups) > 1:  # every group is large: the smallest, unless over 5%
+            g = min(ranked, key=lambda g: groups[g])
+            if groups[g] <= 0.05 * sum(groups.values()):
+                held_groups.add((stratum, g))
 
     splits = {"train": [], "heldout": []}
     for d in all_docs:
@@ -511,7 +584,7 @@ def main():
                     p[0] += len(data)
                     p[1] += len(lines)
                     p[2] += 1
-                    dt.write("%s\t%s\t%s\t%d\t%d\t%d\n" % (k, name, doc_id.replace("\t", " "), lineno + 1, len(lines), len(data)))
+                    dt.write("%s\t%s\t%s\t%d\t%d\t%d\n" % (k, name, re.sub(r"\s", " ", doc_id), lineno + 1, len(lines), len(data)))
                     lineno += len(lines)
             shas[k] = h.hexdigest()
     if residue:
@@ -522,13 +595,15 @@ def main():
         sys.exit("build_corpus: held-out set is only %d bytes" % tot["heldout"][0])
 
     # SOURCES.md
-    rows = []
+    rows, details = [], []
     for name in SOURCES:
         m = manifest[name]
+        lic_short, lic_full = licence_of(name, m["origin"], m["root"])
+        details.append("- %s: %s" % (name, lic_full))
         stratum, era, docs, st = results[name]
         tr, he = per[name]["train"], per[name]["heldout"]
         rows.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-            name.replace("|", "\\|"), m["origin"], m["version"], licence_of(name, m["origin"], m["root"]).replace("|", "/"),
+            name.replace("|", "\\|"), m["origin"], m["version"], lic_short.replace("|", "/"),
             era, "{:,}".format(tr[0]), "{:,}".format(tr[1]), "{:,}".format(he[0]), "{:,}".format(he[1]), "{:,}".format(dups[name])))
     archives = "\n".join("| %s | %s | `%s` | `%s` |" % (n, manifest[n]["version"], os.path.basename(manifest[n]["archive"]), manifest[n]["sha"])
                          for n in SOURCES)
@@ -557,6 +632,7 @@ def main():
         "SOURCE_ROWS": "\n".join(rows),
         "STRATA_ROWS": "\n".join(strata),
         "ARCHIVE_ROWS": archives,
+        "LICENCE_DETAILS": "\n".join(details),
         "TOOLS": a.tools or "(none)",
     }
     for k, v in fill.items():

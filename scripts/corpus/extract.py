@@ -548,8 +548,11 @@ def gcide_paragraphs(text):
         s = " ".join(l.strip() for l in b)
         if s.startswith(("Syn:", "Syn.")) or re.match(r"^\[[^\]]*\]$", s):
             continue
-        s = re.sub(r"\\[^\\]{0,80}\\", "", s)  # pronunciation \A*buse"\
-        s = re.sub(r"\s?\([^()\s]*[?`\"][^()\s]*\)", "", s)  # pronunciation (k?`p?-l?f"?r-?s)
+        # headword spelling \A*buse"\ and the pronunciation after it, e.g. (b[o^]b)
+        s = re.sub(r"\\[^\\]{0,80}\\(\s*\([^()]{0,60}\))?", "", s)
+        s = re.sub(r"\s?\([^()\s]*[?`\"][^()\s]*\)", "", s)
+        # GCIDE character codes: [`e] [o^] [ae] [=a] ... -> the plain letters
+        s = re.sub(r"\[[`'\"^=~,]?([A-Za-z]{1,2})[`'\"^=~,]?\]", r"\1", s)
         for _ in range(3):
             s = re.sub(r"\[[^\[\]]*\]", "", s)  # etymology and source tags
         s = re.sub(r"\{([^{}]*)\}", r"\1", s)
@@ -593,6 +596,10 @@ _MAIL_FOOTER = re.compile(r"^(_{10,}|-{10,}|={10,}|\*{10,}|~{10,}|-- ?$|--$|Yaho
                           r"To unsubscribe|Sponsored by|-----BEGIN PGP SIGNATURE|This sf\.net email)", re.I)
 
 
+_MAIL_HEADER = re.compile(r"^(From|To|Cc|Bcc|Subject|Date|Sent|Reply-To|Message-I[Dd]|Organization|"
+                          r"X-[\w-]+|Content-[\w-]+|MIME-Version|Received|Return-Path):\s", re.I)
+
+
 def mail_body(raw):
     msg = email.message_from_bytes(raw, policy=email.policy.compat32)
     texts = []
@@ -633,7 +640,8 @@ def mail_paragraphs(raw):
             if not s:
                 in_pgp_head = False
             continue
-        if s.startswith((">", "|", ":>")) or re.match(r"^[A-Za-z]{1,4}>", s) or _QUOTE_ATTR.search(s):
+        if s.startswith((">", "|", ":>")) or re.match(r"^[A-Za-z]{1,4}>", s) or _QUOTE_ATTR.search(s) \
+                or _MAIL_HEADER.match(s):
             lines.append("")
             continue
         lines.append(line)

@@ -77,8 +77,11 @@ trap cleanup EXIT
 mapfile -t debs < <("$py" "$here/build_corpus.py" --list debian)
 mapfile -t npms < <("$py" "$here/build_corpus.py" --list npm)
 mapfile -t cfrom < <("$py" "$here/build_corpus.py" --list copyright)
-extra=()
-for l in "${cfrom[@]}"; do extra+=("${l#* }"); done
+extra=()  # packages needed only for a copyright file
+for l in "${cfrom[@]}"; do
+  from="${l#* }"
+  [[ " ${debs[*]} ${extra[*]} " == *" $from "* ]] || extra+=("$from")
+done
 
 # ---------------------------------------------------------- Debian packages
 missing=()

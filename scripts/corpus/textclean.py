@@ -67,10 +67,21 @@ def prose_ok(s, min_letters=0.72, max_symbols=0.04):
     return True
 
 
+_HEADING = re.compile(r"^(CHAPTER|Chapter|BOOK|Book|PART|Part|VOLUME|Volume|SECTION|Section|ACT|Act|SCENE|Scene)"
+                      r"\s+([\dIVXLCivxlc]+|[A-Z][a-z]+)\b")
+_CAPTION = re.compile(r"^(Example|Figure|Table|Listing|Fig\.)\s+\d[\d.-]*\.?(\s|$)")
+
+
 def para_ok(s):
     """Paragraph-level gate applied before packing: drops headings, captions,
     menu items and other fragments so that they are not glued into prose."""
     n = s.count(" ") + 1
+    if len(s) < 100 and (_HEADING.match(s) or _CAPTION.match(s)):
+        return False
+    if n < 8:
+        letters = [c for c in s if c.isalpha()]
+        if letters and sum(1 for c in letters if c.isupper()) > 0.5 * len(letters):
+            return False  # SHOUTED HEADINGS
     if n >= 8:
         return prose_ok(s)
     if n >= 3 and _END_PUNCT.search(s) and s[0].isupper():

@@ -91,6 +91,7 @@ static up_status attention_backward(up_run *r, const up_acts *a, const float *dc
 up_status up_backward(up_run *r, const float *dlogits, const float *dpooled, const float *dhidden,
                       const up_grads *gr) {
     if (!r->train) return up_fail(UP_ERR_INVALID, "up_backward needs a run in training mode (up_run_set_train)");
+    if (r->ffn_scale) return up_fail(UP_ERR_INVALID, "up_backward with an FFN scale probe set (up_run_set_ffn_scale)");
     const up_model *m = r->m;
     const up_config *c = &m->cfg;
     const up_weights *w = &m->w;
@@ -98,6 +99,8 @@ up_status up_backward(up_run *r, const float *dlogits, const float *dpooled, con
     const int e_copy = m->act_type == UP_T_BF16;
     static const up_grads none;
     if (!gr) gr = &none;
+    if (gr->word && r->n_prompt)
+        return up_fail(UP_ERR_INVALID, "word-embedding gradients with a soft prompt: the prompt rows are not words");
     if (dlogits && !w->has_classifier) return up_fail(UP_ERR_INVALID, "dlogits given but the model has no classifier");
     if ((dlogits || dpooled) && !w->has_pooler) return up_fail(UP_ERR_INVALID, "pooler gradient given but the model has no pooler");
 

@@ -203,6 +203,12 @@ static up_status linear_fwd(up_run *r, const up_linear *l, const void *x, int64_
 
 static up_status check_batch(const up_run *r, const up_batch *b) {
     const up_config *c = &r->m->cfg;
+    if (b->prompt && (b->n_prompt < 1 || 1 + b->n_prompt > b->T))
+        return up_fail(UP_ERR_INVALID, "%d prompt vectors do not fit rows of %d tokens after [CLS]", b->n_prompt, b->T);
+    for (int i = 0; b->prompt && i < b->B; i++)
+        if (b->lens[i] < 1 + b->n_prompt)
+            return up_fail(UP_ERR_INVALID, "row %d: length %d is shorter than [CLS] + %d prompt vectors", i, b->lens[i],
+                           b->n_prompt);
     if (b->B < 1 || b->B > r->max_B || b->T < 1 || b->T > r->max_T)
         return up_fail(UP_ERR_INVALID, "batch %dx%d does not fit the run's %dx%d", b->B, b->T, r->max_B, r->max_T);
     for (int i = 0; i < b->B; i++) {
@@ -226,6 +232,18 @@ static up_status check_batch(const up_run *r, const up_batch *b) {
 
 #define TRY(x) do { up_status s_ = (x); if (s_ != UP_OK) return s_; } while (0)
 
+/* x (M,F) of type t: column j times s[j] (the ffn_scale probe) */
+static void scale_cols(void *x, up_type t, const float *s, int M, int F) {
+    for (size_t m = 0; m < (size_t)M; m++)
+        for (int j = 0; j < F; j++) {
+            size_t k = m * F + j;
+            if (t == UP_T_BF16) ((uint16_t *)x)[k] = up_bf16_from(up_bf16_scalar(((uint16_t *)x)[k]) * s[j]);
+            else ((float *)x)[k] *= s[j];
+        }
+}
+
+void up_run_set_ffn_scale(up_run *r, const float *scale) { r->ffn_scale = scale; }
+
 up_status up_forward(up_run *r, const up_batch *b) {
     TRY(check_batch(r, b));
     const up_model *m = r->m;
@@ -246,6 +264,15 @@ up_status up_forward(up_run *r, const up_batch *b) {
 
     /* embeddings */
     up_embed_forward(r->emb_sum, b->ids, b->type_ids, w->word, w->pos, w->type, B, T, C);
+    r->n_prompt = b->prompt ? b->n_prompt : 0;
+    for (int i = 0; i < B; i++)
+        for (int k = 0; k < r->n_prompt; k++) {
+            int t = 1 + k;
+            float *e = r->emb_sum + ((size_t)i * T + t) * C;
+            const float *pv = b->prompt + (size_t)k * C, *ps = w->pos + (size_t)t * C;
+            const float *ty = w->type + (size_t)(b->type_ids ? b->type_ids[(size_t)i * T + t] : 0) * C;
+            for (int c2 = 0; c2 < C; c2++) e[c2] = pv[c2] + ps[c2] + ty[c2];
+        }
     up_layernorm_forward(r->hidden[0], e_copy ? r->acts[0].xe : NULL, r->emb_mean, r->emb_rstd, r->emb_sum,
                          w->emb_ln_g, w->emb_ln_b, (size_t)M, C, c->layer_norm_eps);
 
@@ -282,12 +309,15 @@ up_status up_forward(up_run *r, const up_batch *b) {
         /* FFN; an expert's layer with no neurons left skips it */
         int F = ly->ffn_in.out;
         if (F > 0 && ly->ffn_in.w) {
+            const float *sc = r->ffn_scale ? r->ffn_scale + (size_t)l * c->intermediate_size : NULL;
             if (tr) { /* keep the pre-activation for the backward */
                 TRY(linear_fwd(r, &ly->ffn_in, h1e, C, M, a->u, F, UP_T_F32, UP_EPI_NONE, NULL, 0));
                 up_act_forward(a->f32, a->u, (size_t)M * F, act_fn(c->hidden_act));
+                if (sc) scale_cols(a->f32, UP_T_F32, sc, M, F);
                 if (e_copy) up_f32_to_bf16(a->f, a->f32, (size_t)M * F);
             } else {
                 TRY(linear_fwd(r, &ly->ffn_in, h1e, C, M, a->f, F, E, act_epi(c->hidden_act), NULL, 0));
+                if (sc) scale_cols(a->f, E, sc, M, F);
                 if (a->f32 && e_copy) up_bf16_to_f32(a->f32, a->f, (size_t)M * F);
             }
             TRY(linear_fwd(r, &ly->ffn_out, a->f, F, M, a->sum2, C, UP_T_F32, UP_EPI_NONE, a->h1, C));

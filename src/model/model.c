@@ -11,6 +11,8 @@
 #include "base/base.h"
 #include "model/model.h"
 
+#include <openssl/evp.h>
+
 up_model_opts up_model_opts_default(void) {
     up_model_opts o = {UP_PREC_AUTO, UP_BACKEND_AUTO, 0};
     return o;
@@ -316,8 +318,10 @@ void up_model_free(up_model *m) {
     for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
     free(m->w.layers);
-    up_st_close(m->st);
-    up_tokenizer_free(m->tok);
+    if (!m->is_view) { /* a view borrows the base's mapping and tokenizer */
+        up_st_close(m->st);
+        up_tokenizer_free(m->tok);
+    }
     free(m);
 }
 
@@ -329,3 +333,43 @@ int64_t up_model_param_count(const up_model *m) { return m->n_params; }
 int up_model_has_classifier(const up_model *m) { return m->w.has_classifier; }
 const char *up_model_dtypes(const up_model *m) { return m->dtypes; }
 int up_model_num_files(const up_model *m) { return m->st ? up_st_num_files(m->st) : 0; }
+
+static int cmp_tensor_name(const void *a, const void *b) {
+    const up_st_tensor *x = *(const up_st_tensor *const *)a, *y = *(const up_st_tensor *const *)b;
+    return strcmp(x->name, y->name);
+}
+
+up_status up_model_fingerprint(up_model *m, const char **hex) {
+    if (m->fingerprint[0]) { *hex = m->fingerprint; return UP_OK; }
+    if (!m->st) return up_fail(UP_ERR_INVALID, "%s: a model with random weights has no fingerprint", m->dir);
+    size_t n = up_st_count(m->st);
+    const up_st_tensor **ts = up_malloc(n * sizeof *ts, "fingerprint");
+    if (!ts) return UP_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++) ts[i] = up_st_get(m->st, i);
+    qsort(ts, n, sizeof *ts, cmp_tensor_name);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    char head[512];
+    const up_config *c = &m->cfg;
+    int hl = snprintf(head, sizeof head, "unplug-base-v1 L=%lld C=%lld NH=%lld F=%lld V=%lld P=%lld TV=%lld act=%d eps=%.9g",
+                      (long long)c->num_hidden_layers, (long long)c->hidden_size, (long long)c->num_attention_heads,
+                      (long long)c->intermediate_size, (long long)c->vocab_size, (long long)c->max_position_embeddings,
+                      (long long)c->type_vocab_size, (int)c->hidden_act, (double)c->layer_norm_eps);
+    ok = ok && EVP_DigestUpdate(ctx, head, (size_t)hl + 1);
+    for (size_t i = 0; ok && i < n; i++) {
+        const up_st_tensor *t = ts[i];
+        char meta[400];
+        int ml = snprintf(meta, sizeof meta, "%s|%s|%d", t->name, up_dtype_name(t->dtype), t->ndim);
+        ok = EVP_DigestUpdate(ctx, meta, (size_t)ml + 1) && EVP_DigestUpdate(ctx, t->shape, (size_t)t->ndim * 8) &&
+             EVP_DigestUpdate(ctx, t->data, t->nbytes);
+    }
+    ok = ok && EVP_DigestFinal_ex(ctx, md, &mdlen);
+    EVP_MD_CTX_free(ctx);
+    free(ts);
+    if (!ok) return up_fail(UP_ERR_INTERNAL, "SHA-256 of the model failed");
+    for (int i = 0; i < 32; i++) snprintf(m->fingerprint + 2 * i, 3, "%02x", md[i]);
+    *hex = m->fingerprint;
+    return UP_OK;
+}

@@ -59,6 +59,8 @@ struct up_model {
     void **owned;              /* conversion buffers */
     int n_owned, cap_owned;
     up_tokenizer *tok;
+    int is_view;               /* a task view: shares the base's weights, tokenizer and mapping */
+    char fingerprint[65];      /* SHA-256 of the checkpoint (hex), computed on first use */
     int64_t n_params;
     size_t dtype_counts[UP_DT_COUNT];
     char dtypes[128];
@@ -92,6 +94,11 @@ up_status up_model_stack_linears(up_model *m, const up_linear *parts, int n, up_
 /* *out = src (n fp32) as a matrix-product operand: src itself in fp32 mode,
  * an owned bf16 copy in bf16 mode. */
 up_status up_model_operand_copy(up_model *m, const float *src, size_t n, const void **out);
+
+/* SHA-256 (hex) over config dimensions and every stored tensor (name, dtype,
+ * shape, bytes) in name order: the identity of the base weights, the same at
+ * any precision. Views report their base's. */
+up_status up_model_fingerprint(up_model *m, const char **hex);
 
 /* Registers a buffer the model frees. */
 up_status up_model_own(up_model *m, void *p);
@@ -142,6 +149,7 @@ struct up_run {
     int keep_all, train;
     int32_t lens[4096];
     const int32_t *ids, *type_ids; /* of the last forward (caller's arrays) */
+    int n_prompt;        /* soft prompt vectors at positions 1..n_prompt in the last forward */
     float **hidden;      /* (L+1) x (B,T,C); inference: two alternating buffers */
     up_acts *acts;       /* (L) */
     float *scores;       /* (B,NH,T,T) scratch */
@@ -166,6 +174,7 @@ struct up_run {
     float **dffn;        /* (L) x (B,T,F) kept FFN-activation gradients, or NULL */
     int keep_dffn;
     void *mlm;           /* MLM head state (mlm.c), allocated on first use */
+    const float *ffn_scale; /* (L,F) per-neuron factors on the FFN activations, or NULL (tests, masking) */
     void *arena;
 };
 
@@ -173,6 +182,11 @@ struct up_run {
  * backward's scratch. keep_dffn also keeps each layer's FFN-activation
  * gradient (attribution). */
 up_status up_run_set_train(up_run *r, int train, int keep_dffn);
+
+/* Multiplies every FFN activation of neuron j in layer l by scale[l*F + j]
+ * in later forwards (NULL: off). A forward-only probe: masking neurons to
+ * zero, finite differences of attribution; up_backward refuses while set. */
+void up_run_set_ffn_scale(up_run *r, const float *scale);
 
 /* Backward from gradients of the outputs of the last forward: dlogits
  * (B,num_labels), dpooled (B,C), dhidden (B,T,C) of the final layer; each

@@ -288,7 +288,7 @@ static up_status evaluate(up_run *r, corpus *held, const up_pretrain_opts *o, ml
         int B = mb->B;
         for (int b = 0; b < B; b++) seqs[b] = ((size_t)k * B + b) % held->n_seq;
         make_batch(mb, held, seqs, o->seed ^ 0xE7A1, (uint64_t)k, o->mask_prob, cls, sep, mask, V, fn);
-        up_batch bt = {B, mb->T, mb->ids, NULL, mb->lens};
+        up_batch bt = {.B = B, .T = mb->T, .ids = mb->ids, .type_ids = NULL, .lens = mb->lens};
         up_status st = up_forward(r, &bt);
         if (st) return st;
         long c = 0;
@@ -407,7 +407,7 @@ up_status up_pretrain(const up_pretrain_opts *o, up_pretrain_report *rep) {
         long step = P->step;
         for (int b = 0; b < B; b++) seqs[b] = corpus_pick(&train, o->seed, (uint64_t)step * B + b);
         make_batch(&mb, &train, seqs, o->seed, (uint64_t)step, o->mask_prob, cls, sep, mask, V, fn);
-        up_batch bt = {B, T, mb.ids, NULL, mb.lens};
+        up_batch bt = {.B = B, .T = T, .ids = mb.ids, .type_ids = NULL, .lens = mb.lens};
         up_params_zero_grad(P);
         if ((st = up_forward(r, &bt))) break;
         double loss = mlm_loss(r, &mb, logits, V, NULL);
@@ -538,7 +538,7 @@ up_status up_pretrain_bench(const up_config *cfg, int B, int T, int warmup, int 
         for (int b = 0; b < B; b++) seqs[b] = (size_t)b;
         make_batch(&mb, &c, seqs, 1, (uint64_t)it, 0.15, 2, 3, 4, V, 5);
         double t0 = up_now();
-        up_batch bt = {B, T, mb.ids, NULL, mb.lens};
+        up_batch bt = {.B = B, .T = T, .ids = mb.ids, .type_ids = NULL, .lens = mb.lens};
         up_params_zero_grad(P);
         st = up_forward(r, &bt);
         if (!st) mlm_loss(r, &mb, logits, V, NULL);

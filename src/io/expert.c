@@ -1,0 +1,304 @@
+/* expert.c: writing and validating task expert files (see expert.h). */
+#include "io/expert.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "base/base.h"
+#include "io/safetensors.h"
+#include "io/st_write.h"
+
+#define EXPERT_VERSION 1
+static const char *const meta_keys[] = {"base_fingerprint", "base_shape", "created_by", "format", "labels", "lowercase",
+                                        "max_len", "method", "metrics", "n_prompt", "ratio", "task", "version"};
+#define N_META (sizeof meta_keys / sizeof *meta_keys)
+
+typedef struct {
+    const char *name;
+    const void *data;
+    size_t nbytes;
+} blob;
+
+/* SHA-256 over "key=value\n" of the metadata (key order) and the tensors' bytes (name order) */
+static int checksum(const char *const *values, const blob *b, size_t nb, char hex[65]) {
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned char md[32];
+    unsigned int len;
+    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    for (size_t i = 0; ok && i < N_META; i++)
+        ok = EVP_DigestUpdate(ctx, meta_keys[i], strlen(meta_keys[i])) && EVP_DigestUpdate(ctx, "=", 1) &&
+             EVP_DigestUpdate(ctx, values[i] ? values[i] : "", values[i] ? strlen(values[i]) : 0) &&
+             EVP_DigestUpdate(ctx, "\n", 1);
+    for (size_t i = 0; ok && i < nb; i++)
+        ok = EVP_DigestUpdate(ctx, b[i].name, strlen(b[i].name) + 1) && EVP_DigestUpdate(ctx, b[i].data, b[i].nbytes);
+    ok = ok && EVP_DigestFinal_ex(ctx, md, &len);
+    EVP_MD_CTX_free(ctx);
+    for (int i = 0; ok && i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    return ok;
+}
+
+static int cmp_blob(const void *a, const void *b) { return strcmp(((const blob *)a)->name, ((const blob *)b)->name); }
+
+up_status up_expert_save(const char *path, up_model *base, const up_task *t, const up_expert_info *info) {
+    const char *fp;
+    up_status st = up_model_fingerprint(base, &fp);
+    if (st) return st;
+    size_t C = (size_t)t->C, NL = (size_t)t->n_labels, P = (size_t)t->n_prompt;
+    char names[UP_MAX_LABELS + 8][40];
+    blob b[8 + 1024];
+    size_t nb = 0;
+    b[nb++] = (blob){"prompt", t->prompt, P * C * 4};
+    b[nb++] = (blob){"pooler.weight", t->pool_w, C * C * 4};
+    b[nb++] = (blob){"pooler.bias", t->pool_b, C * 4};
+    b[nb++] = (blob){"classifier.weight", t->cls_w, NL * C * 4};
+    b[nb++] = (blob){"classifier.bias", t->cls_b, NL * 4};
+    char (*kn)[24] = calloc((size_t)t->n_layers + 1, sizeof *kn);
+    if (!kn) return up_fail(UP_ERR_NOMEM, "out of memory");
+    (void)names;
+    for (int l = 0; l < t->n_layers && nb < sizeof b / sizeof *b; l++)
+        if (t->kept[l]) {
+            snprintf(kn[l], sizeof kn[l], "kept.%d", l);
+            b[nb++] = (blob){kn[l], t->kept[l], (size_t)t->n_kept[l] * 4};
+        }
+    qsort(b, nb, sizeof *b, cmp_blob);
+    /* metadata values, in meta_keys order */
+    json_t *labels = json_array();
+    for (int i = 0; i < t->n_labels; i++) json_array_append_new(labels, json_string(t->labels[i]));
+    char *labels_s = json_dumps(labels, JSON_COMPACT);
+    json_decref(labels);
+    char shape[96], lower[8], maxlen[16], np[16], ratio[32], ver[8];
+    snprintf(shape, sizeof shape, "%lld x %lld x %lld", (long long)base->cfg.num_hidden_layers,
+             (long long)base->cfg.hidden_size, (long long)base->cfg.intermediate_size);
+    snprintf(lower, sizeof lower, "%d", base->tok ? up_tokenizer_lowercase(base->tok) : 1);
+    snprintf(maxlen, sizeof maxlen, "%d", t->max_len);
+    snprintf(np, sizeof np, "%d", t->n_prompt);
+    snprintf(ratio, sizeof ratio, "%.6f", info->ratio);
+    snprintf(ver, sizeof ver, "%d", EXPERT_VERSION);
+    json_error_t je;
+    json_t *mj = json_loads(info->metrics[0] ? info->metrics : "{}", 0, &je);
+    if (!json_is_object(mj)) {
+        json_decref(mj);
+        free(labels_s);
+        free(kn);
+        return up_fail(UP_ERR_INVALID, "expert metrics must be a JSON object");
+    }
+    json_decref(mj);
+    const char *values[N_META] = {fp, shape, "unplug " UP_VERSION, "unplug-expert", labels_s, lower, maxlen,
+                                  info->method[0] ? info->method : "none", info->metrics[0] ? info->metrics : "{}", np,
+                                  ratio, t->name, ver};
+    char sum[65];
+    up_st_writer *w = up_st_writer_new();
+    if (!w || !labels_s || !checksum(values, b, nb, sum)) st = up_fail(UP_ERR_NOMEM, "out of memory writing %s", path);
+    for (size_t i = 0; !st && i < N_META; i++) st = up_st_writer_meta(w, meta_keys[i], values[i]);
+    if (!st) st = up_st_writer_meta(w, "checksum", sum);
+    for (size_t i = 0; !st && i < nb; i++) {
+        int64_t shape2[2];
+        int nd = 1;
+        up_dtype dt = UP_DT_F32;
+        if (!strncmp(b[i].name, "kept.", 5)) { dt = UP_DT_I32; shape2[0] = (int64_t)(b[i].nbytes / 4); }
+        else if (!strcmp(b[i].name, "prompt")) { nd = 2; shape2[0] = (int64_t)P; shape2[1] = (int64_t)C; }
+        else if (!strcmp(b[i].name, "pooler.weight")) { nd = 2; shape2[0] = (int64_t)C; shape2[1] = (int64_t)C; }
+        else if (!strcmp(b[i].name, "classifier.weight")) { nd = 2; shape2[0] = (int64_t)NL; shape2[1] = (int64_t)C; }
+        else shape2[0] = (int64_t)(b[i].nbytes / 4);
+        st = up_st_writer_add(w, b[i].name, dt, nd, shape2, b[i].data);
+    }
+    if (!st) st = up_st_writer_save(w, path);
+    up_st_writer_free(w);
+    free(labels_s);
+    free(kn);
+    return st;
+}
+
+static up_status need_tensor(const up_st_set *s, const char *path, const char *name, up_dtype dt, int ndim,
+                             const int64_t *shape, const up_st_tensor **out) {
+    const up_st_tensor *t = up_st_find(s, name);
+    if (!t) return up_fail(UP_ERR_FORMAT, "%s: expert lacks tensor '%s'", path, name);
+    if (t->dtype != dt) return up_fail(UP_ERR_FORMAT, "%s: tensor '%s': expected dtype %s, found %s", path, name,
+                                       up_dtype_name(dt), up_dtype_name(t->dtype));
+    int same = t->ndim == ndim;
+    for (int i = 0; same && i < ndim; i++) same = shape[i] < 0 || t->shape[i] == shape[i];
+    if (!same)
+        return up_fail(UP_ERR_FORMAT, "%s: tensor '%s': expected shape [%lld%s%lld], found %d dims [%lld, ...]", path, name,
+                       (long long)shape[0], ndim > 1 ? ", " : "", ndim > 1 ? (long long)shape[1] : 0LL, t->ndim,
+                       (long long)(t->ndim ? t->shape[0] : 0));
+    *out = t;
+    return UP_OK;
+}
+
+static up_status parse_int_meta(const char *path, const char *key, const char *v, long lo, long hi, long *out) {
+    char *end;
+    long x = v ? strtol(v, &end, 10) : 0;
+    if (!v || *end || end == v || x < lo || x > hi)
+        return up_fail(UP_ERR_FORMAT, "%s: metadata '%s': expected an integer in %ld..%ld, found %s%s%s", path, key, lo, hi,
+                       v ? "'" : "", v ? v : "nothing", v ? "'" : "");
+    *out = x;
+    return UP_OK;
+}
+
+up_status up_expert_load(const char *path, up_model *base, up_task **out, up_expert_info *info) {
+    *out = NULL;
+    memset(info, 0, sizeof *info);
+    up_st_set *s = NULL;
+    up_status st = up_st_open_file(path, &s);
+    if (st) return st;
+    const char *values[N_META];
+    for (size_t i = 0; i < N_META; i++) values[i] = up_st_meta(s, meta_keys[i]);
+    const char *fmt = up_st_meta(s, "format"), *sum = up_st_meta(s, "checksum");
+    up_task *t = NULL;
+    json_t *labels = NULL;
+    if (!fmt || strcmp(fmt, "unplug-expert")) {
+        st = up_fail(UP_ERR_FORMAT, "%s: not an unplug expert file (metadata format is %s%s%s, expected \"unplug-expert\")",
+                     path, fmt ? "\"" : "", fmt ? fmt : "missing", fmt ? "\"" : "");
+        goto done;
+    }
+    for (size_t i = 0; i < N_META; i++)
+        if (!values[i]) { st = up_fail(UP_ERR_FORMAT, "%s: metadata '%s' is missing", path, meta_keys[i]); goto done; }
+    long ver = 0, P = 0, maxlen = 0;
+    if ((st = parse_int_meta(path, "version", values[12], 1, 1000, &ver))) goto done;
+    if (ver > EXPERT_VERSION) {
+        st = up_fail(UP_ERR_UNSUPPORTED, "%s: expert format version %ld is newer than this unplug reads (%d): upgrade unplug",
+                     path, ver, EXPERT_VERSION);
+        goto done;
+    }
+    if ((st = parse_int_meta(path, "n_prompt", values[9], 0, 4096, &P))) goto done;
+    if ((st = parse_int_meta(path, "max_len", values[6], 3, 1 << 20, &maxlen))) goto done;
+    json_error_t je;
+    labels = json_loads(values[4], 0, &je);
+    if (!json_is_array(labels) || json_array_size(labels) < 2 || json_array_size(labels) > UP_MAX_LABELS) {
+        st = up_fail(UP_ERR_FORMAT, "%s: metadata 'labels': expected a JSON array of 2..%d names", path, UP_MAX_LABELS);
+        goto done;
+    }
+    int NL = (int)json_array_size(labels);
+    if (strlen(values[11]) == 0 || strlen(values[11]) >= 32) {
+        st = up_fail(UP_ERR_FORMAT, "%s: metadata 'task': expected 1..31 bytes", path);
+        goto done;
+    }
+    snprintf(info->method, sizeof info->method, "%s", values[7]);
+    info->ratio = strtod(values[10], NULL);
+    snprintf(info->metrics, sizeof info->metrics, "%s", values[8]);
+    snprintf(info->fingerprint, sizeof info->fingerprint, "%s", values[0]);
+    info->version = (int)ver;
+    if (base) {
+        const char *fp;
+        if ((st = up_model_fingerprint(base, &fp))) goto done;
+        if (strcmp(fp, values[0])) {
+            st = up_fail(UP_ERR_INVALID, "%s: this expert was made for another base model (fingerprint %.16s..., shape %s); "
+                         "%s is %.16s...: load the expert with the model it was tuned on", path, values[0], values[1],
+                         base->dir, fp);
+            goto done;
+        }
+    }
+    /* shapes: from the base when given, else from the prompt tensor */
+    const up_st_tensor *tp = up_st_find(s, "prompt");
+    if (!tp || tp->ndim != 2) { st = up_fail(UP_ERR_FORMAT, "%s: expert lacks a 2-D tensor 'prompt'", path); goto done; }
+    int64_t C = base ? base->cfg.hidden_size : tp->shape[1];
+    int L = 0;
+    long F = 0;
+    if (base) { L = (int)base->cfg.num_hidden_layers; F = (long)base->cfg.intermediate_size; }
+    else if (sscanf(values[1], "%d x %*d x %ld", &L, &F) != 2 || L < 1 || L > 1024 || F < 1) {
+        st = up_fail(UP_ERR_FORMAT, "%s: metadata 'base_shape': expected \"L x C x F\", found '%s'", path, values[1]);
+        goto done;
+    }
+    if (C < 1 || C > 65536) { st = up_fail(UP_ERR_FORMAT, "%s: hidden size %lld out of range", path, (long long)C); goto done; }
+    const up_st_tensor *x[5];
+    int64_t sp[2] = {P, C}, sc[2] = {C, C}, s1[1] = {C}, sl[2] = {NL, C}, s2[1] = {NL};
+    if ((st = need_tensor(s, path, "prompt", UP_DT_F32, 2, sp, &x[0])) ||
+        (st = need_tensor(s, path, "pooler.weight", UP_DT_F32, 2, sc, &x[1])) ||
+        (st = need_tensor(s, path, "pooler.bias", UP_DT_F32, 1, s1, &x[2])) ||
+        (st = need_tensor(s, path, "classifier.weight", UP_DT_F32, 2, sl, &x[3])) ||
+        (st = need_tensor(s, path, "classifier.bias", UP_DT_F32, 1, s2, &x[4])))
+        goto done;
+    /* every tensor is one we know, and the checksum covers them all */
+    blob b[1100];
+    size_t nb = 0;
+    for (size_t i = 0; i < up_st_count(s); i++) {
+        const up_st_tensor *tt = up_st_get(s, i);
+        int known = !strcmp(tt->name, "prompt") || !strncmp(tt->name, "pooler.", 7) || !strncmp(tt->name, "classifier.", 11);
+        long l = -1;
+        if (!strncmp(tt->name, "kept.", 5)) {
+            char *end;
+            l = strtol(tt->name + 5, &end, 10);
+            known = !*end && end != tt->name + 5 && l >= 0 && l < L;
+        }
+        if (!known || nb == sizeof b / sizeof *b) {
+            st = up_fail(UP_ERR_FORMAT, "%s: unexpected tensor '%s' (an expert holds prompt, pooler.*, classifier.* and "
+                         "kept.0..kept.%d)", path, tt->name, L - 1);
+            goto done;
+        }
+        b[nb++] = (blob){tt->name, tt->data, tt->nbytes};
+    }
+    qsort(b, nb, sizeof *b, cmp_blob);
+    char want[65];
+    if (!checksum(values, b, nb, want)) { st = up_fail(UP_ERR_INTERNAL, "SHA-256 failed"); goto done; }
+    if (!sum || strcmp(sum, want)) {
+        st = up_fail(UP_ERR_FORMAT, "%s: checksum mismatch (stored %.16s..., computed %.16s...): the file is corrupt or was edited",
+                     path, sum ? sum : "none", want);
+        goto done;
+    }
+    /* build the task */
+    t = up_calloc(1, sizeof *t, "task");
+    if (!t) { st = UP_ERR_NOMEM; goto done; }
+    snprintf(t->name, sizeof t->name, "%s", values[11]);
+    t->n_labels = NL;
+    for (int i = 0; i < NL; i++) {
+        const char *ln = json_string_value(json_array_get(labels, (size_t)i));
+        if (!ln || !ln[0] || strlen(ln) >= 32) { st = up_fail(UP_ERR_FORMAT, "%s: label %d: expected a name of 1..31 bytes", path, i); goto done; }
+        snprintf(t->labels[i], sizeof t->labels[i], "%s", ln);
+    }
+    t->n_prompt = (int)P;
+    t->max_len = (int)maxlen;
+    t->C = (int)C;
+    t->n_layers = L;
+    {
+        size_t NP = (size_t)P * C;
+        t->buf = up_calloc(NP + (size_t)C * C + C + (size_t)NL * C + NL, 4, "task");
+        t->kept = up_calloc((size_t)L, sizeof *t->kept, "kept");
+        t->n_kept = up_calloc((size_t)L, sizeof *t->n_kept, "kept");
+        if (!t->buf || !t->kept || !t->n_kept) { st = UP_ERR_NOMEM; goto done; }
+        t->prompt = t->buf;
+        t->pool_w = t->prompt + NP;
+        t->pool_b = t->pool_w + (size_t)C * C;
+        t->cls_w = t->pool_b + C;
+        t->cls_b = t->cls_w + (size_t)NL * C;
+        float *dst[5] = {t->prompt, t->pool_w, t->pool_b, t->cls_w, t->cls_b};
+        for (int i = 0; i < 5; i++) {
+            memcpy(dst[i], x[i]->data, x[i]->nbytes);
+            for (size_t k = 0; k < x[i]->nbytes / 4; k++)
+                if (!isfinite(dst[i][k])) { st = up_fail(UP_ERR_FORMAT, "%s: tensor '%s' holds a non-finite value", path, x[i]->name); goto done; }
+        }
+    }
+    for (int l = 0; l < L; l++) {
+        char nm[24];
+        snprintf(nm, sizeof nm, "kept.%d", l);
+        const up_st_tensor *k = up_st_find(s, nm);
+        if (!k) continue;
+        if (k->dtype != UP_DT_I32 || k->ndim != 1 || k->shape[0] > F) {
+            st = up_fail(UP_ERR_FORMAT, "%s: '%s': expected at most %ld I32 neuron indices", path, nm, F);
+            goto done;
+        }
+        int n = (int)k->shape[0];
+        int32_t *idx = up_malloc((size_t)(n ? n : 1) * 4, "kept");
+        if (!idx) { st = UP_ERR_NOMEM; goto done; }
+        memcpy(idx, k->data, (size_t)n * 4);
+        for (int i = 0; i < n; i++)
+            if (idx[i] < 0 || idx[i] >= F || (i && idx[i] <= idx[i - 1])) {
+                free(idx);
+                st = up_fail(UP_ERR_FORMAT, "%s: '%s': neuron indices must be increasing within 0..%ld (entry %d)", path, nm, F - 1, i);
+                goto done;
+            }
+        t->kept[l] = idx;
+        t->n_kept[l] = n;
+    }
+done:
+    json_decref(labels);
+    up_st_close(s);
+    if (st) {
+        up_task_free(t);
+        return st;
+    }
+    *out = t;
+    return UP_OK;
+}

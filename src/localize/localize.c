@@ -1,0 +1,222 @@
+/* localize.c: attribution, pruning and the ratio search (see localize.h). */
+#include "localize/localize.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "base/base.h"
+#include "kernels/ops.h"
+#include "tune/tune.h"
+
+static const char *const attr_names[UP_ATTR_COUNT] = {"actxgrad", "activation", "weight", "random"};
+const char *up_attr_name(up_attr_method m) { return m >= 0 && m < UP_ATTR_COUNT ? attr_names[m] : "?"; }
+up_status up_attr_from_name(const char *s, up_attr_method *out) {
+    for (int i = 0; i < UP_ATTR_COUNT; i++)
+        if (!strcmp(s, attr_names[i])) { *out = (up_attr_method)i; return UP_OK; }
+    return up_fail(UP_ERR_INVALID, "unknown attribution method '%s' (expected actxgrad, activation, weight or random)", s);
+}
+
+up_attr_opts up_attr_defaults(void) {
+    up_attr_opts o;
+    memset(&o, 0, sizeof o);
+    o.batch = 32;
+    o.seed = 1;
+    return o;
+}
+
+up_search_opts up_search_defaults(void) {
+    up_search_opts o;
+    memset(&o, 0, sizeof o);
+    o.tolerance = 1.0;
+    o.max_ratio = 0.95;
+    o.iters = 7;
+    o.batch = 64;
+    return o;
+}
+
+static uint64_t mix(uint64_t x) {
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+static void weight_row_norms(const up_model *m, const up_linear *l, int rows_are_neurons, double *out, int F) {
+    /* W_in (F,C): row norms; W_out (C,F): column norms */
+    int C = (int)m->cfg.hidden_size;
+    for (int j = 0; j < F; j++) out[j] = 0;
+    for (int r = 0; r < l->out; r++)
+        for (int c = 0; c < l->in; c++) {
+            size_t k = (size_t)r * l->in + c;
+            float v = l->wt == UP_T_BF16 ? up_bf16_scalar(((const uint16_t *)l->w)[k]) : ((const float *)l->w)[k];
+            out[rows_are_neurons ? r : c] += (double)v * v;
+        }
+    (void)C;
+    for (int j = 0; j < F; j++) out[j] = sqrt(out[j]);
+}
+
+up_status up_attribute(const up_model *base, const up_task *t, const up_dataset *d, const up_attr_opts *o,
+                       double *scores) {
+    const int L = (int)base->cfg.num_hidden_layers, F = (int)base->cfg.intermediate_size;
+    memset(scores, 0, (size_t)L * F * sizeof *scores);
+    if (o->method == UP_ATTR_RANDOM) {
+        for (size_t i = 0; i < (size_t)L * F; i++) scores[i] = (double)(mix(o->seed * 7919 + i) >> 11) / 9007199254740992.0;
+        return UP_OK;
+    }
+    if (o->method == UP_ATTR_WEIGHT) {
+        double *a = malloc((size_t)F * sizeof *a), *b = malloc((size_t)F * sizeof *b);
+        if (!a || !b) { free(a); free(b); return up_fail(UP_ERR_NOMEM, "out of memory"); }
+        for (int l = 0; l < L; l++) {
+            weight_row_norms(base, &base->w.layers[l].ffn_in, 1, a, F);
+            weight_row_norms(base, &base->w.layers[l].ffn_out, 0, b, F);
+            for (int j = 0; j < F; j++) scores[(size_t)l * F + j] = a[j] * b[j];
+        }
+        free(a);
+        free(b);
+        return UP_OK;
+    }
+    if (!base->tok) return up_fail(UP_ERR_INVALID, "%s has no vocab.txt", base->dir);
+    up_model *v = NULL;
+    up_run *r = NULL;
+    int B = o->batch, T = t->max_len, NL = t->n_labels;
+    size_t n = o->max_examples && o->max_examples < d->n ? o->max_examples : d->n;
+    int32_t *ids = malloc((size_t)B * T * 4), *types = malloc((size_t)B * T * 4), *lens = malloc((size_t)B * 4),
+            *labels = malloc((size_t)B * 4), *ri = malloc((size_t)T * 4), *rt = malloc((size_t)T * 4);
+    float *dl = malloc((size_t)B * NL * 4);
+    up_encoding e = {0};
+    up_status st = ids && types && lens && labels && ri && rt && dl ? UP_OK : up_fail(UP_ERR_NOMEM, "out of memory");
+    if (!st) st = up_task_view(base, t, &v);
+    if (!st) st = up_run_new(v, B, T, &r);
+    if (!st) st = up_run_set_train(r, 1, o->method == UP_ATTR_ACTGRAD);
+    for (size_t i0 = 0; i0 < n && !st; i0 += (size_t)B) {
+        int bn = (int)(n - i0 < (size_t)B ? n - i0 : (size_t)B), Tb = 1;
+        for (int i = 0; i < bn && !st; i++) {
+            const up_example *x = &d->ex[i0 + i];
+            int len = up_task_encode(t, v->tok, x->text, x->text_b, &e, ri, rt);
+            if (len < 0) { st = up_fail_prefix(UP_ERR_INVALID, "example %zu", i0 + i); break; }
+            memcpy(ids + (size_t)i * T, ri, (size_t)len * 4);
+            memcpy(types + (size_t)i * T, rt, (size_t)len * 4);
+            lens[i] = len;
+            labels[i] = x->label;
+            Tb = len > Tb ? len : Tb;
+        }
+        if (st) break;
+        for (int i = 0; i < bn; i++) /* repack to the batch's length */
+            for (int k = 0; k < Tb; k++) {
+                ids[(size_t)i * Tb + k] = k < lens[i] ? ids[(size_t)i * T + k] : (int32_t)base->cfg.pad_token_id;
+                types[(size_t)i * Tb + k] = k < lens[i] ? types[(size_t)i * T + k] : 0;
+            }
+        up_batch bt = {.B = bn, .T = Tb, .ids = ids, .type_ids = types, .lens = lens,
+                       .prompt = t->n_prompt ? t->prompt : NULL, .n_prompt = t->n_prompt};
+        if ((st = up_forward(r, &bt))) break;
+        if (o->method == UP_ATTR_ACTGRAD) {
+            /* per-row gradient of -log p(gold): grad_scale bn undoes the mean */
+            up_xent_forward_backward(dl, up_run_logits(r), labels, (size_t)bn, NL, (float)bn, NULL);
+            if ((st = up_backward(r, dl, NULL, NULL, NULL))) break;
+        }
+#pragma omp parallel for schedule(static)
+        for (int l = 0; l < L; l++) {
+            const float *f = r->acts[l].f32, *df = o->method == UP_ATTR_ACTGRAD ? up_run_grad_ffn(r, l) : NULL;
+            double *sc = scores + (size_t)l * F;
+            double *agg = malloc((size_t)F * sizeof *agg);
+            for (int i = 0; i < bn; i++) {
+                for (int j = 0; j < F; j++) agg[j] = o->agg_max ? -INFINITY : 0;
+                for (int k = 0; k < lens[i]; k++) {
+                    const float *fr = f + ((size_t)i * Tb + k) * F, *gr = df ? df + ((size_t)i * Tb + k) * F : NULL;
+                    for (int j = 0; j < F; j++) {
+                        /* d log p / dh = -d(-log p)/dh */
+                        double s = gr ? -(double)fr[j] * gr[j] : fr[j];
+                        if (!o->keep_sign) s = fabs(s);
+                        if (o->agg_max) agg[j] = s > agg[j] ? s : agg[j];
+                        else agg[j] += s;
+                    }
+                }
+                for (int j = 0; j < F; j++) sc[j] += o->agg_max ? agg[j] : agg[j] / lens[i];
+            }
+            free(agg);
+        }
+        if (o->progress) o->progress(i0 + (size_t)bn, n, o->progress_user);
+    }
+    if (!st)
+        for (size_t i = 0; i < (size_t)L * F; i++) scores[i] /= (double)n;
+    up_encoding_free(&e);
+    free(ids); free(types); free(lens); free(labels); free(ri); free(rt); free(dl);
+    up_run_free(r);
+    up_model_free(v);
+    return st;
+}
+
+typedef struct {
+    double s;
+    int32_t l, j;
+} ranked;
+
+static int cmp_ranked(const void *a, const void *b) {
+    const ranked *x = a, *y = b;
+    if (x->s != y->s) return x->s < y->s ? -1 : 1;
+    if (x->l != y->l) return x->l - y->l;
+    return x->j - y->j; /* ties: deterministic */
+}
+
+up_status up_prune_to_ratio(up_task *t, const double *scores, int L, int F, double ratio, int per_layer) {
+    if (ratio < 0 || ratio > 1) return up_fail(UP_ERR_INVALID, "pruning ratio %g outside 0..1", ratio);
+    size_t N = (size_t)L * F;
+    ranked *rk = malloc(N * sizeof *rk);
+    char *drop = calloc(N, 1);
+    int32_t *idx = malloc((size_t)F * sizeof *idx);
+    if (!rk || !drop || !idx) { free(rk); free(drop); free(idx); return up_fail(UP_ERR_NOMEM, "out of memory"); }
+    for (int l = 0; l < L; l++)
+        for (int j = 0; j < F; j++) rk[(size_t)l * F + j] = (ranked){scores[(size_t)l * F + j], l, j};
+    if (per_layer) {
+        size_t k = (size_t)llround(ratio * F);
+        for (int l = 0; l < L; l++) {
+            qsort(rk + (size_t)l * F, (size_t)F, sizeof *rk, cmp_ranked);
+            for (size_t i = 0; i < k; i++) drop[(size_t)l * F + rk[(size_t)l * F + i].j] = 1;
+        }
+    } else {
+        qsort(rk, N, sizeof *rk, cmp_ranked);
+        size_t k = (size_t)llround(ratio * (double)N);
+        for (size_t i = 0; i < k; i++) drop[(size_t)rk[i].l * F + rk[i].j] = 1;
+    }
+    up_status st = UP_OK;
+    for (int l = 0; l < L && !st; l++) {
+        int n = 0;
+        for (int j = 0; j < F; j++) if (!drop[(size_t)l * F + j]) idx[n++] = j;
+        st = up_task_set_kept(t, l, idx, n);
+    }
+    free(rk);
+    free(drop);
+    free(idx);
+    return st;
+}
+
+up_status up_prune_search(const up_model *base, up_task *t, const double *scores, const up_dataset *val,
+                          const up_search_opts *o, up_search_result *res) {
+    memset(res, 0, sizeof *res);
+    const int L = (int)base->cfg.num_hidden_layers, F = (int)base->cfg.intermediate_size;
+    up_task_clear_kept(t);
+    up_status st = up_task_evaluate(base, t, val, o->batch, &res->full_metric, NULL);
+    if (st) return st;
+    double floor = res->full_metric - o->tolerance, lo = 0, hi = o->max_ratio, lo_metric = res->full_metric;
+    /* try the top of the range first: many tasks allow it */
+    for (int it = 0; it <= o->iters && !st; it++) {
+        double r = it == 0 ? hi : 0.5 * (lo + hi), m;
+        if ((st = up_prune_to_ratio(t, scores, L, F, r, o->per_layer))) break;
+        if ((st = up_task_evaluate(base, t, val, o->batch, &m, NULL))) break;
+        int ok = m >= floor;
+        if (res->n_points < 64) {
+            res->pts_ratio[res->n_points] = r;
+            res->pts_metric[res->n_points++] = m;
+        }
+        if (o->point) o->point(r, m, ok, o->point_user);
+        if (ok) { lo = r; lo_metric = m; if (it == 0) break; }
+        else hi = r;
+    }
+    if (st) return st;
+    res->ratio = lo;
+    res->metric = lo_metric;
+    if (lo > 0) st = up_prune_to_ratio(t, scores, L, F, lo, o->per_layer);
+    else up_task_clear_kept(t);
+    return st;
+}

@@ -1,0 +1,325 @@
+/* task.c: task state, task views of a base model, encoding and prediction (see task.h). */
+#include "model/task.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "base/base.h"
+
+static uint64_t mix64(uint64_t x) {
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+static float normal(uint64_t *s) {
+    double u1 = ((mix64((*s)++) >> 11) + 1.0) / 9007199254740993.0, u2 = (mix64((*s)++) >> 11) / 9007199254740992.0;
+    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+}
+
+static up_status task_alloc(up_task *t) {
+    size_t C = (size_t)t->C, P = (size_t)t->n_prompt, NL = (size_t)t->n_labels;
+    t->buf = up_calloc(P * C + C * C + C + NL * C + NL, sizeof(float), "task parameters");
+    if (!t->buf) return UP_ERR_NOMEM;
+    t->prompt = t->buf;
+    t->pool_w = t->prompt + P * C;
+    t->pool_b = t->pool_w + C * C;
+    t->cls_w = t->pool_b + C;
+    t->cls_b = t->cls_w + NL * C;
+    t->kept = up_calloc((size_t)t->n_layers, sizeof *t->kept, "kept neurons");
+    t->n_kept = up_calloc((size_t)t->n_layers, sizeof *t->n_kept, "kept counts");
+    return t->kept && t->n_kept ? UP_OK : UP_ERR_NOMEM;
+}
+
+size_t up_task_param_count(const up_task *t) {
+    size_t C = (size_t)t->C;
+    return (size_t)t->n_prompt * C + C * C + C + (size_t)t->n_labels * C + (size_t)t->n_labels;
+}
+
+/* an operand-typed weight back to fp32 */
+static void weight_f32(const up_model *m, const void *w, size_t n, float *dst) {
+    if (m->act_type == UP_T_BF16) up_bf16_to_f32(dst, w, n);
+    else memcpy(dst, w, n * sizeof *dst);
+}
+
+up_status up_task_new(const up_model *base, const char *name, int n_labels, char *const *labels, int n_prompt,
+                      int max_len, uint64_t seed, up_task **out) {
+    *out = NULL;
+    if (n_labels < 2 || n_labels > UP_MAX_LABELS)
+        return up_fail(UP_ERR_INVALID, "task '%s': %d labels, expected 2..%d", name, n_labels, UP_MAX_LABELS);
+    if (n_prompt < 0 || 1 + n_prompt + 2 > max_len)
+        return up_fail(UP_ERR_INVALID, "task '%s': %d prompt vectors leave no room in %d tokens", name, n_prompt, max_len);
+    if (max_len > base->cfg.max_position_embeddings)
+        return up_fail(UP_ERR_INVALID, "task '%s': max_len %d exceeds the model's %lld positions", name, max_len,
+                       (long long)base->cfg.max_position_embeddings);
+    up_task *t = up_calloc(1, sizeof *t, "task");
+    if (!t) return UP_ERR_NOMEM;
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->n_labels = n_labels;
+    for (int i = 0; i < n_labels; i++) snprintf(t->labels[i], sizeof t->labels[i], "%s", labels[i]);
+    t->n_prompt = n_prompt;
+    t->max_len = max_len;
+    t->C = (int)base->cfg.hidden_size;
+    t->n_layers = (int)base->cfg.num_hidden_layers;
+    up_status st = task_alloc(t);
+    if (st) { up_task_free(t); return st; }
+    size_t C = (size_t)t->C;
+    uint64_t s = seed * 0x9E3779B97F4A7C15ull + 17;
+    /* prompt: embeddings of random ordinary vocabulary rows (ids past the
+     * first 1000 skip the special and [unused] tokens of BERT vocabularies) */
+    int64_t V = base->cfg.vocab_size, lo = V > 2000 ? 1000 : 0;
+    for (int k = 0; k < n_prompt; k++) {
+        int64_t id = lo + (int64_t)(mix64(s++) % (uint64_t)(V - lo));
+        memcpy(t->prompt + (size_t)k * C, base->w.word + (size_t)id * C, C * sizeof(float));
+    }
+    if (base->w.has_pooler) {
+        weight_f32(base, base->w.pooler.w, C * C, t->pool_w);
+        memcpy(t->pool_b, base->w.pooler.b, C * sizeof(float));
+    } else {
+        for (size_t i = 0; i < C * C; i++) t->pool_w[i] = 0.02f * normal(&s);
+    }
+    for (size_t i = 0; i < (size_t)n_labels * C; i++) t->cls_w[i] = 0.02f * normal(&s);
+    *out = t;
+    return UP_OK;
+}
+
+up_status up_task_clone(const up_task *src, up_task **out) {
+    *out = NULL;
+    up_task *t = up_calloc(1, sizeof *t, "task");
+    if (!t) return UP_ERR_NOMEM;
+    *t = *src;
+    t->buf = NULL;
+    t->kept = NULL;
+    t->n_kept = NULL;
+    up_status st = task_alloc(t);
+    if (st) { up_task_free(t); return st; }
+    memcpy(t->buf, src->buf, up_task_param_count(src) * sizeof(float));
+    for (int l = 0; l < t->n_layers && !st; l++)
+        if (src->kept[l]) st = up_task_set_kept(t, l, src->kept[l], src->n_kept[l]);
+    if (st) { up_task_free(t); return st; }
+    *out = t;
+    return UP_OK;
+}
+
+void up_task_clear_kept(up_task *t) {
+    for (int l = 0; l < t->n_layers; l++) {
+        free(t->kept[l]);
+        t->kept[l] = NULL;
+        t->n_kept[l] = 0;
+    }
+}
+
+void up_task_free(up_task *t) {
+    if (!t) return;
+    if (t->kept) up_task_clear_kept(t);
+    free(t->kept);
+    free(t->n_kept);
+    free(t->buf);
+    free(t);
+}
+
+static int cmp_i32(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+up_status up_task_set_kept(up_task *t, int layer, const int32_t *idx, int n) {
+    if (layer < 0 || layer >= t->n_layers) return up_fail(UP_ERR_INVALID, "layer %d outside 0..%d", layer, t->n_layers - 1);
+    int32_t *k = up_malloc((size_t)(n > 0 ? n : 1) * sizeof *k, "kept neurons");
+    if (!k) return UP_ERR_NOMEM;
+    memcpy(k, idx, (size_t)n * sizeof *k);
+    qsort(k, (size_t)n, sizeof *k, cmp_i32);
+    for (int i = 1; i < n; i++)
+        if (k[i] == k[i - 1]) {
+            int32_t dup = k[i];
+            free(k);
+            return up_fail(UP_ERR_INVALID, "layer %d: neuron %d kept twice", layer, dup);
+        }
+    free(t->kept[layer]);
+    t->kept[layer] = k;
+    t->n_kept[layer] = n;
+    return UP_OK;
+}
+
+/* ---- views ---- */
+
+static up_status own_copy(up_model *v, const void *src, size_t bytes, const void **out) {
+    void *p = up_aligned_alloc(bytes ? bytes : 64, "view buffer");
+    if (!p) return UP_ERR_NOMEM;
+    up_status st = up_model_own(v, p);
+    if (st) return st;
+    if (bytes) memcpy(p, src, bytes);
+    *out = p;
+    return UP_OK;
+}
+
+/* head linear of the view from fp32 task weights, as operands */
+static up_status head_linear(up_model *v, up_linear *l, const float *w, const float *b, int out, int in) {
+    l->out = out;
+    l->in = in;
+    l->wt = v->act_type;
+    up_status st = up_model_operand_copy(v, w, (size_t)out * in, &l->w);
+    if (st) return st;
+    if (v->act_type == UP_T_F32) st = own_copy(v, w, (size_t)out * in * 4, &l->w); /* not the task's buffer */
+    if (!st) st = own_copy(v, b, (size_t)out * 4, (const void **)&l->b);
+    return st;
+}
+
+up_status up_task_view_sync_head(up_model *v, const up_task *t) {
+    size_t C = (size_t)t->C, NL = (size_t)t->n_labels;
+    size_t es = v->act_type == UP_T_BF16 ? 2 : 4;
+    /* the view owns its head buffers: overwrite them in place */
+    if (v->act_type == UP_T_BF16) {
+        up_f32_to_bf16((uint16_t *)v->w.pooler.w, t->pool_w, C * C);
+        up_f32_to_bf16((uint16_t *)v->w.classifier.w, t->cls_w, NL * C);
+    } else {
+        memcpy((void *)v->w.pooler.w, t->pool_w, C * C * es);
+        memcpy((void *)v->w.classifier.w, t->cls_w, NL * C * es);
+    }
+    memcpy((void *)v->w.pooler.b, t->pool_b, C * 4);
+    memcpy((void *)v->w.classifier.b, t->cls_b, NL * 4);
+    return UP_OK;
+}
+
+up_status up_task_view(const up_model *base, const up_task *t, up_model **out) {
+    *out = NULL;
+    if (t->C != base->cfg.hidden_size || t->n_layers != base->cfg.num_hidden_layers)
+        return up_fail(UP_ERR_INVALID, "task '%s' was made for hidden %d x %d layers, the model has %lld x %lld", t->name,
+                       t->C, t->n_layers, (long long)base->cfg.hidden_size, (long long)base->cfg.num_hidden_layers);
+    up_model *v = up_calloc(1, sizeof *v, "task view");
+    if (!v) return UP_ERR_NOMEM;
+    const char *fp;
+    if (base->st && up_model_fingerprint((up_model *)base, &fp) != UP_OK) { free(v); return UP_ERR_INTERNAL; }
+    *v = *base;
+    v->is_view = 1;
+    v->owned = NULL;
+    v->n_owned = v->cap_owned = 0;
+    v->st = NULL;
+    v->w.layers = up_calloc((size_t)t->n_layers, sizeof(up_layer), "view layers");
+    up_status st = v->w.layers ? UP_OK : UP_ERR_NOMEM;
+    if (!st) memcpy(v->w.layers, base->w.layers, (size_t)t->n_layers * sizeof(up_layer));
+    v->cfg.num_labels = t->n_labels;
+    for (int i = 0; i < t->n_labels; i++) memcpy(v->cfg.labels[i], t->labels[i], sizeof v->cfg.labels[i]);
+    int C = t->C;
+    if (!st) st = head_linear(v, &v->w.pooler, t->pool_w, t->pool_b, C, C);
+    if (!st) st = head_linear(v, &v->w.classifier, t->cls_w, t->cls_b, t->n_labels, C);
+    v->w.has_pooler = v->w.has_classifier = 1;
+    /* compacted FFN: rows of W_in / b_in and columns of W_out that are kept */
+    size_t es = v->act_type == UP_T_BF16 ? 2 : 4;
+    for (int l = 0; l < t->n_layers && !st; l++) {
+        if (!t->kept[l]) continue;
+        const up_layer *bl = &base->w.layers[l];
+        up_layer *vl = &v->w.layers[l];
+        int n = t->n_kept[l], F = bl->ffn_in.out;
+        for (int i = 0; i < n; i++)
+            if (t->kept[l][i] < 0 || t->kept[l][i] >= F) {
+                st = up_fail(UP_ERR_INVALID, "layer %d: kept neuron %d outside 0..%d", l, t->kept[l][i], F - 1);
+                break;
+            }
+        if (st) break;
+        char *win = up_aligned_alloc((size_t)(n ? n : 1) * C * es, "expert FFN");
+        float *bin = up_aligned_alloc((size_t)(n ? n : 1) * 4, "expert FFN");
+        char *wout = up_aligned_alloc((size_t)C * (n ? n : 1) * es, "expert FFN");
+        if (!win || !bin || !wout) { free(win); free(bin); free(wout); st = UP_ERR_NOMEM; break; }
+        up_model_own(v, win);
+        up_model_own(v, bin);
+        up_model_own(v, wout);
+        const char *bw = bl->ffn_in.w, *bo = bl->ffn_out.w;
+        for (int i = 0; i < n; i++) {
+            int j = t->kept[l][i];
+            memcpy(win + (size_t)i * C * es, bw + (size_t)j * C * es, (size_t)C * es);
+            bin[i] = bl->ffn_in.b[j];
+        }
+        for (int c = 0; c < C; c++) /* W_out is (C,F): keep columns */
+            for (int i = 0; i < n; i++)
+                memcpy(wout + ((size_t)c * n + i) * es, bo + ((size_t)c * F + t->kept[l][i]) * es, es);
+        vl->ffn_in = (up_linear){win, v->act_type, bin, n, C};
+        vl->ffn_out = (up_linear){wout, v->act_type, bl->ffn_out.b, C, n};
+    }
+    if (st) {
+        up_model_free(v);
+        return st;
+    }
+    *out = v;
+    return UP_OK;
+}
+
+/* ---- encoding and prediction ---- */
+
+int up_task_encode(const up_task *t, const up_tokenizer *tok, const char *a, const char *b, up_encoding *e,
+                   int32_t *ids, int32_t *type_ids) {
+    int P = t->n_prompt;
+    if (up_tokenizer_encode(tok, a, b, t->max_len - P, e) != UP_OK) return -1;
+    int32_t unk = up_tokenizer_id(tok, "[UNK]");
+    ids[0] = e->ids[0];
+    type_ids[0] = 0;
+    for (int k = 0; k < P; k++) {
+        ids[1 + k] = unk; /* placeholder: the prompt vector replaces its embedding */
+        type_ids[1 + k] = 0;
+    }
+    for (int i = 1; i < e->n; i++) {
+        ids[P + i] = e->ids[i];
+        type_ids[P + i] = e->type_ids[i];
+    }
+    return e->n + P;
+}
+
+static void softmax_row(float *p, const float *x, int n) {
+    float mx = x[0];
+    for (int i = 1; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    double s = 0;
+    for (int i = 0; i < n; i++) s += exp((double)x[i] - mx);
+    for (int i = 0; i < n; i++) p[i] = (float)(exp((double)x[i] - mx) / s);
+}
+
+up_status up_task_predict(const up_model *v, const up_task *t, up_run *r, const char *const *a, const char *const *b,
+                          size_t n, float *probs, int *pred) {
+    if (!v->tok) return up_fail(UP_ERR_INVALID, "the model has no tokenizer");
+    int B = r->max_B, T = t->max_len < r->max_T ? t->max_len : r->max_T, NL = t->n_labels;
+    int32_t *ids = up_malloc((size_t)B * T * 4, "batch"), *types = up_malloc((size_t)B * T * 4, "batch"),
+            *lens = up_malloc((size_t)B * 4, "batch"), *row = up_malloc((size_t)T * 4, "batch"),
+            *rowt = up_malloc((size_t)T * 4, "batch");
+    up_encoding e = {0};
+    up_status st = ids && types && lens && row && rowt ? UP_OK : UP_ERR_NOMEM;
+    up_task tt = *t;
+    tt.max_len = T;
+    for (size_t i0 = 0; i0 < n && !st; i0 += (size_t)B) {
+        int nb = (int)(n - i0 < (size_t)B ? n - i0 : (size_t)B), Tb = 1;
+        for (int i = 0; i < nb && !st; i++) {
+            int len = up_task_encode(&tt, v->tok, a[i0 + i], b ? b[i0 + i] : NULL, &e, ids + (size_t)i * T,
+                                     types + (size_t)i * T);
+            if (len < 0) st = up_fail_prefix(UP_ERR_INVALID, "example %zu", i0 + i);
+            lens[i] = len;
+            Tb = len > Tb ? len : Tb;
+        }
+        if (st) break;
+        /* repack rows to the batch's longest length */
+        for (int i = 0; i < nb; i++) {
+            memcpy(row, ids + (size_t)i * T, (size_t)T * 4);
+            memcpy(rowt, types + (size_t)i * T, (size_t)T * 4);
+            for (int k = 0; k < Tb; k++) {
+                ids[(size_t)i * Tb + k] = k < lens[i] ? row[k] : (int32_t)v->cfg.pad_token_id;
+                types[(size_t)i * Tb + k] = k < lens[i] ? rowt[k] : 0;
+            }
+        }
+        up_batch bt = {.B = nb, .T = Tb, .ids = ids, .type_ids = types, .lens = lens, .prompt = t->prompt,
+                       .n_prompt = t->n_prompt};
+        if (!t->n_prompt) bt.prompt = NULL;
+        st = up_forward(r, &bt);
+        if (st) break;
+        const float *lg = up_run_logits(r);
+        for (int i = 0; i < nb; i++) {
+            float *p = probs + (i0 + (size_t)i) * NL;
+            softmax_row(p, lg + (size_t)i * NL, NL);
+            if (pred) {
+                int best = 0;
+                for (int k = 1; k < NL; k++) if (p[k] > p[best]) best = k;
+                pred[i0 + i] = best;
+            }
+        }
+    }
+    up_encoding_free(&e);
+    free(ids); free(types); free(lens); free(row); free(rowt);
+    return st;
+}

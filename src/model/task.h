@@ -1,0 +1,62 @@
+/*
+ * task.h: a task on top of a base encoder: soft prompt, classification head
+ * and (for an expert) the FFN neurons it keeps. A task model is a *view* of
+ * the base: it shares every base weight and owns only its head and its
+ * compacted FFN matrices, so plugging an expert never touches the base and
+ * unplugging it is freeing the view.
+ *
+ *     up_task *t;  up_task_new(base, "sst2", 2, labels, 20, 128, seed, &t);
+ *     up_model *v; up_task_view(base, t, &v);      // head (and kept FFN) applied
+ *     up_task_predict(v, t, run, texts, NULL, n, probs);
+ */
+#ifndef UP_TASK_H
+#define UP_TASK_H
+
+#include "model/model.h"
+
+typedef struct {
+    char name[32];
+    int n_labels;
+    char labels[UP_MAX_LABELS][32];
+    int n_prompt;        /* P soft prompt vectors after [CLS] */
+    int max_len;         /* tokens per example, prompt included */
+    int C;
+    float *prompt;       /* (P,C) */
+    float *pool_w, *pool_b; /* (C,C) (C): tanh pooler on the final [CLS] */
+    float *cls_w, *cls_b;   /* (NL,C) (NL) */
+    /* expert: kept FFN neurons per layer (sorted), NULL = all */
+    int n_layers;
+    int32_t **kept;      /* (L) arrays */
+    int *n_kept;         /* (L) */
+    float *buf;          /* one allocation behind prompt and head */
+} up_task;
+
+/* A fresh task for base: the prompt from embeddings of random vocabulary rows,
+ * the pooler from the base's (or random), the classifier random (std 0.02). */
+up_status up_task_new(const up_model *base, const char *name, int n_labels, char *const *labels, int n_prompt,
+                      int max_len, uint64_t seed, up_task **out);
+up_status up_task_clone(const up_task *t, up_task **out);
+void up_task_free(up_task *t);
+/* number of trainable floats and a flat view: prompt, pooler, classifier */
+size_t up_task_param_count(const up_task *t);
+
+/* Sets the kept FFN neurons of layer l (copied, sorted); n = F keeps all. */
+up_status up_task_set_kept(up_task *t, int layer, const int32_t *idx, int n);
+void up_task_clear_kept(up_task *t);
+
+/* A view of base with t's head and t's compacted FFN. */
+up_status up_task_view(const up_model *base, const up_task *t, up_model **out);
+/* Refreshes a view's head operands after t's head changed (training). */
+up_status up_task_view_sync_head(up_model *view, const up_task *t);
+
+/* Encodes text a (and b) for the task: [CLS] P placeholders a [SEP] (b [SEP]),
+ * truncated to max_len. ids/type_ids hold max_len entries; returns the length. */
+int up_task_encode(const up_task *t, const up_tokenizer *tok, const char *a, const char *b, up_encoding *scratch,
+                   int32_t *ids, int32_t *type_ids);
+
+/* Runs n examples in batches of the run's size, writes probs (n,NL). With
+ * pred non-NULL also the argmax labels. */
+up_status up_task_predict(const up_model *view, const up_task *t, up_run *r, const char *const *a,
+                          const char *const *b, size_t n, float *probs, int *pred);
+
+#endif

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# tune -> localize -> eval -> expert show on a tiny model and a generated task
+# (seconds), as a user runs them; plus the errors for bad task files and
+# mismatched experts.
+set -u
+cli=${UP_CLI:?UP_CLI is set by CTest}
+src=${UP_SOURCE_DIR:?}
+M=$src/tests/data/models/bert-f32-gelu
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0; checks=0
+ok() { checks=$((checks+1)); }
+bad() { checks=$((checks+1)); fails=$((fails+1)); echo "FAIL: $*" >&2; }
+expect_fail() {
+  local name=$1 want=$2; shift 2
+  "$@" >"$tmp/out" 2>"$tmp/err" </dev/null; local rc=$?
+  if [ $rc -eq 0 ]; then bad "$name: exited 0"; return; fi
+  if [ $rc -gt 2 ]; then bad "$name: exit code $rc"; cat "$tmp/err" >&2; return; fi
+  grep -qF -- "$want" "$tmp/err" && ok || { bad "$name: stderr lacks '$want'"; cat "$tmp/err" >&2; }
+}
+python3 - "$tmp" <<'PY'
+import random, sys
+r = random.Random(5)
+pos, neg = ["good", "great", "fine"], ["bad", "not good", "unable"]
+fill = ["the film", "this movie", "the story", "that play", "it", "the act", "was", "is", "very", "and"]
+def ex():
+    y = r.randint(0, 1)
+    w = [r.choice(fill) for _ in range(r.randint(3, 8))]
+    w.insert(r.randint(0, len(w)), r.choice(pos if y else neg))
+    return " ".join(w), ["negative", "positive"][y]
+for name, n in [("train", 800), ("val", 200), ("test", 200)]:
+    with open(f"{sys.argv[1]}/{name}.tsv", "w") as f:
+        f.write("text\tlabel\n")
+        for _ in range(n):
+            t, y = ex(); f.write(f"{t}\t{y}\n")
+PY
+data=(--train "$tmp/train.tsv" --val "$tmp/val.tsv" --test "$tmp/test.tsv" --task toy)
+
+"$cli" tune --model "$M" "${data[@]}" --out "$tmp/toy.expert" --prompts 4 --max-len 32 --epochs 4 --batch 16 \
+  --lr 1e-2 --head-lr 1e-2 >"$tmp/tune.out" 2>"$tmp/tune.err" || { bad "tune exit"; cat "$tmp/tune.err" >&2; }
+python3 - "$tmp/tune.out" <<'PY' && ok || bad "tuned model does not beat the majority class: $(cat "$tmp/tune.out")"
+import re, sys
+s = open(sys.argv[1]).read()
+m = re.search(r"report split ([\d.]+) \(majority class ([\d.]+)\)", s)
+assert m and float(m.group(1)) > float(m.group(2)) + 10, s
+PY
+grep -q "epoch 1/4" "$tmp/tune.err" && ok || bad "no tuning progress"
+
+"$cli" localize --model "$M" --expert "$tmp/toy.expert" "${data[@]}" --out "$tmp/toy-pruned.expert" \
+  --scores "$tmp/scores.tsv" --curve "$tmp/curve.tsv" >"$tmp/loc.out" 2>"$tmp/loc.err" || { bad "localize exit"; cat "$tmp/loc.err" >&2; }
+grep -q "pruned .* of FFN neurons" "$tmp/loc.out" && ok || bad "localize summary: $(cat "$tmp/loc.out")"
+[ "$(wc -l <"$tmp/scores.tsv")" -eq $((3 * 64 + 1)) ] && ok || bad "scores file rows"
+[ "$(wc -l <"$tmp/curve.tsv")" -ge 2 ] && ok || bad "curve file"
+python3 - "$tmp/loc.out" <<'PY' && ok || bad "expert not within tolerance"
+import re, sys
+s = open(sys.argv[1]).read()
+m = re.search(r"validation ([\d.]+) \(full ([\d.]+)\)", s)
+assert m and float(m.group(1)) >= float(m.group(2)) - 1.0 - 1e-9, s
+PY
+for method in activation weight random; do
+  "$cli" localize --model "$M" --expert "$tmp/toy.expert" "${data[@]}" --out "$tmp/$method.expert" --method $method \
+    --ratio 0.5 >"$tmp/m.out" 2>&1 && ok || { bad "localize --method $method"; cat "$tmp/m.out" >&2; }
+done
+
+"$cli" eval --model "$M" --expert "$tmp/toy-pruned.expert" "${data[@]}" --iters 3 >"$tmp/eval.out" 2>&1 || bad "eval exit"
+grep -q "speed-up" "$tmp/eval.out" && grep -q "^accuracy" "$tmp/eval.out" && ok || { bad "eval output"; cat "$tmp/eval.out" >&2; }
+"$cli" expert show "$tmp/toy-pruned.expert" >"$tmp/show.out" 2>&1 || bad "expert show exit"
+grep -q "method:       actxgrad" "$tmp/show.out" && grep -q "base model:   sha256 " "$tmp/show.out" && ok || bad "expert show output"
+
+# errors
+expect_fail "expert on another base" "made for another base model" \
+  "$cli" eval --model "$src/tests/data/models/bert-f16" --expert "$tmp/toy-pruned.expert" "${data[@]}"
+head -c 300 "$tmp/toy-pruned.expert" >"$tmp/trunc.expert"
+expect_fail "truncated expert" "trunc.expert" "$cli" expert show "$tmp/trunc.expert"
+printf 'text\tlabel\nfine film\tpositive\nbad film\tneutral\n' >"$tmp/v2.tsv"
+expect_fail "unknown label" "neutral" "$cli" tune --model "$M" --train "$tmp/train.tsv" --val "$tmp/v2.tsv" --out "$tmp/x.expert"
+printf 'text\tlabel\nfine film\n' >"$tmp/v3.tsv"
+expect_fail "malformed row" "v3.tsv" "$cli" tune --model "$M" --train "$tmp/train.tsv" --val "$tmp/v3.tsv" --out "$tmp/x.expert"
+printf 'sentence\tscore\nfine\t1\n' >"$tmp/v4.tsv"
+expect_fail "missing column" "v4.tsv" "$cli" tune --model "$M" --train "$tmp/v4.tsv" --val "$tmp/v4.tsv" --format tsv --out "$tmp/x.expert"
+: >"$tmp/empty.tsv"
+expect_fail "empty file" "empty.tsv" "$cli" tune --model "$M" --train "$tmp/empty.tsv" --val "$tmp/val.tsv" --out "$tmp/x.expert"
+expect_fail "unknown method" "unknown attribution method" "$cli" localize --model "$M" --expert "$tmp/toy.expert" "${data[@]}" --out "$tmp/x.expert" --method magic
+
+echo "$((checks-fails)) passed, $fails failed"
+[ $fails -eq 0 ]

@@ -1,0 +1,250 @@
+/*
+ * test_localize.c: the expert machinery on a tiny model.
+ *  - a compacted expert (kept FFN rows/columns copied into smaller dense
+ *    matrices) gives the outputs of the full model with the other neurons
+ *    masked to zero; a layer with no neurons left skips its FFN;
+ *  - activation x gradient attribution equals a central finite-difference
+ *    estimate: for neuron j, sum_t h_tj d log p / d h_tj is the derivative of
+ *    log p when every h_tj is scaled by (1 + eps);
+ *  - pruning to a ratio keeps the top-scoring share, globally or per layer;
+ *  - expert files round-trip, and corrupted or mismatched ones are refused.
+ */
+#include <unistd.h>
+#include "test.h"
+#include "base/base.h"
+#include "io/expert.h"
+#include "localize/localize.h"
+#include "model/task.h"
+#include "tune/tune.h"
+
+static const char *src;
+
+static up_model *load(const char *name, up_precision p, up_backend b) {
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/tests/data/models/%s", src, name);
+    up_model_opts o = up_model_opts_default();
+    o.precision = p;
+    o.backend = b;
+    up_model *m = NULL;
+    CHECK_OK(up_model_load(dir, &o, &m));
+    return m;
+}
+
+static void logits_of(const up_model *v, const up_task *t, const char *text, const float *scale, float *out) {
+    up_run *r = NULL;
+    CHECK_OK(up_run_new(v, 1, t->max_len, &r));
+    if (!r) return;
+    up_run_set_ffn_scale(r, scale);
+    int32_t ids[64], types[64];
+    up_encoding e = {0};
+    int len = up_task_encode(t, v->tok, text, NULL, &e, ids, types);
+    up_batch b = {.B = 1, .T = len, .ids = ids, .type_ids = types, .lens = &len, .prompt = t->prompt, .n_prompt = t->n_prompt};
+    CHECK_OK(up_forward(r, &b));
+    memcpy(out, up_run_logits(r), (size_t)t->n_labels * 4);
+    up_encoding_free(&e);
+    up_run_free(r);
+}
+
+static double logp(const float *lg, int n, int y) {
+    double mx = lg[0], s = 0;
+    for (int i = 1; i < n; i++) mx = lg[i] > mx ? lg[i] : mx;
+    for (int i = 0; i < n; i++) s += exp(lg[i] - mx);
+    return lg[y] - mx - log(s);
+}
+
+static void test_compaction_equals_masking(up_model *m) {
+    char *labels[] = {"a", "b", "c"};
+    up_task *t = NULL;
+    CHECK_OK(up_task_new(m, "toy", 3, labels, 3, 24, 7, &t));
+    if (!t) return;
+    int L = t->n_layers, F = (int)m->cfg.intermediate_size;
+    float *scale = malloc((size_t)L * F * 4);
+    int32_t idx[256];
+    for (int l = 0; l < L; l++) {
+        int n = 0;
+        for (int j = 0; j < F; j++) {
+            int keep = l == 1 ? 0 : ((j * 7 + l * 3) % 5) < 2; /* layer 1 loses every neuron */
+            scale[(size_t)l * F + j] = (float)keep;
+            if (keep) idx[n++] = j;
+        }
+        CHECK_OK(up_task_set_kept(t, l, idx, n));
+    }
+    up_task *full = NULL;
+    CHECK_OK(up_task_clone(t, &full));
+    up_task_clear_kept(full);
+    up_model *ve = NULL, *vf = NULL;
+    CHECK_OK(up_task_view(m, t, &ve));
+    CHECK_OK(up_task_view(m, full, &vf));
+    CHECK(ve && ve->w.layers[1].ffn_in.out == 0);
+    CHECK(ve && ve->w.layers[0].ffn_in.out < F && ve->w.layers[0].ffn_out.in == ve->w.layers[0].ffn_in.out);
+    float a[3], b[3];
+    const char *texts[] = {"the film was good", "a bad story , not fine", "x"};
+    for (int k = 0; k < 3 && ve && vf; k++) {
+        logits_of(ve, t, texts[k], NULL, a);
+        logits_of(vf, full, texts[k], scale, b);
+        double d = 0;
+        for (int i = 0; i < 3; i++) d = fmax(d, fabs(a[i] - b[i]));
+        CHECK_MSG(d < 1e-5, "compacted vs masked logits differ by %g on '%s'", d, texts[k]);
+    }
+    /* and masking changes something: the test can fail */
+    logits_of(vf, full, texts[0], NULL, b);
+    logits_of(ve, t, texts[0], NULL, a);
+    CHECK(fabs(a[0] - b[0]) + fabs(a[1] - b[1]) > 1e-4);
+    up_model_free(ve);
+    up_model_free(vf);
+    up_task_free(full);
+    up_task_free(t);
+    free(scale);
+}
+
+static void test_attribution_fd(up_model *m) {
+    char *labels[] = {"neg", "pos"};
+    up_task *t = NULL;
+    CHECK_OK(up_task_new(m, "toy", 2, labels, 2, 24, 3, &t));
+    if (!t) return;
+    up_example ex = {(char *)"the story was good and fine", NULL, 1};
+    up_dataset d;
+    memset(&d, 0, sizeof d);
+    d.ex = &ex;
+    d.n = 1;
+    d.n_labels = 2;
+    d.labels = labels;
+    int L = t->n_layers, F = (int)m->cfg.intermediate_size;
+    double *sc = malloc((size_t)L * F * sizeof *sc);
+    up_attr_opts ao = up_attr_defaults();
+    ao.keep_sign = 1;
+    CHECK_OK(up_attribute(m, t, &d, &ao, sc));
+    up_model *v = NULL;
+    CHECK_OK(up_task_view(m, t, &v));
+    float *scale = malloc((size_t)L * F * 4), lp[2], lm[2];
+    up_encoding e = {0};
+    int32_t ids[64], types[64];
+    int len = up_task_encode(t, m->tok, ex.text, NULL, &e, ids, types);
+    up_encoding_free(&e);
+    double eps = 1e-2, worst = 0, scale_ref = 0; /* float logits: a larger step beats rounding */
+    int checked = 0;
+    for (int l = 0; l < L && v; l++)
+        for (int j = 0; j < F; j += 7) {
+            for (size_t i = 0; i < (size_t)L * F; i++) scale[i] = 1.0f;
+            scale[(size_t)l * F + j] = (float)(1 + eps);
+            logits_of(v, t, ex.text, scale, lp);
+            scale[(size_t)l * F + j] = (float)(1 - eps);
+            logits_of(v, t, ex.text, scale, lm);
+            double fd = (logp(lp, 2, 1) - logp(lm, 2, 1)) / (2 * eps) / len; /* the score is a mean over tokens */
+            double got = sc[(size_t)l * F + j];
+            worst = fmax(worst, fabs(fd - got));
+            scale_ref = fmax(scale_ref, fabs(fd));
+            checked++;
+        }
+    CHECK(checked > 20);
+    CHECK_MSG(worst <= 1e-2 * fmax(scale_ref, 1e-4), "attribution vs finite differences: max diff %.3g (scale %.3g)", worst,
+              scale_ref);
+    if (getenv("UP_VERBOSE")) printf("attribution FD: %d neurons, max diff %.3g, scale %.3g\n", checked, worst, scale_ref);
+    /* the default takes absolute values per token: every score is >= 0 */
+    ao.keep_sign = 0;
+    CHECK_OK(up_attribute(m, t, &d, &ao, sc));
+    int nonneg = 1;
+    for (size_t i = 0; i < (size_t)L * F; i++) nonneg &= sc[i] >= 0;
+    CHECK(nonneg);
+    free(scale);
+    free(sc);
+    up_model_free(v);
+    up_task_free(t);
+}
+
+static void test_prune_ratio(up_model *m) {
+    char *labels[] = {"a", "b"};
+    up_task *t = NULL;
+    CHECK_OK(up_task_new(m, "toy", 2, labels, 0, 16, 1, &t));
+    if (!t) return;
+    int L = t->n_layers, F = (int)m->cfg.intermediate_size;
+    double *sc = malloc((size_t)L * F * sizeof *sc);
+    for (int l = 0; l < L; l++)
+        for (int j = 0; j < F; j++) sc[(size_t)l * F + j] = l == 0 ? 100 + j : j; /* layer 0 scores highest */
+    CHECK_OK(up_prune_to_ratio(t, sc, L, F, 0.5, 0));
+    int total = 0;
+    for (int l = 0; l < L; l++) total += t->n_kept[l];
+    CHECK(total == L * F / 2);
+    CHECK(t->n_kept[0] == F); /* global ranking keeps all of layer 0 */
+    CHECK_OK(up_prune_to_ratio(t, sc, L, F, 0.25, 1));
+    for (int l = 0; l < L; l++) CHECK(t->n_kept[l] == F - F / 4 && t->kept[l][0] == F / 4);
+    CHECK_FAIL(up_prune_to_ratio(t, sc, L, F, 1.5, 0), "outside 0..1");
+    free(sc);
+    up_task_free(t);
+}
+
+static void test_expert_files(up_model *m, up_model *other) {
+    char *labels[] = {"neg", "pos"};
+    up_task *t = NULL;
+    CHECK_OK(up_task_new(m, "toy", 2, labels, 4, 32, 9, &t));
+    if (!t) return;
+    int32_t idx[] = {1, 5, 9, 33};
+    CHECK_OK(up_task_set_kept(t, 2, idx, 4));
+    char dir[] = "/tmp/up_expert_XXXXXX", path[128], bad[160];
+    if (!mkdtemp(dir)) return;
+    snprintf(path, sizeof path, "%s/toy.expert", dir);
+    up_expert_info info;
+    memset(&info, 0, sizeof info);
+    snprintf(info.method, sizeof info.method, "actxgrad");
+    info.ratio = 0.3;
+    snprintf(info.metrics, sizeof info.metrics, "{\"expert_val\": 88.5}");
+    CHECK_OK(up_expert_save(path, m, t, &info));
+    up_task *u = NULL;
+    up_expert_info got;
+    CHECK_OK(up_expert_load(path, m, &u, &got));
+    if (u) {
+        CHECK(!strcmp(u->name, "toy") && u->n_labels == 2 && !strcmp(u->labels[1], "pos"));
+        CHECK(u->n_prompt == 4 && u->max_len == 32 && !memcmp(u->prompt, t->prompt, 4 * 32 * 4));
+        CHECK(!memcmp(u->cls_w, t->cls_w, 2 * 32 * 4));
+        CHECK(u->kept[2] && u->n_kept[2] == 4 && u->kept[2][3] == 33 && !u->kept[0]);
+        CHECK(!strcmp(got.method, "actxgrad") && fabs(got.ratio - 0.3) < 1e-9 && strstr(got.metrics, "88.5"));
+    }
+    up_task_free(u);
+    /* another base model */
+    CHECK_FAIL(up_expert_load(path, other, &u, &got), "made for another base model");
+    /* flipped byte in the data: checksum */
+    char *buf;
+    size_t len;
+    CHECK_OK(up_read_file(path, 1 << 24, &buf, &len));
+    snprintf(bad, sizeof bad, "%s/flip.expert", dir);
+    buf[len - 3] ^= 0x40;
+    FILE *f = fopen(bad, "wb");
+    fwrite(buf, 1, len, f);
+    fclose(f);
+    CHECK_FAIL(up_expert_load(bad, m, &u, &got), "checksum mismatch");
+    buf[len - 3] ^= 0x40;
+    /* truncated */
+    f = fopen(bad, "wb");
+    fwrite(buf, 1, len / 2, f);
+    fclose(f);
+    CHECK_FAIL(up_expert_load(bad, m, &u, &got), "flip.expert");
+    free(buf);
+    /* a plain model file is not an expert */
+    char mp[1100];
+    snprintf(mp, sizeof mp, "%s/tests/data/models/bert-f32-gelu/model.safetensors", src);
+    CHECK_FAIL(up_expert_load(mp, m, &u, &got), "not an unplug expert file");
+    /* out-of-range kept index */
+    int32_t badidx[] = {3, 64};
+    CHECK_OK(up_task_set_kept(t, 0, badidx, 2));
+    CHECK_FAIL(up_task_view(m, t, &(up_model *){NULL}), "kept neuron 64 outside 0..63");
+    unlink(path);
+    unlink(bad);
+    rmdir(dir);
+    up_task_free(t);
+}
+
+int main(int argc, char **argv) {
+    src = argc > 1 ? argv[1] : ".";
+    up_set_log(NULL, NULL, 0);
+    up_model *m = load("bert-f32-gelu", UP_PREC_FP32, UP_BACKEND_REF);
+    up_model *other = load("bert-f16", UP_PREC_FP32, UP_BACKEND_REF);
+    if (m) {
+        test_compaction_equals_masking(m);
+        test_attribution_fd(m);
+        test_prune_ratio(m);
+        if (other) test_expert_files(m, other);
+    }
+    up_model_free(other);
+    up_model_free(m);
+    return test_done();
+}
