@@ -41,7 +41,8 @@ typedef struct {
     int eval_batches, linear;
     long seed;
     /* tasks */
-    const char *task, *data, *expert, *method, *val, *test, *format, *scores_out, *curve_out, *split;
+    const char *task, *data, *expert, *method, *val, *test, *format, *scores_out, *curve_out, *split, *sweep;
+    int retune_epochs;
     int prompts, epochs, patience, per_layer, agg_max, keep_sign;
     long max_train, max_examples;
     double head_lr, tolerance, max_ratio, fixed_ratio;
@@ -109,6 +110,8 @@ static int parse_args(int argc, char **argv, args *a) {
         else if (!strcmp(s, "--scores")) { NEED(); a->scores_out = v; }
         else if (!strcmp(s, "--curve")) { NEED(); a->curve_out = v; }
         else if (!strcmp(s, "--split")) { NEED(); a->split = v; }
+        else if (!strcmp(s, "--sweep")) { NEED(); a->sweep = v; }
+        else if (!strcmp(s, "--retune-epochs")) { NEED(); if (!parse_int(s, v, 0, 100, &a->retune_epochs)) return 0; }
         else if (!strcmp(s, "--prompts")) { NEED(); if (!parse_int(s, v, 0, 512, &a->prompts)) return 0; }
         else if (!strcmp(s, "--epochs")) { NEED(); if (!parse_int(s, v, 1, 1000, &a->epochs)) return 0; }
         else if (!strcmp(s, "--patience")) { NEED(); if (!parse_int(s, v, 1, 1000, &a->patience)) return 0; }
@@ -775,13 +778,16 @@ static const char *localize_help =
     "usage: unplug localize --model DIR --expert TUNED.expert (--task NAME --data DIR | --train F --val F [--test F])\n"
     "                       --out FILE.expert [--method actxgrad|activation|weight|random] [--agg mean|max] [--signed]\n"
     "                       [--max-examples N] [--tolerance 1.0] [--max-ratio 0.95] [--ratio R] [--per-layer]\n"
-    "                       [--scores FILE.tsv] [--curve FILE.tsv]\n"
+    "                       [--scores FILE.tsv] [--curve FILE.tsv] [--sweep 0.3,0.5,0.7] [--retune-epochs N]\n"
     "Scores every FFN neuron's relevance to the task on its training split\n"
     "(default: |activation x gradient of the gold label's log-probability|, mean\n"
     "over non-padding tokens, mean over examples), then finds by binary search the\n"
     "largest pruning ratio whose validation metric stays within --tolerance points\n"
     "of the unpruned tuned model (or prunes --ratio R), and writes the expert.\n"
-    "--scores writes layer, neuron, score; --curve every ratio tried.\n";
+    "--scores writes layer, neuron, score; --curve every ratio tried; --sweep also\n"
+    "evaluates fixed ratios (validation and report split) into --curve, for\n"
+    "comparing methods; --retune-epochs re-tunes prompt and head on the pruned model\n"
+    "and keeps the result if validation improves.\n";
 
 static void attr_progress(size_t done, size_t total, void *user) {
     double *t0 = user;
@@ -839,6 +845,28 @@ static int cmd_localize(args *a) {
     curve_ctx cc = {NULL};
     if (!rc && a->curve_out && !(cc.f = fopen(a->curve_out, "w"))) rc = die("cannot write --curve");
     if (cc.f) fprintf(cc.f, "ratio\tval_metric\twithin_tolerance\n");
+    if (!rc && a->sweep) { /* fixed ratios, for comparing attribution methods */
+        double rs[32];
+        int nr = 0;
+        char buf[256];
+        snprintf(buf, sizeof buf, "%s", a->sweep);
+        for (char *tok = strtok(buf, ","); tok && nr < 32; tok = strtok(NULL, ",")) rs[nr++] = strtod(tok, NULL);
+        FILE *sf = cc.f;
+        if (sf) fprintf(sf, "# sweep: ratio\tval_metric\treport_metric\n");
+        for (int i = 0; i < nr && !rc; i++) {
+            double mv = NAN, mr = NAN;
+            if (up_prune_to_ratio(t, scores, L, F, rs[i], a->per_layer) != UP_OK ||
+                up_task_evaluate(m, t, &sp.val, 64, &mv, NULL) != UP_OK ||
+                (sp.report.n && up_task_evaluate(m, t, &sp.report, 64, &mr, NULL) != UP_OK))
+                rc = die("sweep failed");
+            else {
+                fprintf(stderr, "  sweep ratio %.2f: validation %.2f, report %.2f\n", rs[i], mv, mr);
+                printf("sweep\t%s\t%.4f\t%.4f\t%.4f\n", up_attr_name(ao.method), rs[i], mv, mr);
+                if (sf) fprintf(sf, "# %.6f\t%.4f\t%.4f\n", rs[i], mv, mr);
+            }
+        }
+        up_task_clear_kept(t);
+    }
     if (!rc && a->fixed_ratio >= 0) {
         up_task_clear_kept(t);
         if (up_task_evaluate(m, t, &sp.val, 64, &res.full_metric, NULL) != UP_OK ||
@@ -858,6 +886,27 @@ static int cmd_localize(args *a) {
         if (up_prune_search(m, t, scores, &sp.val, &so, &res) != UP_OK) rc = die("ratio search failed");
     }
     if (cc.f) fclose(cc.f);
+    if (!rc && a->retune_epochs > 0 && res.ratio > 0) {
+        up_tune_opts to = up_tune_defaults();
+        to.init = t;
+        to.epochs = a->retune_epochs;
+        to.lr = (float)(a->lr >= 0 ? a->lr : 1e-3);
+        to.head_lr = (float)(a->head_lr >= 0 ? a->head_lr : 1e-3);
+        if (!strchr(a->batches, ',')) to.batch = a->batch;
+        up_task *rt = NULL;
+        up_tune_report rr;
+        fprintf(stderr, "re-tuning the prompt and head of the pruned model for %d epochs\n", a->retune_epochs);
+        if (up_tune(m, task, &sp.train, &sp.val, &to, &rt, &rr) != UP_OK) rc = die("re-tuning failed");
+        else if (rr.val_metric > res.metric) {
+            fprintf(stderr, "re-tuned: validation %.2f -> %.2f (kept)\n", res.metric, rr.val_metric);
+            res.metric = rr.val_metric;
+            up_task_free(t);
+            t = rt;
+        } else {
+            fprintf(stderr, "re-tuned: validation %.2f, not better than %.2f (discarded)\n", rr.val_metric, res.metric);
+            up_task_free(rt);
+        }
+    }
     double rm = NAN;
     if (!rc && sp.report.n && up_task_evaluate(m, t, &sp.report, 64, &rm, NULL) != UP_OK) rc = die("evaluation failed");
     if (!rc) {

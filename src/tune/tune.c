@@ -127,7 +127,15 @@ up_status up_tune(const up_model *base, const char *task_name, const up_dataset 
     float *g = NULL, *m1 = NULL, *m2 = NULL, *dlogits = NULL;
     size_t *pick = NULL, *order = NULL;
     int B = o->batch, NL = train->n_labels, C = (int)base->cfg.hidden_size, P = o->n_prompt;
-    up_status st = up_task_new(base, task_name, NL, train->labels, P, o->max_len, o->seed, &t);
+    up_status st;
+    if (o->init) { /* re-tuning: same shape as the task it starts from */
+        st = up_task_clone(o->init, &t);
+        if (!st && (t->n_labels != NL || t->C != C))
+            st = up_fail(UP_ERR_INVALID, "task '%s': the warm start has %d labels x %d, the data %d labels", task_name,
+                         t->n_labels, t->C, NL);
+        if (!st) P = t->n_prompt;
+    } else
+        st = up_task_new(base, task_name, NL, train->labels, P, o->max_len, o->seed, &t);
     /* a seeded subset of the training split when asked */
     size_t n = train->n;
     if (!st) {
@@ -148,8 +156,9 @@ up_status up_tune(const up_model *base, const char *task_name, const up_dataset 
         }
         st = encode_all(t, base->tok, train, pick, n, &E);
     }
+    int max_len = t ? t->max_len : o->max_len;
     if (!st) st = up_task_view(base, t, &v);
-    if (!st) st = up_run_new(v, B, o->max_len, &r);
+    if (!st) st = up_run_new(v, B, max_len, &r);
     if (!st) st = up_run_set_train(r, 1, 0);
     size_t np = t ? up_task_param_count(t) : 0;
     if (!st) {
@@ -159,7 +168,7 @@ up_status up_tune(const up_model *base, const char *task_name, const up_dataset 
         dlogits = malloc((size_t)B * NL * 4);
         if (!g || !m1 || !m2 || !dlogits) st = up_fail(UP_ERR_NOMEM, "out of memory");
     }
-    int32_t *ids = malloc((size_t)B * o->max_len * 4), *types = malloc((size_t)B * o->max_len * 4),
+    int32_t *ids = malloc((size_t)B * max_len * 4), *types = malloc((size_t)B * max_len * 4),
             *lens = malloc((size_t)B * 4), *labels = malloc((size_t)B * 4);
     if (!st && (!ids || !types || !lens || !labels)) st = up_fail(UP_ERR_NOMEM, "out of memory");
     /* flat layout of the trainables (task->buf): prompt | pool_w | pool_b | cls_w | cls_b */

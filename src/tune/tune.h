@@ -31,6 +31,7 @@ typedef struct {
     void (*progress)(const up_tune_report *r, int total_epochs, long steps_per_epoch, void *user);
     void *progress_user;
     volatile int *interrupt;
+    const up_task *init;    /* warm start: its prompt, head and kept neurons (re-tuning an expert) */
 } up_tune_opts;
 up_tune_opts up_tune_defaults(void);
 
