@@ -43,6 +43,31 @@ J
   --config "$tmp/tiny.json" --out "$tmp/tiny" --seq-len 32 --batch 16 --steps 1000 --warmup 50 --lr 3e-3 \
   --eval-every 500 --log-every 250 --precision fp32 2>&1 | grep -v "^unplug: info: .*vocab\|missing fields"
 
-step "5. forward-pass speed, BERT-base shape with random weights (bf16 on AMX where present)" \
+step "5. a task expert: prompt tuning -> attribution -> pruning search -> eval (tiny model, generated task)" \
+  "unplug tune ...; unplug localize ...; unplug eval ..."
+python3 - "$tmp" <<'PY'
+import random, sys
+r = random.Random(5)
+pos, neg = ["good", "great", "fine"], ["bad", "not good", "unable"]
+fill = ["the film", "this movie", "the story", "that play", "it", "the act", "was", "is", "very", "and"]
+def ex():
+    y = r.randint(0, 1)
+    w = [r.choice(fill) for _ in range(r.randint(3, 8))]
+    w.insert(r.randint(0, len(w)), r.choice(pos if y else neg))
+    return " ".join(w), ["negative", "positive"][y]
+for name, n in [("train", 800), ("val", 200), ("test", 200)]:
+    with open(f"{sys.argv[1]}/{name}.tsv", "w") as f:
+        f.write("text\tlabel\n")
+        for _ in range(n):
+            t, y = ex(); f.write(f"{t}\t{y}\n")
+PY
+data=(--train "$tmp/train.tsv" --val "$tmp/val.tsv" --test "$tmp/test.tsv" --task toy)
+"$cli" tune --model tests/data/models/bert-f32-gelu "${data[@]}" --out "$tmp/toy.expert" --prompts 4 --max-len 32 \
+  --epochs 4 --batch 16 --lr 1e-2 --head-lr 1e-2 2>/dev/null
+"$cli" localize --model tests/data/models/bert-f32-gelu --expert "$tmp/toy.expert" "${data[@]}" --out "$tmp/toy-pruned.expert" 2>&1 |
+  grep -v "^attribution\|^unplug: info"
+"$cli" eval --model tests/data/models/bert-f32-gelu --expert "$tmp/toy-pruned.expert" "${data[@]}" --iters 3
+
+step "6. forward-pass speed, BERT-base shape with random weights (bf16 on AMX where present)" \
   "unplug bench --config bench/configs/bert-base.json --random --batch 1,8 --len 128 --iters 3"
 "$cli" bench --config bench/configs/bert-base.json --random --batch 1,8 --len 128 --iters 3
