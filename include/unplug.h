@@ -177,9 +177,14 @@ typedef struct {
     /* Soft prompt (prompt tuning): n_prompt vectors (n_prompt, C) that take
      * the place of the word embeddings at positions 1..n_prompt of every row
      * (right after [CLS]); position and token-type embeddings are added as
-     * for any token. The ids there are placeholders. NULL / 0: none. */
+     * for any token. The ids there are placeholders. NULL / 0: none.
+     * Deep prompts: with prompt_layers K > 1 the prompt holds (K,n_prompt,C);
+     * slice 0 enters at the embeddings as above, and slice l (1 <= l < K)
+     * replaces the hidden states at positions 1..n_prompt of layer l's input
+     * (K <= the number of layers). 0 or 1: the prompt enters only once. */
     const float *prompt;
     int n_prompt;
+    int prompt_layers;
 } up_batch;
 
 /* Per-request state sized for at most max_B x max_T tokens; all buffers are

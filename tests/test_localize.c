@@ -7,7 +7,10 @@
  *    estimate: for neuron j, sum_t h_tj d log p / d h_tj is the derivative of
  *    log p when every h_tj is scaled by (1 + eps);
  *  - pruning to a ratio keeps the top-scoring share, globally or per layer;
- *  - expert files round-trip, and corrupted or mismatched ones are refused.
+ *  - expert files round-trip, and corrupted or mismatched ones are refused;
+ *  - deep prompts: a fresh deep prompt reproduces the shallow model on
+ *    "[CLS] prompt [SEP]", its gradient equals central finite differences in
+ *    every layer's slice, and it survives an expert file.
  */
 #include <unistd.h>
 #include "test.h"
@@ -38,7 +41,7 @@ static void logits_of(const up_model *v, const up_task *t, const char *text, con
     int32_t ids[64], types[64];
     up_encoding e = {0};
     int len = up_task_encode(t, v->tok, text, NULL, &e, ids, types);
-    up_batch b = {.B = 1, .T = len, .ids = ids, .type_ids = types, .lens = &len, .prompt = t->prompt, .n_prompt = t->n_prompt};
+    up_batch b = up_task_batch(t, 1, len, ids, types, &len);
     CHECK_OK(up_forward(r, &b));
     memcpy(out, up_run_logits(r), (size_t)t->n_labels * 4);
     up_encoding_free(&e);
@@ -233,6 +236,98 @@ static void test_expert_files(up_model *m, up_model *other) {
     up_task_free(t);
 }
 
+static void test_deep_prompts(up_model *m) {
+    char *labels[] = {"neg", "pos"};
+    up_task *t = NULL, *d = NULL;
+    CHECK_OK(up_task_new(m, "toy", 2, labels, 3, 24, 5, &t));
+    if (!t) return;
+    CHECK_OK(up_task_clone(t, &d));
+    CHECK_OK(up_task_make_deep(d, m));
+    int L = t->n_layers, P = 3, C = t->C;
+    CHECK(d->prompt_layers == L && !memcmp(d->prompt, t->prompt, (size_t)P * C * 4));
+    CHECK(!memcmp(d->cls_w, t->cls_w, 2 * (size_t)C * 4));
+    CHECK_FAIL(up_task_make_deep(d, m), "deep prompts need a shallow prompt");
+    up_model *v = NULL;
+    CHECK_OK(up_task_view(m, d, &v));
+    if (!v) goto out;
+    /* on "[CLS] prompt [SEP]" the slices are what the layers compute anyway */
+    float a[2], b[2];
+    logits_of(v, t, "", NULL, a);
+    logits_of(v, d, "", NULL, b);
+    CHECK_MSG(fabs(a[0] - b[0]) + fabs(a[1] - b[1]) < 1e-5, "deep vs shallow on the prompt alone: %g %g vs %g %g", a[0],
+              a[1], b[0], b[1]);
+    /* on real text they differ, and the gradient of log p(pos) matches finite differences */
+    const char *text = "the story was good and fine";
+    logits_of(v, t, text, NULL, a);
+    logits_of(v, d, text, NULL, b);
+    CHECK(fabs(a[0] - b[0]) + fabs(a[1] - b[1]) > 1e-5);
+    up_run *r = NULL;
+    CHECK_OK(up_run_new(v, 1, 24, &r));
+    CHECK_OK(up_run_set_train(r, 1, 0));
+    int32_t ids[64], types[64];
+    up_encoding e = {0};
+    int len = up_task_encode(d, m->tok, text, NULL, &e, ids, types);
+    up_encoding_free(&e);
+    up_batch bt = up_task_batch(d, 1, len, ids, types, &len);
+    CHECK_OK(up_forward(r, &bt));
+    float dl[2];
+    const float *lg = up_run_logits(r);
+    double pr = exp(logp(lg, 2, 1));
+    dl[0] = (float)-(1 - pr); /* d log p(1) / d logits = onehot(1) - softmax */
+    dl[1] = (float)(1 - pr);
+    size_t np = (size_t)L * P * C;
+    float *g = calloc(np, 4);
+    up_grads gr;
+    memset(&gr, 0, sizeof gr);
+    gr.prompt = g;
+    CHECK_OK(up_backward(r, dl, NULL, NULL, &gr));
+    up_run_free(r);
+    double eps = 1e-2, worst = 0, ref = 0;
+    int checked = 0;
+    for (int l = 0; l < L; l++)
+        for (int k = 0; k < P; k++)
+            for (int c = l; c < C; c += 11) {
+                float *x = d->prompt + ((size_t)l * P + k) * C + c, x0 = *x, lp[2], lm[2];
+                *x = x0 + (float)eps;
+                logits_of(v, d, text, NULL, lp);
+                *x = x0 - (float)eps;
+                logits_of(v, d, text, NULL, lm);
+                *x = x0;
+                double fd = (logp(lp, 2, 1) - logp(lm, 2, 1)) / (2 * eps), got = g[((size_t)l * P + k) * C + c];
+                worst = fmax(worst, fabs(fd - got));
+                ref = fmax(ref, fabs(fd));
+                checked++;
+            }
+    CHECK(checked > 20 && ref > 1e-4);
+    CHECK_MSG(worst <= 1e-2 * ref, "deep prompt gradient vs finite differences: max diff %.3g (scale %.3g)", worst, ref);
+    if (getenv("UP_VERBOSE")) printf("deep prompt FD: %d entries, max diff %.3g, scale %.3g\n", checked, worst, ref);
+    free(g);
+    /* expert file: version 2, (L,P,C) prompt */
+    char dir[] = "/tmp/up_deep_XXXXXX", path[128];
+    if (mkdtemp(dir)) {
+        snprintf(path, sizeof path, "%s/deep.expert", dir);
+        up_expert_info info;
+        memset(&info, 0, sizeof info);
+        CHECK_OK(up_expert_save(path, m, d, &info));
+        up_task *u = NULL;
+        CHECK_OK(up_expert_load(path, m, &u, &info));
+        CHECK(u && info.version == 2 && u->prompt_layers == L && !memcmp(u->prompt, d->prompt, np * 4) &&
+              !memcmp(u->cls_b, d->cls_b, 8));
+        up_task_free(u);
+        unlink(path);
+        rmdir(dir);
+    }
+    /* a batch asking for more prompt layers than the model has */
+    CHECK_OK(up_run_new(v, 1, 24, &r));
+    bt.prompt_layers = L + 1;
+    CHECK_FAIL(up_forward(r, &bt), "deep prompt over");
+    up_run_free(r);
+out:
+    up_model_free(v);
+    up_task_free(d);
+    up_task_free(t);
+}
+
 int main(int argc, char **argv) {
     src = argc > 1 ? argv[1] : ".";
     up_set_log(NULL, NULL, 0);
@@ -243,6 +338,7 @@ int main(int argc, char **argv) {
         test_attribution_fd(m);
         test_prune_ratio(m);
         if (other) test_expert_files(m, other);
+        test_deep_prompts(m);
     }
     up_model_free(other);
     up_model_free(m);

@@ -43,7 +43,7 @@ typedef struct {
     /* tasks */
     const char *task, *data, *expert, *method, *val, *test, *format, *scores_out, *curve_out, *split, *sweep;
     int retune_epochs;
-    int prompts, epochs, patience, per_layer, agg_max, keep_sign;
+    int prompts, epochs, patience, per_layer, agg_max, keep_sign, deep;
     long max_train, max_examples;
     double head_lr, tolerance, max_ratio, fixed_ratio;
 } args;
@@ -118,6 +118,7 @@ static int parse_args(int argc, char **argv, args *a) {
         else if (!strcmp(s, "--per-layer")) a->per_layer = 1;
         else if (!strcmp(s, "--agg")) { NEED(); if (!strcmp(v, "max")) a->agg_max = 1; else if (strcmp(v, "mean")) { fprintf(stderr, "unplug: --agg expects mean or max, got '%s'\n", v); return 0; } }
         else if (!strcmp(s, "--signed")) a->keep_sign = 1;
+        else if (!strcmp(s, "--deep")) a->deep = 1;
         else if (!strcmp(s, "--max-train") || !strcmp(s, "--max-examples")) {
             NEED();
             int x;
@@ -699,11 +700,12 @@ static void tune_progress(const up_tune_report *r, int epochs, long spe, void *u
 static const char *tune_help =
     "usage: unplug tune --model DIR (--task NAME --data DIR | --train FILE --val FILE [--test FILE] [--format F])\n"
     "                   --out FILE.expert [--prompts 20] [--max-len 128] [--batch 32] [--epochs 5] [--patience 2]\n"
-    "                   [--lr 3e-3] [--head-lr 3e-3] [--seed N] [--max-train N]\n"
+    "                   [--deep] [--lr 3e-3] [--head-lr 3e-3] [--seed N] [--max-train N]\n"
     "Prompt tuning on a frozen backbone: --prompts soft prompt vectors after [CLS]\n"
-    "and a pooler + classifier head, AdamW with warmup and linear decay, early\n"
-    "stopping on the validation split (val.tsv, or a seeded 10%% carve-out of\n"
-    "train). Writes the tuned task as an expert file with every FFN neuron kept.\n"
+    "(--deep: deep prompts, learned vectors in the prompt rows of every layer's\n"
+    "input) and a pooler + classifier head, AdamW with warmup and linear decay,\n"
+    "early stopping on the validation split (val.tsv, or a seeded 10%% carve-out\n"
+    "of train). Writes the tuned task as an expert file with every FFN neuron kept.\n"
     "--data DIR holds the GLUE layout (glue/SST-2/train.tsv, ..., trec/TREC.train).\n";
 
 static double majority_metric(const char *task, const up_dataset *train, const up_dataset *d) {
@@ -735,12 +737,13 @@ static int cmd_tune(args *a) {
     if (a->head_lr >= 0) o.head_lr = (float)a->head_lr;
     if (a->seed >= 0) o.seed = (uint64_t)a->seed;
     if (a->max_train) o.max_train = (size_t)a->max_train;
+    o.deep = a->deep;
     o.progress = tune_progress;
     o.interrupt = &g_interrupt;
     signal(SIGINT, on_sigint);
     up_set_log(NULL, NULL, UP_LOG_INFO);
-    fprintf(stderr, "tuning %s: %zu train, %zu validation%s examples, %d prompts, %d labels\n", task, sp.train.n, sp.val.n,
-            sp.val_carved ? " (carved from train)" : "", o.n_prompt, sp.train.n_labels);
+    fprintf(stderr, "tuning %s: %zu train, %zu validation%s examples, %d %sprompts, %d labels\n", task, sp.train.n,
+            sp.val.n, sp.val_carved ? " (carved from train)" : "", o.n_prompt, o.deep ? "deep " : "", sp.train.n_labels);
     up_task *t = NULL;
     up_tune_report rep;
     double t0 = up_now();
@@ -946,7 +949,7 @@ static double time_view(const up_model *v, const up_task *t, int B, int T, int i
     int V = (int)v->cfg.vocab_size;
     for (int i = 0; i < B * T; i++) ids[i] = 5 + (int)((i * 2654435761u) % (unsigned)(V - 5));
     for (int i = 0; i < B; i++) lens[i] = T;
-    up_batch b = {.B = B, .T = T, .ids = ids, .lens = lens, .prompt = t->n_prompt ? t->prompt : NULL, .n_prompt = t->n_prompt};
+    up_batch b = up_task_batch(t, B, T, ids, NULL, lens);
     double ts[32];
     up_forward(r, &b);
     for (int i = 0; i < iters; i++) {
@@ -1035,8 +1038,10 @@ static int cmd_expert(int argc, char **argv) {
     if (up_expert_load(argv[1], NULL, &t, &info) != UP_OK) return die("cannot read the expert");
     printf("file:         %s\nformat:       unplug-expert v%d\ntask:         %s\nlabels:      ", argv[1], info.version, t->name);
     for (int i = 0; i < t->n_labels; i++) printf(" %s", t->labels[i]);
-    printf("\nprompt:       %d vectors x %d\nmax_len:      %d tokens\nmethod:       %s\nratio:        %.2f%% of FFN neurons removed\n",
-           t->n_prompt, t->C, t->max_len, info.method, 100 * info.ratio);
+    printf("\nprompt:       %d vectors x %d", t->n_prompt, t->C);
+    if (t->prompt_layers > 1) printf(" at each of %d layers (deep)", t->prompt_layers);
+    printf("\nmax_len:      %d tokens\nmethod:       %s\nratio:        %.2f%% of FFN neurons removed\n", t->max_len,
+           info.method, 100 * info.ratio);
     printf("kept/layer:  ");
     for (int l = 0; l < t->n_layers; l++) t->kept[l] ? printf(" %d", t->n_kept[l]) : printf(" all");
     printf("\nmetrics:      %s\nbase model:   sha256 %s\n", info.metrics, info.fingerprint);

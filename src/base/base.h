@@ -50,6 +50,16 @@ void up_unmap(up_map *m);
 up_status up_path_join(char *out, size_t cap, const char *dir, const char *name);
 int up_file_exists(const char *path);
 
+/* SplitMix64's output function of x + golden gamma: a stateless hash that
+ * makes every seeded choice (data order, masks, initial weights) repeatable.
+ * A stream is up_mix64(s++). */
+static inline uint64_t up_mix64(uint64_t x) {
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
 /* Monotonic seconds. */
 double up_now(void);
 

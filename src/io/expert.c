@@ -11,7 +11,8 @@
 #include "io/safetensors.h"
 #include "io/st_write.h"
 
-#define EXPERT_VERSION 1
+/* version 2 added deep prompts (a 3-D prompt); shallow experts are still written as version 1 */
+#define EXPERT_VERSION 2
 static const char *const meta_keys[] = {"base_fingerprint", "base_shape", "created_by", "format", "labels", "lowercase",
                                         "max_len", "method", "metrics", "n_prompt", "ratio", "task", "version"};
 #define N_META (sizeof meta_keys / sizeof *meta_keys)
@@ -46,18 +47,16 @@ up_status up_expert_save(const char *path, up_model *base, const up_task *t, con
     const char *fp;
     up_status st = up_model_fingerprint(base, &fp);
     if (st) return st;
-    size_t C = (size_t)t->C, NL = (size_t)t->n_labels, P = (size_t)t->n_prompt;
-    char names[UP_MAX_LABELS + 8][40];
+    size_t C = (size_t)t->C, NL = (size_t)t->n_labels, P = (size_t)t->n_prompt, K = (size_t)t->prompt_layers;
     blob b[8 + 1024];
     size_t nb = 0;
-    b[nb++] = (blob){"prompt", t->prompt, P * C * 4};
+    b[nb++] = (blob){"prompt", t->prompt, K * P * C * 4};
     b[nb++] = (blob){"pooler.weight", t->pool_w, C * C * 4};
     b[nb++] = (blob){"pooler.bias", t->pool_b, C * 4};
     b[nb++] = (blob){"classifier.weight", t->cls_w, NL * C * 4};
     b[nb++] = (blob){"classifier.bias", t->cls_b, NL * 4};
     char (*kn)[24] = calloc((size_t)t->n_layers + 1, sizeof *kn);
     if (!kn) return up_fail(UP_ERR_NOMEM, "out of memory");
-    (void)names;
     for (int l = 0; l < t->n_layers && nb < sizeof b / sizeof *b; l++)
         if (t->kept[l]) {
             snprintf(kn[l], sizeof kn[l], "kept.%d", l);
@@ -76,7 +75,7 @@ up_status up_expert_save(const char *path, up_model *base, const up_task *t, con
     snprintf(maxlen, sizeof maxlen, "%d", t->max_len);
     snprintf(np, sizeof np, "%d", t->n_prompt);
     snprintf(ratio, sizeof ratio, "%.6f", info->ratio);
-    snprintf(ver, sizeof ver, "%d", EXPERT_VERSION);
+    snprintf(ver, sizeof ver, "%d", K > 1 ? 2 : 1);
     json_error_t je;
     json_t *mj = json_loads(info->metrics[0] ? info->metrics : "{}", 0, &je);
     if (!json_is_object(mj)) {
@@ -95,11 +94,13 @@ up_status up_expert_save(const char *path, up_model *base, const up_task *t, con
     for (size_t i = 0; !st && i < N_META; i++) st = up_st_writer_meta(w, meta_keys[i], values[i]);
     if (!st) st = up_st_writer_meta(w, "checksum", sum);
     for (size_t i = 0; !st && i < nb; i++) {
-        int64_t shape2[2];
+        int64_t shape2[3];
         int nd = 1;
         up_dtype dt = UP_DT_F32;
         if (!strncmp(b[i].name, "kept.", 5)) { dt = UP_DT_I32; shape2[0] = (int64_t)(b[i].nbytes / 4); }
-        else if (!strcmp(b[i].name, "prompt")) { nd = 2; shape2[0] = (int64_t)P; shape2[1] = (int64_t)C; }
+        else if (!strcmp(b[i].name, "prompt") && K > 1) {
+            nd = 3; shape2[0] = (int64_t)K; shape2[1] = (int64_t)P; shape2[2] = (int64_t)C;
+        } else if (!strcmp(b[i].name, "prompt")) { nd = 2; shape2[0] = (int64_t)P; shape2[1] = (int64_t)C; }
         else if (!strcmp(b[i].name, "pooler.weight")) { nd = 2; shape2[0] = (int64_t)C; shape2[1] = (int64_t)C; }
         else if (!strcmp(b[i].name, "classifier.weight")) { nd = 2; shape2[0] = (int64_t)NL; shape2[1] = (int64_t)C; }
         else shape2[0] = (int64_t)(b[i].nbytes / 4);
@@ -120,10 +121,14 @@ static up_status need_tensor(const up_st_set *s, const char *path, const char *n
                                        up_dtype_name(dt), up_dtype_name(t->dtype));
     int same = t->ndim == ndim;
     for (int i = 0; same && i < ndim; i++) same = shape[i] < 0 || t->shape[i] == shape[i];
-    if (!same)
-        return up_fail(UP_ERR_FORMAT, "%s: tensor '%s': expected shape [%lld%s%lld], found %d dims [%lld, ...]", path, name,
-                       (long long)shape[0], ndim > 1 ? ", " : "", ndim > 1 ? (long long)shape[1] : 0LL, t->ndim,
-                       (long long)(t->ndim ? t->shape[0] : 0));
+    if (!same) {
+        char want[96] = "", got[96] = "";
+        for (int i = 0; i < ndim; i++)
+            snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", i ? ", " : "", (long long)shape[i]);
+        for (int i = 0; i < t->ndim && i < 8; i++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", i ? ", " : "", (long long)t->shape[i]);
+        return up_fail(UP_ERR_FORMAT, "%s: tensor '%s': expected shape [%s], found [%s]", path, name, want, got);
+    }
     *out = t;
     return UP_OK;
 }
@@ -193,8 +198,15 @@ up_status up_expert_load(const char *path, up_model *base, up_task **out, up_exp
     }
     /* shapes: from the base when given, else from the prompt tensor */
     const up_st_tensor *tp = up_st_find(s, "prompt");
-    if (!tp || tp->ndim != 2) { st = up_fail(UP_ERR_FORMAT, "%s: expert lacks a 2-D tensor 'prompt'", path); goto done; }
-    int64_t C = base ? base->cfg.hidden_size : tp->shape[1];
+    if (!tp || tp->ndim < 2 || tp->ndim > 3) {
+        st = up_fail(UP_ERR_FORMAT, "%s: expert lacks a tensor 'prompt' of shape (P,C), or (K,P,C) for deep prompts", path);
+        goto done;
+    }
+    if (tp->ndim == 3 && ver < 2) {
+        st = up_fail(UP_ERR_FORMAT, "%s: a deep (3-D) prompt in a version %ld expert (deep prompts are version 2)", path, ver);
+        goto done;
+    }
+    int64_t C = base ? base->cfg.hidden_size : tp->shape[tp->ndim - 1], K = tp->ndim == 3 ? tp->shape[0] : 1;
     int L = 0;
     long F = 0;
     if (base) { L = (int)base->cfg.num_hidden_layers; F = (long)base->cfg.intermediate_size; }
@@ -203,9 +215,14 @@ up_status up_expert_load(const char *path, up_model *base, up_task **out, up_exp
         goto done;
     }
     if (C < 1 || C > 65536) { st = up_fail(UP_ERR_FORMAT, "%s: hidden size %lld out of range", path, (long long)C); goto done; }
+    if (K < 1 || K > L || (K > 1 && P < 1)) {
+        st = up_fail(UP_ERR_FORMAT, "%s: deep prompt over %lld layers of a %d-layer base", path, (long long)K, L);
+        goto done;
+    }
     const up_st_tensor *x[5];
-    int64_t sp[2] = {P, C}, sc[2] = {C, C}, s1[1] = {C}, sl[2] = {NL, C}, s2[1] = {NL};
-    if ((st = need_tensor(s, path, "prompt", UP_DT_F32, 2, sp, &x[0])) ||
+    int64_t sp[3] = {P, C, 0}, sc[2] = {C, C}, s1[1] = {C}, sl[2] = {NL, C}, s2[1] = {NL};
+    if (K > 1) { sp[0] = K; sp[1] = P; sp[2] = C; }
+    if ((st = need_tensor(s, path, "prompt", UP_DT_F32, K > 1 ? 3 : 2, sp, &x[0])) ||
         (st = need_tensor(s, path, "pooler.weight", UP_DT_F32, 2, sc, &x[1])) ||
         (st = need_tensor(s, path, "pooler.bias", UP_DT_F32, 1, s1, &x[2])) ||
         (st = need_tensor(s, path, "classifier.weight", UP_DT_F32, 2, sl, &x[3])) ||
@@ -249,20 +266,12 @@ up_status up_expert_load(const char *path, up_model *base, up_task **out, up_exp
         snprintf(t->labels[i], sizeof t->labels[i], "%s", ln);
     }
     t->n_prompt = (int)P;
+    t->prompt_layers = (int)K;
     t->max_len = (int)maxlen;
     t->C = (int)C;
     t->n_layers = L;
     {
-        size_t NP = (size_t)P * C;
-        t->buf = up_calloc(NP + (size_t)C * C + C + (size_t)NL * C + NL, 4, "task");
-        t->kept = up_calloc((size_t)L, sizeof *t->kept, "kept");
-        t->n_kept = up_calloc((size_t)L, sizeof *t->n_kept, "kept");
-        if (!t->buf || !t->kept || !t->n_kept) { st = UP_ERR_NOMEM; goto done; }
-        t->prompt = t->buf;
-        t->pool_w = t->prompt + NP;
-        t->pool_b = t->pool_w + (size_t)C * C;
-        t->cls_w = t->pool_b + C;
-        t->cls_b = t->cls_w + (size_t)NL * C;
+        if ((st = up_task_alloc(t))) goto done;
         float *dst[5] = {t->prompt, t->pool_w, t->pool_b, t->cls_w, t->cls_b};
         for (int i = 0; i < 5; i++) {
             memcpy(dst[i], x[i]->data, x[i]->nbytes);

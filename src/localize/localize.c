@@ -35,13 +35,6 @@ up_search_opts up_search_defaults(void) {
     return o;
 }
 
-static uint64_t mix(uint64_t x) {
-    x += 0x9E3779B97F4A7C15ull;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-}
-
 static void weight_row_norms(const up_model *m, const up_linear *l, int rows_are_neurons, double *out, int F) {
     /* W_in (F,C): row norms; W_out (C,F): column norms */
     int C = (int)m->cfg.hidden_size;
@@ -61,7 +54,7 @@ up_status up_attribute(const up_model *base, const up_task *t, const up_dataset 
     const int L = (int)base->cfg.num_hidden_layers, F = (int)base->cfg.intermediate_size;
     memset(scores, 0, (size_t)L * F * sizeof *scores);
     if (o->method == UP_ATTR_RANDOM) {
-        for (size_t i = 0; i < (size_t)L * F; i++) scores[i] = (double)(mix(o->seed * 7919 + i) >> 11) / 9007199254740992.0;
+        for (size_t i = 0; i < (size_t)L * F; i++) scores[i] = (double)(up_mix64(o->seed * 7919 + i) >> 11) / 9007199254740992.0;
         return UP_OK;
     }
     if (o->method == UP_ATTR_WEIGHT) {
@@ -82,33 +75,26 @@ up_status up_attribute(const up_model *base, const up_task *t, const up_dataset 
     int B = o->batch, T = t->max_len, NL = t->n_labels;
     size_t n = o->max_examples && o->max_examples < d->n ? o->max_examples : d->n;
     int32_t *ids = malloc((size_t)B * T * 4), *types = malloc((size_t)B * T * 4), *lens = malloc((size_t)B * 4),
-            *labels = malloc((size_t)B * 4), *ri = malloc((size_t)T * 4), *rt = malloc((size_t)T * 4);
+            *labels = malloc((size_t)B * 4);
+    const char **ta = malloc((size_t)B * sizeof *ta), **tb = malloc((size_t)B * sizeof *tb);
     float *dl = malloc((size_t)B * NL * 4);
     up_encoding e = {0};
-    up_status st = ids && types && lens && labels && ri && rt && dl ? UP_OK : up_fail(UP_ERR_NOMEM, "out of memory");
+    up_status st = ids && types && lens && labels && ta && tb && dl ? UP_OK : up_fail(UP_ERR_NOMEM, "out of memory");
     if (!st) st = up_task_view(base, t, &v);
     if (!st) st = up_run_new(v, B, T, &r);
     if (!st) st = up_run_set_train(r, 1, o->method == UP_ATTR_ACTGRAD);
     for (size_t i0 = 0; i0 < n && !st; i0 += (size_t)B) {
-        int bn = (int)(n - i0 < (size_t)B ? n - i0 : (size_t)B), Tb = 1;
-        for (int i = 0; i < bn && !st; i++) {
+        int bn = (int)(n - i0 < (size_t)B ? n - i0 : (size_t)B);
+        for (int i = 0; i < bn; i++) {
             const up_example *x = &d->ex[i0 + i];
-            int len = up_task_encode(t, v->tok, x->text, x->text_b, &e, ri, rt);
-            if (len < 0) { st = up_fail_prefix(UP_ERR_INVALID, "example %zu", i0 + i); break; }
-            memcpy(ids + (size_t)i * T, ri, (size_t)len * 4);
-            memcpy(types + (size_t)i * T, rt, (size_t)len * 4);
-            lens[i] = len;
+            ta[i] = x->text;
+            tb[i] = x->text_b;
             labels[i] = x->label;
-            Tb = len > Tb ? len : Tb;
         }
-        if (st) break;
-        for (int i = 0; i < bn; i++) /* repack to the batch's length */
-            for (int k = 0; k < Tb; k++) {
-                ids[(size_t)i * Tb + k] = k < lens[i] ? ids[(size_t)i * T + k] : (int32_t)base->cfg.pad_token_id;
-                types[(size_t)i * Tb + k] = k < lens[i] ? types[(size_t)i * T + k] : 0;
-            }
-        up_batch bt = {.B = bn, .T = Tb, .ids = ids, .type_ids = types, .lens = lens,
-                       .prompt = t->n_prompt ? t->prompt : NULL, .n_prompt = t->n_prompt};
+        int Tb = up_task_fill_batch(t, v->tok, ta, d->pair ? tb : NULL, bn, (int32_t)base->cfg.pad_token_id, &e, ids,
+                                    types, lens);
+        if (Tb < 0) { st = up_fail_prefix(UP_ERR_INVALID, "batch at example %zu", i0); break; }
+        up_batch bt = up_task_batch(t, bn, Tb, ids, types, lens);
         if ((st = up_forward(r, &bt))) break;
         if (o->method == UP_ATTR_ACTGRAD) {
             /* per-row gradient of -log p(gold): grad_scale bn undoes the mean */
@@ -141,7 +127,7 @@ up_status up_attribute(const up_model *base, const up_task *t, const up_dataset 
     if (!st)
         for (size_t i = 0; i < (size_t)L * F; i++) scores[i] /= (double)n;
     up_encoding_free(&e);
-    free(ids); free(types); free(lens); free(labels); free(ri); free(rt); free(dl);
+    free(ids); free(types); free(lens); free(labels); free(ta); free(tb); free(dl);
     up_run_free(r);
     up_model_free(v);
     return st;

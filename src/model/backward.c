@@ -174,6 +174,18 @@ up_status up_backward(up_run *r, const float *dlogits, const float *dpooled, con
         TRY(linear_dx(r, &ly->qkv, dq_e, M, dx2, 1.0f));
         TRY(linear_dw(r, &ly->qkv, dq_e, r->dqkv, xe, M, lg ? &lg->qkv : &no_grad));
         float *t = dx; dx = dx2; dx2 = t;
+        /* deep prompt: this layer's input rows 1..P were the prompt's slice l, not the layer below's output */
+        if (l > 0 && l < r->prompt_layers) {
+            const int P = r->n_prompt;
+            for (int b = 0; b < B; b++) {
+                float *src = dx + ((size_t)b * T + 1) * C;
+                if (gr->prompt) {
+                    float *dst = gr->prompt + (size_t)l * P * C;
+                    for (size_t i = 0; i < (size_t)P * C; i++) dst[i] += src[i];
+                }
+                memset(src, 0, (size_t)P * C * sizeof *src);
+            }
+        }
     }
 
     /* embeddings: LayerNorm, then the three lookups */
@@ -182,6 +194,11 @@ up_status up_backward(up_run *r, const float *dlogits, const float *dpooled, con
                           r->emb_rstd, (size_t)M, C);
     if (gr->word || gr->pos || gr->type)
         up_embed_backward(gr->word, gr->pos, gr->type, r->dembeds, r->ids, r->type_ids, B, T, C);
+    /* the prompt's first slice: its rows of the embedding gradient, summed over the batch */
+    for (int b = 0; gr->prompt && b < B; b++) {
+        const float *src = r->dembeds + ((size_t)b * T + 1) * C;
+        for (size_t i = 0; i < (size_t)r->n_prompt * C; i++) gr->prompt[i] += src[i];
+    }
     return UP_OK;
 }
 

@@ -205,6 +205,9 @@ static up_status check_batch(const up_run *r, const up_batch *b) {
     const up_config *c = &r->m->cfg;
     if (b->prompt && (b->n_prompt < 1 || 1 + b->n_prompt > b->T))
         return up_fail(UP_ERR_INVALID, "%d prompt vectors do not fit rows of %d tokens after [CLS]", b->n_prompt, b->T);
+    if (b->prompt && (b->prompt_layers < 0 || b->prompt_layers > c->num_hidden_layers))
+        return up_fail(UP_ERR_INVALID, "deep prompt over %d layers, the model has %lld", b->prompt_layers,
+                       (long long)c->num_hidden_layers);
     for (int i = 0; b->prompt && i < b->B; i++)
         if (b->lens[i] < 1 + b->n_prompt)
             return up_fail(UP_ERR_INVALID, "row %d: length %d is shorter than [CLS] + %d prompt vectors", i, b->lens[i],
@@ -265,6 +268,7 @@ up_status up_forward(up_run *r, const up_batch *b) {
     /* embeddings */
     up_embed_forward(r->emb_sum, b->ids, b->type_ids, w->word, w->pos, w->type, B, T, C);
     r->n_prompt = b->prompt ? b->n_prompt : 0;
+    r->prompt_layers = b->prompt ? (b->prompt_layers > 1 ? b->prompt_layers : 1) : 0;
     for (int i = 0; i < B; i++)
         for (int k = 0; k < r->n_prompt; k++) {
             int t = 1 + k;
@@ -279,7 +283,15 @@ up_status up_forward(up_run *r, const up_batch *b) {
     for (int l = 0; l < L; l++) {
         const up_layer *ly = &w->layers[l];
         up_acts *a = &r->acts[l];
-        const float *x = r->hidden[l];
+        float *xw = r->hidden[l];
+        if (l > 0 && l < r->prompt_layers) /* deep prompt: slice l replaces the prompt rows of this layer's input */
+            for (int i = 0; i < B; i++) {
+                size_t row = (size_t)i * T + 1;
+                const float *src = b->prompt + (size_t)l * r->n_prompt * C;
+                memcpy(xw + row * C, src, (size_t)r->n_prompt * C * sizeof(float));
+                if (e_copy) up_f32_to_bf16((uint16_t *)a->xe + row * C, src, (size_t)r->n_prompt * C);
+            }
+        const float *x = xw;
         const void *xe = e_copy ? a->xe : (const void *)x;
         char *qkv = a->qkv;
         /* Q, K, V side by side in one (B,T,3C) buffer, one product */

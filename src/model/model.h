@@ -138,6 +138,7 @@ typedef struct {
     up_layer_grad *layers;  /* (L) or NULL */
     up_linear_grad pooler, classifier, mlm_transform;
     float *mlm_ln_g, *mlm_ln_b, *mlm_bias;
+    float *prompt;          /* (K,n_prompt,C) gradient of the soft prompt (K = the batch's prompt_layers) */
 } up_grads;
 
 /* Per-request state: every buffer a forward (and, in training mode, a
@@ -150,6 +151,7 @@ struct up_run {
     int32_t lens[4096];
     const int32_t *ids, *type_ids; /* of the last forward (caller's arrays) */
     int n_prompt;        /* soft prompt vectors at positions 1..n_prompt in the last forward */
+    int prompt_layers;   /* layers whose input rows 1..n_prompt the prompt set (1: embeddings only) */
     float **hidden;      /* (L+1) x (B,T,C); inference: two alternating buffers */
     up_acts *acts;       /* (L) */
     float *scores;       /* (B,NH,T,T) scratch */

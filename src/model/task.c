@@ -7,26 +7,26 @@
 #include <string.h>
 #include "base/base.h"
 
-static uint64_t mix64(uint64_t x) {
-    x += 0x9E3779B97F4A7C15ull;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-}
 static float normal(uint64_t *s) {
-    double u1 = ((mix64((*s)++) >> 11) + 1.0) / 9007199254740993.0, u2 = (mix64((*s)++) >> 11) / 9007199254740992.0;
+    double u1 = ((up_mix64((*s)++) >> 11) + 1.0) / 9007199254740993.0, u2 = (up_mix64((*s)++) >> 11) / 9007199254740992.0;
     return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
 }
 
-static up_status task_alloc(up_task *t) {
-    size_t C = (size_t)t->C, P = (size_t)t->n_prompt, NL = (size_t)t->n_labels;
-    t->buf = up_calloc(P * C + C * C + C + NL * C + NL, sizeof(float), "task parameters");
-    if (!t->buf) return UP_ERR_NOMEM;
-    t->prompt = t->buf;
-    t->pool_w = t->prompt + P * C;
+/* points prompt, pooler and classifier into buf (task_alloc's layout) */
+static void task_point(up_task *t, float *buf) {
+    size_t C = (size_t)t->C, NL = (size_t)t->n_labels;
+    t->buf = buf;
+    t->prompt = buf;
+    t->pool_w = t->prompt + (size_t)t->n_prompt * (size_t)t->prompt_layers * C;
     t->pool_b = t->pool_w + C * C;
     t->cls_w = t->pool_b + C;
     t->cls_b = t->cls_w + NL * C;
+}
+
+up_status up_task_alloc(up_task *t) {
+    float *buf = up_calloc(up_task_param_count(t), sizeof(float), "task parameters");
+    if (!buf) return UP_ERR_NOMEM;
+    task_point(t, buf);
     t->kept = up_calloc((size_t)t->n_layers, sizeof *t->kept, "kept neurons");
     t->n_kept = up_calloc((size_t)t->n_layers, sizeof *t->n_kept, "kept counts");
     return t->kept && t->n_kept ? UP_OK : UP_ERR_NOMEM;
@@ -34,7 +34,7 @@ static up_status task_alloc(up_task *t) {
 
 size_t up_task_param_count(const up_task *t) {
     size_t C = (size_t)t->C;
-    return (size_t)t->n_prompt * C + C * C + C + (size_t)t->n_labels * C + (size_t)t->n_labels;
+    return (size_t)t->n_prompt * t->prompt_layers * C + C * C + C + (size_t)t->n_labels * C + (size_t)t->n_labels;
 }
 
 /* an operand-typed weight back to fp32 */
@@ -59,10 +59,11 @@ up_status up_task_new(const up_model *base, const char *name, int n_labels, char
     t->n_labels = n_labels;
     for (int i = 0; i < n_labels; i++) snprintf(t->labels[i], sizeof t->labels[i], "%s", labels[i]);
     t->n_prompt = n_prompt;
+    t->prompt_layers = 1;
     t->max_len = max_len;
     t->C = (int)base->cfg.hidden_size;
     t->n_layers = (int)base->cfg.num_hidden_layers;
-    up_status st = task_alloc(t);
+    up_status st = up_task_alloc(t);
     if (st) { up_task_free(t); return st; }
     size_t C = (size_t)t->C;
     uint64_t s = seed * 0x9E3779B97F4A7C15ull + 17;
@@ -70,7 +71,7 @@ up_status up_task_new(const up_model *base, const char *name, int n_labels, char
      * first 1000 skip the special and [unused] tokens of BERT vocabularies) */
     int64_t V = base->cfg.vocab_size, lo = V > 2000 ? 1000 : 0;
     for (int k = 0; k < n_prompt; k++) {
-        int64_t id = lo + (int64_t)(mix64(s++) % (uint64_t)(V - lo));
+        int64_t id = lo + (int64_t)(up_mix64(s++) % (uint64_t)(V - lo));
         memcpy(t->prompt + (size_t)k * C, base->w.word + (size_t)id * C, C * sizeof(float));
     }
     if (base->w.has_pooler) {
@@ -92,7 +93,7 @@ up_status up_task_clone(const up_task *src, up_task **out) {
     t->buf = NULL;
     t->kept = NULL;
     t->n_kept = NULL;
-    up_status st = task_alloc(t);
+    up_status st = up_task_alloc(t);
     if (st) { up_task_free(t); return st; }
     memcpy(t->buf, src->buf, up_task_param_count(src) * sizeof(float));
     for (int l = 0; l < t->n_layers && !st; l++)
@@ -100,6 +101,58 @@ up_status up_task_clone(const up_task *src, up_task **out) {
     if (st) { up_task_free(t); return st; }
     *out = t;
     return UP_OK;
+}
+
+up_batch up_task_batch(const up_task *t, int B, int T, const int32_t *ids, const int32_t *type_ids,
+                       const int32_t *lens) {
+    up_batch b = {.B = B, .T = T, .ids = ids, .type_ids = type_ids, .lens = lens};
+    if (t->n_prompt) {
+        b.prompt = t->prompt;
+        b.n_prompt = t->n_prompt;
+        b.prompt_layers = t->prompt_layers;
+    }
+    return b;
+}
+
+up_status up_task_make_deep(up_task *t, const up_model *base) {
+    int L = (int)base->cfg.num_hidden_layers, P = t->n_prompt, C = t->C;
+    if (t->prompt_layers != 1 || P < 1)
+        return up_fail(UP_ERR_INVALID, "task '%s': deep prompts need a shallow prompt of at least one vector to start from",
+                       t->name);
+    if (L < 2) return UP_OK;
+    /* [CLS] prompt [SEP] through the base, every layer's hidden states kept */
+    int T = P + 2;
+    int32_t *ids = up_calloc((size_t)T, 4, "deep prompt"), lens[1] = {T};
+    up_run *r = NULL;
+    up_status st = ids ? up_run_new(base, 1, T, &r) : UP_ERR_NOMEM;
+    if (!st) {
+        ids[0] = (int32_t)(base->tok ? up_tokenizer_id(base->tok, "[CLS]") : 0);
+        ids[T - 1] = (int32_t)(base->tok ? up_tokenizer_id(base->tok, "[SEP]") : 0);
+        if (ids[0] < 0) ids[0] = 0;
+        if (ids[T - 1] < 0) ids[T - 1] = 0;
+        up_run_keep_all(r, 1);
+        up_batch b = {.B = 1, .T = T, .ids = ids, .lens = lens, .prompt = t->prompt, .n_prompt = P, .prompt_layers = 1};
+        st = up_forward(r, &b);
+    }
+    float *buf = NULL;
+    if (!st) {
+        up_task d = *t;
+        d.prompt_layers = L;
+        buf = up_calloc(up_task_param_count(&d), sizeof(float), "task parameters");
+        if (!buf) st = UP_ERR_NOMEM;
+    }
+    if (!st) {
+        size_t PC = (size_t)P * C, head = up_task_param_count(t) - PC;
+        memcpy(buf, t->prompt, PC * sizeof(float));
+        for (int l = 1; l < L; l++) memcpy(buf + (size_t)l * PC, up_run_hidden(r, l) + C, PC * sizeof(float));
+        memcpy(buf + (size_t)L * PC, t->buf + PC, head * sizeof(float));
+        free(t->buf);
+        t->prompt_layers = L;
+        task_point(t, buf);
+    }
+    up_run_free(r);
+    free(ids);
+    return st;
 }
 
 void up_task_clear_kept(up_task *t) {
@@ -273,39 +326,43 @@ static void softmax_row(float *p, const float *x, int n) {
     for (int i = 0; i < n; i++) p[i] = (float)(exp((double)x[i] - mx) / s);
 }
 
+int up_task_fill_batch(const up_task *t, const up_tokenizer *tok, const char *const *a, const char *const *b, int n,
+                       int32_t pad, up_encoding *e, int32_t *ids, int32_t *types, int32_t *lens) {
+    int T = t->max_len, Tb = 1;
+    for (int i = 0; i < n; i++) {
+        int len = up_task_encode(t, tok, a[i], b ? b[i] : NULL, e, ids + (size_t)i * T, types + (size_t)i * T);
+        if (len < 0) {
+            up_fail_prefix(UP_ERR_INVALID, "example %d of the batch", i);
+            return -1;
+        }
+        lens[i] = len;
+        Tb = len > Tb ? len : Tb;
+    }
+    /* repack rows of T to the batch's length, in place: row i moves down to i*Tb <= i*T */
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < Tb; k++) {
+            ids[(size_t)i * Tb + k] = k < lens[i] ? ids[(size_t)i * T + k] : pad;
+            types[(size_t)i * Tb + k] = k < lens[i] ? types[(size_t)i * T + k] : 0;
+        }
+    return Tb;
+}
+
 up_status up_task_predict(const up_model *v, const up_task *t, up_run *r, const char *const *a, const char *const *b,
                           size_t n, float *probs, int *pred) {
     if (!v->tok) return up_fail(UP_ERR_INVALID, "the model has no tokenizer");
     int B = r->max_B, T = t->max_len < r->max_T ? t->max_len : r->max_T, NL = t->n_labels;
     int32_t *ids = up_malloc((size_t)B * T * 4, "batch"), *types = up_malloc((size_t)B * T * 4, "batch"),
-            *lens = up_malloc((size_t)B * 4, "batch"), *row = up_malloc((size_t)T * 4, "batch"),
-            *rowt = up_malloc((size_t)T * 4, "batch");
+            *lens = up_malloc((size_t)B * 4, "batch");
     up_encoding e = {0};
-    up_status st = ids && types && lens && row && rowt ? UP_OK : UP_ERR_NOMEM;
+    up_status st = ids && types && lens ? UP_OK : UP_ERR_NOMEM;
     up_task tt = *t;
     tt.max_len = T;
     for (size_t i0 = 0; i0 < n && !st; i0 += (size_t)B) {
-        int nb = (int)(n - i0 < (size_t)B ? n - i0 : (size_t)B), Tb = 1;
-        for (int i = 0; i < nb && !st; i++) {
-            int len = up_task_encode(&tt, v->tok, a[i0 + i], b ? b[i0 + i] : NULL, &e, ids + (size_t)i * T,
-                                     types + (size_t)i * T);
-            if (len < 0) st = up_fail_prefix(UP_ERR_INVALID, "example %zu", i0 + i);
-            lens[i] = len;
-            Tb = len > Tb ? len : Tb;
-        }
-        if (st) break;
-        /* repack rows to the batch's longest length */
-        for (int i = 0; i < nb; i++) {
-            memcpy(row, ids + (size_t)i * T, (size_t)T * 4);
-            memcpy(rowt, types + (size_t)i * T, (size_t)T * 4);
-            for (int k = 0; k < Tb; k++) {
-                ids[(size_t)i * Tb + k] = k < lens[i] ? row[k] : (int32_t)v->cfg.pad_token_id;
-                types[(size_t)i * Tb + k] = k < lens[i] ? rowt[k] : 0;
-            }
-        }
-        up_batch bt = {.B = nb, .T = Tb, .ids = ids, .type_ids = types, .lens = lens, .prompt = t->prompt,
-                       .n_prompt = t->n_prompt};
-        if (!t->n_prompt) bt.prompt = NULL;
+        int nb = (int)(n - i0 < (size_t)B ? n - i0 : (size_t)B);
+        int Tb = up_task_fill_batch(&tt, v->tok, a + i0, b ? b + i0 : NULL, nb, (int32_t)v->cfg.pad_token_id, &e, ids,
+                                    types, lens);
+        if (Tb < 0) { st = up_fail_prefix(UP_ERR_INVALID, "batch at example %zu", i0); break; }
+        up_batch bt = up_task_batch(t, nb, Tb, ids, types, lens);
         st = up_forward(r, &bt);
         if (st) break;
         const float *lg = up_run_logits(r);
@@ -320,6 +377,6 @@ up_status up_task_predict(const up_model *v, const up_task *t, up_run *r, const 
         }
     }
     up_encoding_free(&e);
-    free(ids); free(types); free(lens); free(row); free(rowt);
+    free(ids); free(types); free(lens);
     return st;
 }

@@ -19,9 +19,10 @@ typedef struct {
     int n_labels;
     char labels[UP_MAX_LABELS][32];
     int n_prompt;        /* P soft prompt vectors after [CLS] */
+    int prompt_layers;   /* K: 1 = the prompt enters at the embeddings; > 1 = deep prompts, (K,P,C) */
     int max_len;         /* tokens per example, prompt included */
     int C;
-    float *prompt;       /* (P,C) */
+    float *prompt;       /* (K,P,C) */
     float *pool_w, *pool_b; /* (C,C) (C): tanh pooler on the final [CLS] */
     float *cls_w, *cls_b;   /* (NL,C) (NL) */
     /* expert: kept FFN neurons per layer (sorted), NULL = all */
@@ -36,6 +37,13 @@ typedef struct {
 up_status up_task_new(const up_model *base, const char *name, int n_labels, char *const *labels, int n_prompt,
                       int max_len, uint64_t seed, up_task **out);
 up_status up_task_clone(const up_task *t, up_task **out);
+/* Allocates buf (zeroed) and the kept arrays for t's shape fields (C,
+ * n_prompt, prompt_layers, n_labels, n_layers) and points into buf. */
+up_status up_task_alloc(up_task *t);
+/* Deep prompts: extends t's prompt to every layer of base (K = L). Slice l
+ * starts as the hidden states base computes at layer l for "[CLS] prompt
+ * [SEP]", so each layer's prompt rows start in that layer's distribution. */
+up_status up_task_make_deep(up_task *t, const up_model *base);
 void up_task_free(up_task *t);
 /* number of trainable floats and a flat view: prompt, pooler, classifier */
 size_t up_task_param_count(const up_task *t);
@@ -53,6 +61,16 @@ up_status up_task_view_sync_head(up_model *view, const up_task *t);
  * truncated to max_len. ids/type_ids hold max_len entries; returns the length. */
 int up_task_encode(const up_task *t, const up_tokenizer *tok, const char *a, const char *b, up_encoding *scratch,
                    int32_t *ids, int32_t *type_ids);
+
+/* Encodes n examples (a[i], b[i] or b NULL) into rows padded with pad to
+ * the longest of them: ids/type_ids (n,Tb) with room for n x t->max_len,
+ * lens (n). Returns Tb, or -1 with the failing example in the message. */
+int up_task_fill_batch(const up_task *t, const up_tokenizer *tok, const char *const *a, const char *const *b, int n,
+                       int32_t pad, up_encoding *scratch, int32_t *ids, int32_t *type_ids, int32_t *lens);
+
+/* The batch of a task's examples: the prompt fields set from t. */
+up_batch up_task_batch(const up_task *t, int B, int T, const int32_t *ids, const int32_t *type_ids,
+                       const int32_t *lens);
 
 /* Runs n examples in batches of the run's size, writes probs (n,NL). With
  * pred non-NULL also the argmax labels. */

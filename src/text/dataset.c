@@ -726,11 +726,11 @@ up_status up_dataset_load(const char *path, up_data_format fmt, const up_dataset
 
 /* ---- carve-out ------------------------------------------------------------- */
 
+/* the SplitMix64 stream: the output of the state before its step */
 static uint64_t splitmix64(uint64_t *s) {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
+    uint64_t x = *s;
+    *s += 0x9E3779B97F4A7C15ull;
+    return up_mix64(x);
 }
 
 /* Uniform in [0, m), m >= 1, by rejection (no modulo bias). */

@@ -40,14 +40,8 @@ up_pretrain_opts up_pretrain_defaults(void) {
 }
 
 /* ---- deterministic randomness: splitmix64 of (seed, step, row, i) ---- */
-static uint64_t mix(uint64_t x) {
-    x += 0x9E3779B97F4A7C15ull;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-}
 typedef struct { uint64_t s; } rng;
-static uint64_t rng_next(rng *r) { return mix(r->s++); }
+static uint64_t rng_next(rng *r) { return up_mix64(r->s++); }
 static double rng_unit(rng *r) { return (double)(rng_next(r) >> 11) / 9007199254740992.0; }
 
 /* ---- data: the token stream cut into sequences of T-2 pieces ---- */
@@ -110,7 +104,7 @@ static size_t corpus_pick(corpus *c, uint64_t seed, uint64_t g) {
     long epoch = (long)(g / c->n_seq);
     if (epoch != c->epoch) {
         for (size_t i = 0; i < c->n_seq; i++) c->perm[i] = (uint32_t)i;
-        rng r = {mix(seed * 0x100000001B3ull + (uint64_t)epoch)};
+        rng r = {up_mix64(seed * 0x100000001B3ull + (uint64_t)epoch)};
         for (size_t i = c->n_seq - 1; i > 0; i--) {
             size_t j = (size_t)(rng_next(&r) % (i + 1));
             uint32_t t = c->perm[i]; c->perm[i] = c->perm[j]; c->perm[j] = t;
@@ -139,7 +133,7 @@ static void make_batch(mlm_batch *mb, const corpus *c, const size_t *seqs, uint6
         memcpy(row + 1, src, (size_t)c->span * sizeof *row);
         row[T - 1] = sep;
         mb->lens[b] = T;
-        rng r = {mix(seed ^ mix(step * 0x9E3779B97F4A7C15ull + (uint64_t)b))};
+        rng r = {up_mix64(seed ^ up_mix64(step * 0x9E3779B97F4A7C15ull + (uint64_t)b))};
         int chosen = 0;
         for (int t = 1; t < T - 1 && mb->n < mb->cap; t++) {
             if (rng_unit(&r) >= p && !(t == T - 2 && !chosen)) continue; /* at least one per row */

@@ -32,13 +32,6 @@ double up_task_metric(const char *task, const int *pred, const int *gold, size_t
     return 100.0 * up_accuracy(pred, gold, n);
 }
 
-static uint64_t mix(uint64_t x) {
-    x += 0x9E3779B97F4A7C15ull;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-}
-
 up_status up_task_evaluate(const up_model *base, const up_task *t, const up_dataset *d, int batch, double *metric,
                            int *pred_out) {
     up_model *v = NULL;
@@ -134,8 +127,10 @@ up_status up_tune(const up_model *base, const char *task_name, const up_dataset 
             st = up_fail(UP_ERR_INVALID, "task '%s': the warm start has %d labels x %d, the data %d labels", task_name,
                          t->n_labels, t->C, NL);
         if (!st) P = t->n_prompt;
-    } else
+    } else {
         st = up_task_new(base, task_name, NL, train->labels, P, o->max_len, o->seed, &t);
+        if (!st && o->deep) st = up_task_make_deep(t, base);
+    }
     /* a seeded subset of the training split when asked */
     size_t n = train->n;
     if (!st) {
@@ -148,7 +143,7 @@ up_status up_tune(const up_model *base, const char *task_name, const up_dataset 
         if (o->max_train && o->max_train < n) {
             uint64_t s = o->seed ^ 0x5eed;
             for (size_t i = n - 1; i > 0; i--) {
-                size_t j = (size_t)(mix(s++) % (i + 1)), x = pick[i];
+                size_t j = (size_t)(up_mix64(s++) % (i + 1)), x = pick[i];
                 pick[i] = pick[j];
                 pick[j] = x;
             }
@@ -171,12 +166,13 @@ up_status up_tune(const up_model *base, const char *task_name, const up_dataset 
     int32_t *ids = malloc((size_t)B * max_len * 4), *types = malloc((size_t)B * max_len * 4),
             *lens = malloc((size_t)B * 4), *labels = malloc((size_t)B * 4);
     if (!st && (!ids || !types || !lens || !labels)) st = up_fail(UP_ERR_NOMEM, "out of memory");
-    /* flat layout of the trainables (task->buf): prompt | pool_w | pool_b | cls_w | cls_b */
-    size_t off_pool = (size_t)P * C, off_pb = off_pool + (size_t)C * C, off_cls = off_pb + C,
+    /* flat layout of the trainables (task->buf): prompt (K,P,C) | pool_w | pool_b | cls_w | cls_b */
+    size_t off_pool = t ? (size_t)P * t->prompt_layers * C : 0, off_pb = off_pool + (size_t)C * C, off_cls = off_pb + C,
            off_cb = off_cls + (size_t)NL * C;
     up_grads gr;
     memset(&gr, 0, sizeof gr);
     if (g) {
+        gr.prompt = P ? g : NULL;
         gr.pooler = (up_linear_grad){g + off_pool, g + off_pb};
         gr.classifier = (up_linear_grad){g + off_cls, g + off_cb};
     }
@@ -191,7 +187,7 @@ up_status up_tune(const up_model *base, const char *task_name, const up_dataset 
         for (size_t i = 0; i < n; i++) order[i] = i;
         uint64_t s = o->seed * 1000003 + (uint64_t)ep;
         for (size_t i = n - 1; i > 0; i--) {
-            size_t j = (size_t)(mix(s++) % (i + 1)), x = order[i];
+            size_t j = (size_t)(up_mix64(s++) % (i + 1)), x = order[i];
             order[i] = order[j];
             order[j] = x;
         }
@@ -221,20 +217,11 @@ up_status up_tune(const up_model *base, const char *task_name, const up_dataset 
                     types[(size_t)i * Tb + k] = k < lens[i] ? E.types[E.off[x] + k] : 0;
                 }
             }
-            up_batch bt = {.B = bn, .T = Tb, .ids = ids, .type_ids = types, .lens = lens,
-                           .prompt = P ? t->prompt : NULL, .n_prompt = P};
+            up_batch bt = up_task_batch(t, bn, Tb, ids, types, lens);
             if ((st = up_forward(r, &bt))) break;
             double loss = up_xent_forward_backward(dlogits, up_run_logits(r), labels, (size_t)bn, NL, 1.0f, NULL);
             memset(g, 0, np * 4);
             if ((st = up_backward(r, dlogits, NULL, NULL, &gr))) break;
-            /* the prompt's gradient: its rows of the embedding gradient, summed over the batch */
-            const float *de = up_run_grad_embeds(r);
-            for (int i = 0; i < bn; i++)
-                for (int k = 0; k < P; k++) {
-                    const float *src = de + ((size_t)i * Tb + 1 + k) * C;
-                    float *dst = g + (size_t)k * C;
-                    for (int c = 0; c < C; c++) dst[c] += src[c];
-                }
             up_clip_grad_norm(g, np, o->clip);
             float f = up_lr_at(&sched, step);
             up_adamw_update(t->buf, g, m1, m2, off_pool, &opt, o->lr * f, step + 1, 0);                   /* prompt */

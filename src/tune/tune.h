@@ -24,6 +24,7 @@ typedef struct up_tune_report {
 
 typedef struct {
     int n_prompt, max_len, batch, epochs, patience;
+    int deep;               /* deep prompts: a prompt slice at every layer's input (up_task_make_deep) */
     float lr, head_lr, weight_decay, clip;
     uint64_t seed;
     long max_steps;         /* > 0: stop after this many steps */
