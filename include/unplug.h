@@ -198,7 +198,8 @@ void up_run_keep_all(up_run *r, int keep);
 up_status up_forward(up_run *r, const up_batch *b);
 
 /* Outputs of the last up_forward; B and T as in that batch. */
-const float *up_run_cls(const up_run *r);      /* (B,C) final-layer [CLS] */
+const float *up_run_cls(const up_run *r);      /* (B,C) final-layer [CLS] (a task view with mean
+                                                  pooling: the mean over each row's tokens) */
 const float *up_run_pooled(const up_run *r);   /* (B,C) tanh pooler */
 const float *up_run_logits(const up_run *r);   /* (B,num_labels) or NULL */
 /* layer 0 = embeddings output, layer l = output of encoder layer l (1..L);

@@ -67,17 +67,18 @@ grep -q "speed-up" "$tmp/eval.out" && grep -q "^accuracy" "$tmp/eval.out" && ok 
 "$cli" expert show "$tmp/toy-pruned.expert" >"$tmp/show.out" 2>&1 || bad "expert show exit"
 grep -q "method:       actxgrad" "$tmp/show.out" && grep -q "base model:   sha256 " "$tmp/show.out" && ok || bad "expert show output"
 
-# deep prompts: tune -> localize -> show
-"$cli" tune --model "$M" "${data[@]}" --out "$tmp/deep.expert" --prompts 4 --deep --max-len 32 --epochs 4 --batch 16 \
+# deep prompts and mean pooling: tune -> localize -> show
+"$cli" tune --model "$M" "${data[@]}" --out "$tmp/deep.expert" --prompts 4 --deep --pool mean --max-len 32 --epochs 4 --batch 16 \
   --lr 1e-2 --head-lr 1e-2 >"$tmp/deep.out" 2>"$tmp/deep.err" || { bad "tune --deep exit"; cat "$tmp/deep.err" >&2; }
 grep -q "4 deep prompts" "$tmp/deep.err" && grep -q "report split" "$tmp/deep.out" && ok || bad "tune --deep output"
 "$cli" localize --model "$M" --expert "$tmp/deep.expert" "${data[@]}" --out "$tmp/deep-pruned.expert" --ratio 0.5 \
   >"$tmp/dloc.out" 2>&1 && ok || { bad "localize a deep expert"; cat "$tmp/dloc.out" >&2; }
 "$cli" expert show "$tmp/deep-pruned.expert" >"$tmp/dshow.out" 2>&1 || bad "expert show deep exit"
-grep -q "at each of 3 layers (deep)" "$tmp/dshow.out" && grep -q "unplug-expert v2" "$tmp/dshow.out" && ok ||
+grep -q "at each of 3 layers (deep)" "$tmp/dshow.out" && grep -q "pooling:      mean" "$tmp/dshow.out" && grep -q "unplug-expert v2" "$tmp/dshow.out" && ok ||
   bad "expert show deep: $(cat "$tmp/dshow.out")"
 
 # errors
+expect_fail "bad --pool" "--pool expects cls or mean" "$cli" tune --model "$M" "${data[@]}" --out "$tmp/x.expert" --pool max
 expect_fail "expert on another base" "made for another base model" \
   "$cli" eval --model "$src/tests/data/models/bert-f16" --expert "$tmp/toy-pruned.expert" "${data[@]}"
 head -c 300 "$tmp/toy-pruned.expert" >"$tmp/trunc.expert"

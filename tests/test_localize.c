@@ -236,11 +236,13 @@ static void test_expert_files(up_model *m, up_model *other) {
     up_task_free(t);
 }
 
-static void test_deep_prompts(up_model *m) {
+/* pool_mean: the head reads the mean of the final hidden states (its backward is in the gradient checked) */
+static void test_deep_prompts(up_model *m, int pool_mean) {
     char *labels[] = {"neg", "pos"};
     up_task *t = NULL, *d = NULL;
     CHECK_OK(up_task_new(m, "toy", 2, labels, 3, 24, 5, &t));
     if (!t) return;
+    t->pool_mean = pool_mean;
     CHECK_OK(up_task_clone(t, &d));
     CHECK_OK(up_task_make_deep(d, m));
     int L = t->n_layers, P = 3, C = t->C;
@@ -300,7 +302,9 @@ static void test_deep_prompts(up_model *m) {
             }
     CHECK(checked > 20 && ref > 1e-4);
     CHECK_MSG(worst <= 1e-2 * ref, "deep prompt gradient vs finite differences: max diff %.3g (scale %.3g)", worst, ref);
-    if (getenv("UP_VERBOSE")) printf("deep prompt FD: %d entries, max diff %.3g, scale %.3g\n", checked, worst, ref);
+    if (getenv("UP_VERBOSE"))
+        printf("deep prompt FD (%s pooling): %d entries, max diff %.3g, scale %.3g\n", pool_mean ? "mean" : "cls", checked,
+               worst, ref);
     free(g);
     /* expert file: version 2, (L,P,C) prompt */
     char dir[] = "/tmp/up_deep_XXXXXX", path[128];
@@ -311,7 +315,8 @@ static void test_deep_prompts(up_model *m) {
         CHECK_OK(up_expert_save(path, m, d, &info));
         up_task *u = NULL;
         CHECK_OK(up_expert_load(path, m, &u, &info));
-        CHECK(u && info.version == 2 && u->prompt_layers == L && !memcmp(u->prompt, d->prompt, np * 4) &&
+        CHECK(u && info.version == 2 && u->prompt_layers == L && u->pool_mean == pool_mean &&
+              !memcmp(u->prompt, d->prompt, np * 4) &&
               !memcmp(u->cls_b, d->cls_b, 8));
         up_task_free(u);
         unlink(path);
@@ -338,7 +343,8 @@ int main(int argc, char **argv) {
         test_attribution_fd(m);
         test_prune_ratio(m);
         if (other) test_expert_files(m, other);
-        test_deep_prompts(m);
+        test_deep_prompts(m, 0);
+        test_deep_prompts(m, 1);
     }
     up_model_free(other);
     up_model_free(m);

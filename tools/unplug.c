@@ -43,7 +43,7 @@ typedef struct {
     /* tasks */
     const char *task, *data, *expert, *method, *val, *test, *format, *scores_out, *curve_out, *split, *sweep;
     int retune_epochs;
-    int prompts, epochs, patience, per_layer, agg_max, keep_sign, deep;
+    int prompts, epochs, patience, per_layer, agg_max, keep_sign, deep, pool_mean;
     long max_train, max_examples;
     double head_lr, tolerance, max_ratio, fixed_ratio;
 } args;
@@ -119,6 +119,14 @@ static int parse_args(int argc, char **argv, args *a) {
         else if (!strcmp(s, "--agg")) { NEED(); if (!strcmp(v, "max")) a->agg_max = 1; else if (strcmp(v, "mean")) { fprintf(stderr, "unplug: --agg expects mean or max, got '%s'\n", v); return 0; } }
         else if (!strcmp(s, "--signed")) a->keep_sign = 1;
         else if (!strcmp(s, "--deep")) a->deep = 1;
+        else if (!strcmp(s, "--pool")) {
+            NEED();
+            if (strcmp(v, "cls") && strcmp(v, "mean")) {
+                fprintf(stderr, "unplug: --pool expects cls or mean, got '%s'\n", v);
+                return 0;
+            }
+            a->pool_mean = !strcmp(v, "mean");
+        }
         else if (!strcmp(s, "--max-train") || !strcmp(s, "--max-examples")) {
             NEED();
             int x;
@@ -700,10 +708,11 @@ static void tune_progress(const up_tune_report *r, int epochs, long spe, void *u
 static const char *tune_help =
     "usage: unplug tune --model DIR (--task NAME --data DIR | --train FILE --val FILE [--test FILE] [--format F])\n"
     "                   --out FILE.expert [--prompts 20] [--max-len 128] [--batch 32] [--epochs 5] [--patience 2]\n"
-    "                   [--deep] [--lr 3e-3] [--head-lr 3e-3] [--seed N] [--max-train N]\n"
+    "                   [--deep] [--pool cls|mean] [--lr 3e-3] [--head-lr 3e-3] [--seed N] [--max-train N]\n"
     "Prompt tuning on a frozen backbone: --prompts soft prompt vectors after [CLS]\n"
     "(--deep: deep prompts, learned vectors in the prompt rows of every layer's\n"
-    "input) and a pooler + classifier head, AdamW with warmup and linear decay,\n"
+    "input) and a pooler + classifier head on the final [CLS] vector (--pool mean:\n"
+    "on the mean of the final hidden states), AdamW with warmup and linear decay,\n"
     "early stopping on the validation split (val.tsv, or a seeded 10%% carve-out\n"
     "of train). Writes the tuned task as an expert file with every FFN neuron kept.\n"
     "--data DIR holds the GLUE layout (glue/SST-2/train.tsv, ..., trec/TREC.train).\n";
@@ -738,6 +747,7 @@ static int cmd_tune(args *a) {
     if (a->seed >= 0) o.seed = (uint64_t)a->seed;
     if (a->max_train) o.max_train = (size_t)a->max_train;
     o.deep = a->deep;
+    o.pool_mean = a->pool_mean;
     o.progress = tune_progress;
     o.interrupt = &g_interrupt;
     signal(SIGINT, on_sigint);
@@ -1040,6 +1050,7 @@ static int cmd_expert(int argc, char **argv) {
     for (int i = 0; i < t->n_labels; i++) printf(" %s", t->labels[i]);
     printf("\nprompt:       %d vectors x %d", t->n_prompt, t->C);
     if (t->prompt_layers > 1) printf(" at each of %d layers (deep)", t->prompt_layers);
+    printf("\npooling:      %s", t->pool_mean ? "mean of the final hidden states" : "final [CLS]");
     printf("\nmax_len:      %d tokens\nmethod:       %s\nratio:        %.2f%% of FFN neurons removed\n", t->max_len,
            info.method, 100 * info.ratio);
     printf("kept/layer:  ");

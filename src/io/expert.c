@@ -11,11 +11,15 @@
 #include "io/safetensors.h"
 #include "io/st_write.h"
 
-/* version 2 added deep prompts (a 3-D prompt); shallow experts are still written as version 1 */
+/* version 2 added deep prompts (a 3-D prompt) and the pooling key */
 #define EXPERT_VERSION 2
 static const char *const meta_keys[] = {"base_fingerprint", "base_shape", "created_by", "format", "labels", "lowercase",
-                                        "max_len", "method", "metrics", "n_prompt", "ratio", "task", "version"};
-#define N_META (sizeof meta_keys / sizeof *meta_keys)
+                                        "max_len", "method", "metrics", "n_prompt", "pooling", "ratio", "task", "version"};
+enum { K_FP, K_SHAPE, K_CREATED, K_FORMAT, K_LABELS, K_LOWER, K_MAXLEN, K_METHOD, K_METRICS, K_NPROMPT, K_POOLING,
+       K_RATIO, K_TASK, K_VERSION, N_META };
+/* the format version that introduced each key */
+static const int meta_since[N_META] = {[K_POOLING] = 2};
+static int key_in(int key, long version) { return (meta_since[key] ? meta_since[key] : 1) <= version; }
 
 typedef struct {
     const char *name;
@@ -23,14 +27,15 @@ typedef struct {
     size_t nbytes;
 } blob;
 
-/* SHA-256 over "key=value\n" of the metadata (key order) and the tensors' bytes (name order) */
-static int checksum(const char *const *values, const blob *b, size_t nb, char hex[65]) {
+/* SHA-256 over "key=value\n" of the version's metadata keys (key order) and the tensors' bytes (name order) */
+static int checksum(const char *const *values, long version, const blob *b, size_t nb, char hex[65]) {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     unsigned char md[32];
     unsigned int len;
     int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-    for (size_t i = 0; ok && i < N_META; i++)
-        ok = EVP_DigestUpdate(ctx, meta_keys[i], strlen(meta_keys[i])) && EVP_DigestUpdate(ctx, "=", 1) &&
+    for (int i = 0; ok && i < N_META; i++)
+        if (key_in(i, version))
+            ok = EVP_DigestUpdate(ctx, meta_keys[i], strlen(meta_keys[i])) && EVP_DigestUpdate(ctx, "=", 1) &&
              EVP_DigestUpdate(ctx, values[i] ? values[i] : "", values[i] ? strlen(values[i]) : 0) &&
              EVP_DigestUpdate(ctx, "\n", 1);
     for (size_t i = 0; ok && i < nb; i++)
@@ -75,7 +80,7 @@ up_status up_expert_save(const char *path, up_model *base, const up_task *t, con
     snprintf(maxlen, sizeof maxlen, "%d", t->max_len);
     snprintf(np, sizeof np, "%d", t->n_prompt);
     snprintf(ratio, sizeof ratio, "%.6f", info->ratio);
-    snprintf(ver, sizeof ver, "%d", K > 1 ? 2 : 1);
+    snprintf(ver, sizeof ver, "%d", EXPERT_VERSION);
     json_error_t je;
     json_t *mj = json_loads(info->metrics[0] ? info->metrics : "{}", 0, &je);
     if (!json_is_object(mj)) {
@@ -87,11 +92,11 @@ up_status up_expert_save(const char *path, up_model *base, const up_task *t, con
     json_decref(mj);
     const char *values[N_META] = {fp, shape, "unplug " UP_VERSION, "unplug-expert", labels_s, lower, maxlen,
                                   info->method[0] ? info->method : "none", info->metrics[0] ? info->metrics : "{}", np,
-                                  ratio, t->name, ver};
+                                  t->pool_mean ? "mean" : "cls", ratio, t->name, ver};
     char sum[65];
     up_st_writer *w = up_st_writer_new();
-    if (!w || !labels_s || !checksum(values, b, nb, sum)) st = up_fail(UP_ERR_NOMEM, "out of memory writing %s", path);
-    for (size_t i = 0; !st && i < N_META; i++) st = up_st_writer_meta(w, meta_keys[i], values[i]);
+    if (!w || !labels_s || !checksum(values, EXPERT_VERSION, b, nb, sum)) st = up_fail(UP_ERR_NOMEM, "out of memory writing %s", path);
+    for (int i = 0; !st && i < N_META; i++) st = up_st_writer_meta(w, meta_keys[i], values[i]);
     if (!st) st = up_st_writer_meta(w, "checksum", sum);
     for (size_t i = 0; !st && i < nb; i++) {
         int64_t shape2[3];
@@ -150,7 +155,7 @@ up_status up_expert_load(const char *path, up_model *base, up_task **out, up_exp
     up_status st = up_st_open_file(path, &s);
     if (st) return st;
     const char *values[N_META];
-    for (size_t i = 0; i < N_META; i++) values[i] = up_st_meta(s, meta_keys[i]);
+    for (int i = 0; i < N_META; i++) values[i] = up_st_meta(s, meta_keys[i]);
     const char *fmt = up_st_meta(s, "format"), *sum = up_st_meta(s, "checksum");
     up_task *t = NULL;
     json_t *labels = NULL;
@@ -159,39 +164,47 @@ up_status up_expert_load(const char *path, up_model *base, up_task **out, up_exp
                      path, fmt ? "\"" : "", fmt ? fmt : "missing", fmt ? "\"" : "");
         goto done;
     }
-    for (size_t i = 0; i < N_META; i++)
-        if (!values[i]) { st = up_fail(UP_ERR_FORMAT, "%s: metadata '%s' is missing", path, meta_keys[i]); goto done; }
     long ver = 0, P = 0, maxlen = 0;
-    if ((st = parse_int_meta(path, "version", values[12], 1, 1000, &ver))) goto done;
+    if ((st = parse_int_meta(path, "version", values[K_VERSION], 1, 1000, &ver))) goto done;
     if (ver > EXPERT_VERSION) {
         st = up_fail(UP_ERR_UNSUPPORTED, "%s: expert format version %ld is newer than this unplug reads (%d): upgrade unplug",
                      path, ver, EXPERT_VERSION);
         goto done;
     }
-    if ((st = parse_int_meta(path, "n_prompt", values[9], 0, 4096, &P))) goto done;
-    if ((st = parse_int_meta(path, "max_len", values[6], 3, 1 << 20, &maxlen))) goto done;
+    for (int i = 0; i < N_META; i++)
+        if (!values[i] && key_in(i, ver)) {
+            st = up_fail(UP_ERR_FORMAT, "%s: metadata '%s' is missing", path, meta_keys[i]);
+            goto done;
+        }
+    const char *pooling = ver >= 2 ? values[K_POOLING] : "cls";
+    if (strcmp(pooling, "cls") && strcmp(pooling, "mean")) {
+        st = up_fail(UP_ERR_FORMAT, "%s: metadata 'pooling': expected \"cls\" or \"mean\", found '%s'", path, pooling);
+        goto done;
+    }
+    if ((st = parse_int_meta(path, "n_prompt", values[K_NPROMPT], 0, 4096, &P))) goto done;
+    if ((st = parse_int_meta(path, "max_len", values[K_MAXLEN], 3, 1 << 20, &maxlen))) goto done;
     json_error_t je;
-    labels = json_loads(values[4], 0, &je);
+    labels = json_loads(values[K_LABELS], 0, &je);
     if (!json_is_array(labels) || json_array_size(labels) < 2 || json_array_size(labels) > UP_MAX_LABELS) {
         st = up_fail(UP_ERR_FORMAT, "%s: metadata 'labels': expected a JSON array of 2..%d names", path, UP_MAX_LABELS);
         goto done;
     }
     int NL = (int)json_array_size(labels);
-    if (strlen(values[11]) == 0 || strlen(values[11]) >= 32) {
+    if (strlen(values[K_TASK]) == 0 || strlen(values[K_TASK]) >= 32) {
         st = up_fail(UP_ERR_FORMAT, "%s: metadata 'task': expected 1..31 bytes", path);
         goto done;
     }
-    snprintf(info->method, sizeof info->method, "%s", values[7]);
-    info->ratio = strtod(values[10], NULL);
-    snprintf(info->metrics, sizeof info->metrics, "%s", values[8]);
-    snprintf(info->fingerprint, sizeof info->fingerprint, "%s", values[0]);
+    snprintf(info->method, sizeof info->method, "%s", values[K_METHOD]);
+    info->ratio = strtod(values[K_RATIO], NULL);
+    snprintf(info->metrics, sizeof info->metrics, "%s", values[K_METRICS]);
+    snprintf(info->fingerprint, sizeof info->fingerprint, "%s", values[K_FP]);
     info->version = (int)ver;
     if (base) {
         const char *fp;
         if ((st = up_model_fingerprint(base, &fp))) goto done;
-        if (strcmp(fp, values[0])) {
+        if (strcmp(fp, values[K_FP])) {
             st = up_fail(UP_ERR_INVALID, "%s: this expert was made for another base model (fingerprint %.16s..., shape %s); "
-                         "%s is %.16s...: load the expert with the model it was tuned on", path, values[0], values[1],
+                         "%s is %.16s...: load the expert with the model it was tuned on", path, values[K_FP], values[K_SHAPE],
                          base->dir, fp);
             goto done;
         }
@@ -210,8 +223,8 @@ up_status up_expert_load(const char *path, up_model *base, up_task **out, up_exp
     int L = 0;
     long F = 0;
     if (base) { L = (int)base->cfg.num_hidden_layers; F = (long)base->cfg.intermediate_size; }
-    else if (sscanf(values[1], "%d x %*d x %ld", &L, &F) != 2 || L < 1 || L > 1024 || F < 1) {
-        st = up_fail(UP_ERR_FORMAT, "%s: metadata 'base_shape': expected \"L x C x F\", found '%s'", path, values[1]);
+    else if (sscanf(values[K_SHAPE], "%d x %*d x %ld", &L, &F) != 2 || L < 1 || L > 1024 || F < 1) {
+        st = up_fail(UP_ERR_FORMAT, "%s: metadata 'base_shape': expected \"L x C x F\", found '%s'", path, values[K_SHAPE]);
         goto done;
     }
     if (C < 1 || C > 65536) { st = up_fail(UP_ERR_FORMAT, "%s: hidden size %lld out of range", path, (long long)C); goto done; }
@@ -249,7 +262,7 @@ up_status up_expert_load(const char *path, up_model *base, up_task **out, up_exp
     }
     qsort(b, nb, sizeof *b, cmp_blob);
     char want[65];
-    if (!checksum(values, b, nb, want)) { st = up_fail(UP_ERR_INTERNAL, "SHA-256 failed"); goto done; }
+    if (!checksum(values, ver, b, nb, want)) { st = up_fail(UP_ERR_INTERNAL, "SHA-256 failed"); goto done; }
     if (!sum || strcmp(sum, want)) {
         st = up_fail(UP_ERR_FORMAT, "%s: checksum mismatch (stored %.16s..., computed %.16s...): the file is corrupt or was edited",
                      path, sum ? sum : "none", want);
@@ -258,7 +271,7 @@ up_status up_expert_load(const char *path, up_model *base, up_task **out, up_exp
     /* build the task */
     t = up_calloc(1, sizeof *t, "task");
     if (!t) { st = UP_ERR_NOMEM; goto done; }
-    snprintf(t->name, sizeof t->name, "%s", values[11]);
+    snprintf(t->name, sizeof t->name, "%s", values[K_TASK]);
     t->n_labels = NL;
     for (int i = 0; i < NL; i++) {
         const char *ln = json_string_value(json_array_get(labels, (size_t)i));
@@ -267,6 +280,7 @@ up_status up_expert_load(const char *path, up_model *base, up_task **out, up_exp
     }
     t->n_prompt = (int)P;
     t->prompt_layers = (int)K;
+    t->pool_mean = !strcmp(pooling, "mean");
     t->max_len = (int)maxlen;
     t->C = (int)C;
     t->n_layers = L;

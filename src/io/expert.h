@@ -3,11 +3,12 @@
  *
  * A safetensors file (so the same validated, mmapped, fuzzed reader opens it)
  * with a fixed schema:
- *   tensors  prompt (P,C) F32; pooler.weight (C,C), pooler.bias (C);
+ *   tensors  prompt (P,C) F32, or (K,P,C) for deep prompts over K layers; pooler.weight (C,C), pooler.bias (C);
  *            classifier.weight (NL,C), classifier.bias (NL); kept.L (n_L) I32
  *            for every layer L whose FFN was pruned (sorted neuron indices)
- *   metadata format = "unplug-expert", version = "1", task, labels (JSON array),
- *            n_prompt, max_len, lowercase, base_fingerprint (SHA-256 of the base
+ *   metadata format = "unplug-expert", version = "2", task, labels (JSON array),
+ *            n_prompt, pooling ("cls" or "mean"; absent in version 1 = "cls"),
+ *            max_len, lowercase, base_fingerprint (SHA-256 of the base
  *            checkpoint), base_shape ("L x C x F"), method, ratio, metrics
  *            (JSON object), created_by, checksum (SHA-256 over every other
  *            metadata key=value in key order and all tensor bytes)

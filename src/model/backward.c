@@ -108,7 +108,7 @@ up_status up_backward(up_run *r, const float *dlogits, const float *dpooled, con
     if (dhidden) memcpy(dx, dhidden, (size_t)M * C * sizeof *dx);
     else memset(dx, 0, (size_t)M * C * sizeof *dx);
 
-    /* heads: classifier -> pooler (tanh) -> [CLS] row of the last layer */
+    /* heads: classifier -> pooler (tanh) -> [CLS] row (or every token: mean pooling) of the last layer */
     if (dlogits || dpooled) {
         float *dp = r->dsum, *dpre = r->dh1, *dcls = r->dqkv; /* (B,C) slices of free scratch */
         if (dpooled) memcpy(dp, dpooled, (size_t)B * C * sizeof *dp);
@@ -126,8 +126,12 @@ up_status up_backward(up_run *r, const float *dlogits, const float *dpooled, con
         TRY(linear_dx(r, &w->pooler, dpre_e, B, dcls, 0.0f));
         const void *ce = e_copy ? r->clse : (const void *)r->cls;
         TRY(linear_dw(r, &w->pooler, dpre_e, dpre, ce, B, &gr->pooler));
-        for (int b = 0; b < B; b++)
-            for (int i = 0; i < C; i++) dx[(size_t)b * T * C + i] += dcls[(size_t)b * C + i];
+        for (int b = 0; b < B; b++) {
+            int n = w->pool_mean ? r->lens[b] : 1;
+            float f = 1.0f / (float)n;
+            for (int t = 0; t < n; t++)
+                for (int i = 0; i < C; i++) dx[((size_t)b * T + t) * C + i] += f * dcls[(size_t)b * C + i];
+        }
     }
 
     for (int l = L - 1; l >= 0; l--) {

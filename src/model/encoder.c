@@ -341,9 +341,18 @@ up_status up_forward(up_run *r, const up_batch *b) {
                              ly->ln2_b, (size_t)M, C, c->layer_norm_eps);
     }
 
-    /* [CLS] rows, pooler, classifier */
+    /* [CLS] rows (or each row's mean over its tokens), pooler, classifier */
     const float *last = r->hidden[L];
-    for (int i = 0; i < B; i++) memcpy(r->cls + (size_t)i * C, last + (size_t)i * T * C, (size_t)C * 4);
+    for (int i = 0; i < B; i++) {
+        float *dst = r->cls + (size_t)i * C;
+        memcpy(dst, last + (size_t)i * T * C, (size_t)C * 4);
+        if (!w->pool_mean) continue;
+        for (int t = 1; t < b->lens[i]; t++) {
+            const float *h = last + ((size_t)i * T + t) * C;
+            for (int k = 0; k < C; k++) dst[k] += h[k];
+        }
+        for (int k = 0; k < C; k++) dst[k] /= (float)b->lens[i];
+    }
     const void *clse = r->cls;
     if (e_copy) {
         up_f32_to_bf16(r->clse, r->cls, (size_t)B * C);

@@ -38,6 +38,7 @@ typedef struct {
     const float *emb_ln_g, *emb_ln_b;  /* (C) */
     up_layer *layers;                  /* (L) */
     int has_pooler;
+    int pool_mean;                     /* the pooler reads the mean of the final hidden states, not [CLS] */
     up_linear pooler;                  /* (C,C) */
     int has_classifier;
     up_linear classifier;              /* (num_labels,C) */
@@ -157,7 +158,7 @@ struct up_run {
     float *scores;       /* (B,NH,T,T) scratch */
     float *emb_sum;      /* (B,T,C) embeddings before LayerNorm */
     float *emb_mean, *emb_rstd; /* (B,T) */
-    float *cls;          /* (B,C) */
+    float *cls;          /* (B,C) final [CLS] rows, or their mean over each row's tokens (pool_mean) */
     void *clse;          /* (B,C) operand copy */
     float *pooled;       /* (B,C) */
     void *pooled_e;      /* (B,C) */

@@ -258,6 +258,7 @@ up_status up_task_view(const up_model *base, const up_task *t, up_model **out) {
     if (!st) st = head_linear(v, &v->w.pooler, t->pool_w, t->pool_b, C, C);
     if (!st) st = head_linear(v, &v->w.classifier, t->cls_w, t->cls_b, t->n_labels, C);
     v->w.has_pooler = v->w.has_classifier = 1;
+    v->w.pool_mean = t->pool_mean;
     /* compacted FFN: rows of W_in / b_in and columns of W_out that are kept */
     size_t es = v->act_type == UP_T_BF16 ? 2 : 4;
     for (int l = 0; l < t->n_layers && !st; l++) {

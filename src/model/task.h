@@ -20,6 +20,7 @@ typedef struct {
     char labels[UP_MAX_LABELS][32];
     int n_prompt;        /* P soft prompt vectors after [CLS] */
     int prompt_layers;   /* K: 1 = the prompt enters at the embeddings; > 1 = deep prompts, (K,P,C) */
+    int pool_mean;       /* the head reads the mean of the final hidden states (1) or [CLS] (0) */
     int max_len;         /* tokens per example, prompt included */
     int C;
     float *prompt;       /* (K,P,C) */

@@ -129,6 +129,7 @@ up_status up_tune(const up_model *base, const char *task_name, const up_dataset 
         if (!st) P = t->n_prompt;
     } else {
         st = up_task_new(base, task_name, NL, train->labels, P, o->max_len, o->seed, &t);
+        if (!st) t->pool_mean = o->pool_mean;
         if (!st && o->deep) st = up_task_make_deep(t, base);
     }
     /* a seeded subset of the training split when asked */

@@ -25,6 +25,7 @@ typedef struct up_tune_report {
 typedef struct {
     int n_prompt, max_len, batch, epochs, patience;
     int deep;               /* deep prompts: a prompt slice at every layer's input (up_task_make_deep) */
+    int pool_mean;          /* the head reads the mean of the final hidden states instead of [CLS] */
     float lr, head_lr, weight_decay, clip;
     uint64_t seed;
     long max_steps;         /* > 0: stop after this many steps */
