@@ -45,22 +45,7 @@ J
 
 step "5. a task expert: prompt tuning -> attribution -> pruning search -> eval (tiny model, generated task)" \
   "unplug tune ...; unplug localize ...; unplug eval ..."
-python3 - "$tmp" <<'PY'
-import random, sys
-r = random.Random(5)
-pos, neg = ["good", "great", "fine"], ["bad", "not good", "unable"]
-fill = ["the film", "this movie", "the story", "that play", "it", "the act", "was", "is", "very", "and"]
-def ex():
-    y = r.randint(0, 1)
-    w = [r.choice(fill) for _ in range(r.randint(3, 8))]
-    w.insert(r.randint(0, len(w)), r.choice(pos if y else neg))
-    return " ".join(w), ["negative", "positive"][y]
-for name, n in [("train", 800), ("val", 200), ("test", 200)]:
-    with open(f"{sys.argv[1]}/{name}.tsv", "w") as f:
-        f.write("text\tlabel\n")
-        for _ in range(n):
-            t, y = ex(); f.write(f"{t}\t{y}\n")
-PY
+python3 scripts/toy-task.py "$tmp"
 data=(--train "$tmp/train.tsv" --val "$tmp/val.tsv" --test "$tmp/test.tsv" --task toy)
 "$cli" tune --model tests/data/models/bert-f32-gelu "${data[@]}" --out "$tmp/toy.expert" --prompts 4 --max-len 32 \
   --epochs 4 --batch 16 --lr 1e-2 --head-lr 1e-2 2>/dev/null

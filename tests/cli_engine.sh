@@ -3,23 +3,8 @@
 # and the errors users see for bad input (non-zero exit, a message that names
 # the file and what is wrong, never a crash).
 set -u
-cli=${UP_CLI:?UP_CLI is set by CTest}
-src=${UP_SOURCE_DIR:?}
+. "${UP_SOURCE_DIR:?}/tests/lib.sh"
 models=$src/tests/data/models
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0; checks=0
-ok() { checks=$((checks+1)); }
-bad() { checks=$((checks+1)); fails=$((fails+1)); echo "FAIL: $*" >&2; }
-# expect_fail "name" "substring" cmd...: exit code 1 or 2, stderr has substring, no signal
-expect_fail() {
-  local name=$1 want=$2; shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err" </dev/null; local rc=$?
-  if [ $rc -eq 0 ]; then bad "$name: exited 0"; return; fi
-  if [ $rc -gt 2 ]; then bad "$name: exit code $rc (crash?)"; cat "$tmp/err" >&2; return; fi
-  if ! grep -qF -- "$want" "$tmp/err"; then bad "$name: stderr lacks '$want':"; cat "$tmp/err" >&2; return; fi
-  ok
-}
 json_check() { # file, python expression over rows (list of dicts)
   python3 -c "import json,sys; rows=[json.loads(l) for l in open('$1')]; sys.exit(0 if ($2) else 1)"
 }
@@ -93,5 +78,4 @@ expect_fail "bad option" "unknown option" "$cli" embed --modle x
 expect_fail "bad precision" "--precision expects" "$cli" info "$models/bert-f32-gelu" --precision fp64
 expect_fail "max-len over positions" "max_position_embeddings" "$cli" embed --model "$models/bert-f32-gelu" --max-len 100
 
-echo "$((checks-fails)) passed, $fails failed"
-[ $fails -eq 0 ]
+finish

@@ -4,13 +4,7 @@
 # same losses as an uninterrupted one; the exported directory loads and
 # evaluates; bad arguments give clear errors.
 set -u
-cli=${UP_CLI:?UP_CLI is set by CTest}
-src=${UP_SOURCE_DIR:?}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0; checks=0
-ok() { checks=$((checks+1)); }
-bad() { checks=$((checks+1)); fails=$((fails+1)); echo "FAIL: $*" >&2; }
+. "${UP_SOURCE_DIR:?}/tests/lib.sh"
 
 vocab=$src/tests/data/models/bert-f32-gelu/vocab.txt
 cat >"$tmp/cfg.json" <<'J'
@@ -91,5 +85,4 @@ grep -q "nope.txt: cannot open" "$tmp/d.err" && ok || { bad "missing text messag
 "$cli" pretrain --train "$tmp/train.txt" --vocab "$src/tests/data/vocab/bert-base-uncased.txt" --config "$tmp/cfg.json" --out "$tmp/d" >/dev/null 2>"$tmp/d.err" && bad "vocab mismatch accepted"
 grep -q "30522 tokens but the model's vocab_size is 128" "$tmp/d.err" && ok || { bad "vocab mismatch message"; cat "$tmp/d.err" >&2; }
 
-echo "$((checks-fails)) passed, $fails failed"
-[ $fails -eq 0 ]
+finish

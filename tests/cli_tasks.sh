@@ -3,37 +3,9 @@
 # (seconds), as a user runs them; plus the errors for bad task files and
 # mismatched experts.
 set -u
-cli=${UP_CLI:?UP_CLI is set by CTest}
-src=${UP_SOURCE_DIR:?}
+. "${UP_SOURCE_DIR:?}/tests/lib.sh"
 M=$src/tests/data/models/bert-f32-gelu
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0; checks=0
-ok() { checks=$((checks+1)); }
-bad() { checks=$((checks+1)); fails=$((fails+1)); echo "FAIL: $*" >&2; }
-expect_fail() {
-  local name=$1 want=$2; shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err" </dev/null; local rc=$?
-  if [ $rc -eq 0 ]; then bad "$name: exited 0"; return; fi
-  if [ $rc -gt 2 ]; then bad "$name: exit code $rc"; cat "$tmp/err" >&2; return; fi
-  grep -qF -- "$want" "$tmp/err" && ok || { bad "$name: stderr lacks '$want'"; cat "$tmp/err" >&2; }
-}
-python3 - "$tmp" <<'PY'
-import random, sys
-r = random.Random(5)
-pos, neg = ["good", "great", "fine"], ["bad", "not good", "unable"]
-fill = ["the film", "this movie", "the story", "that play", "it", "the act", "was", "is", "very", "and"]
-def ex():
-    y = r.randint(0, 1)
-    w = [r.choice(fill) for _ in range(r.randint(3, 8))]
-    w.insert(r.randint(0, len(w)), r.choice(pos if y else neg))
-    return " ".join(w), ["negative", "positive"][y]
-for name, n in [("train", 800), ("val", 200), ("test", 200)]:
-    with open(f"{sys.argv[1]}/{name}.tsv", "w") as f:
-        f.write("text\tlabel\n")
-        for _ in range(n):
-            t, y = ex(); f.write(f"{t}\t{y}\n")
-PY
+python3 "$src/scripts/toy-task.py" "$tmp"
 data=(--train "$tmp/train.tsv" --val "$tmp/val.tsv" --test "$tmp/test.tsv" --task toy)
 
 "$cli" tune --model "$M" "${data[@]}" --out "$tmp/toy.expert" --prompts 4 --max-len 32 --epochs 4 --batch 16 \
@@ -93,5 +65,4 @@ expect_fail "missing column" "v4.tsv" "$cli" tune --model "$M" --train "$tmp/v4.
 expect_fail "empty file" "empty.tsv" "$cli" tune --model "$M" --train "$tmp/empty.tsv" --val "$tmp/val.tsv" --out "$tmp/x.expert"
 expect_fail "unknown method" "unknown attribution method" "$cli" localize --model "$M" --expert "$tmp/toy.expert" "${data[@]}" --out "$tmp/x.expert" --method magic
 
-echo "$((checks-fails)) passed, $fails failed"
-[ $fails -eq 0 ]
+finish
