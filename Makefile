@@ -4,7 +4,8 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build demo test test-sanitize fuzz bench clean default-model
+.PHONY: all deps build demo test test-sanitize fuzz bench results clean default-model
+DATA ?= ../shared/data
 all: build
 
 deps:
@@ -30,6 +31,11 @@ fuzz: deps
 
 bench: build
 	@bash bench/engine.sh $(BUILD)
+
+# the five-task benchmark (docs/RESULTS.md) on a GLUE data directory: make results DATA=DIR
+results: build
+	@BUILD=$(BUILD) bash bench/tasks.sh $(DATA) $(BUILD)/results
+	@bash bench/attribution.sh $(DATA) $(BUILD)
 
 clean:
 	rm -rf $(BUILD) build-san build-fuzz

@@ -2,8 +2,10 @@
 # The five-task benchmark behind docs/RESULTS.md: for SST-2, MRPC, RTE, CoLA
 # and TREC, on a GLUE data directory (e.g. ../shared/data):
 #   tune      prompt tuning on the frozen default model  -> OUT/TASK/tuned.expert
-#   localize  actxgrad scores, binary search of the FFN pruning ratio (within
-#             TOLERANCE validation points), fixed-ratio sweep  -> expert.expert
+#   localize  actxgrad scores, fixed-ratio sweep, binary search of the FFN
+#             pruning ratio (within TOLERANCE validation points), each ratio
+#             judged after re-tuning prompt and head on the pruned model
+#             (RETUNE=0 turns that off)  -> expert.expert
 #   compare   the same sweep with the random, weight and activation scores
 #   eval      full vs expert on the report split, speed-up at 32x128 and 1x128
 # and writes OUT/results.md (the tables) and OUT/sweep.tsv, OUT/TASK/*.
@@ -11,7 +13,9 @@
 # Usage: bench/tasks.sh DATA_DIR [OUT_DIR]     (default OUT_DIR build/results)
 # Env:   BUILD (build), MODEL (models/unplug-mini), TASKS ("sst2 mrpc rte cola trec"),
 #        TUNE_ARGS (extra tune options), TOLERANCE (1.0), SWEEP (0.3,0.5,0.7),
-#        METHODS ("random weight activation"), MAX_EXAMPLES (attribution examples, 0 = all)
+#        METHODS ("random weight activation"), MAX_EXAMPLES (attribution examples, 0 = all),
+#        SKIP_TUNE (1: keep OUT/TASK/tuned.expert from an earlier run),
+#        RETUNE (1: re-tune in the search; sst2 2 epochs on 16,000 examples, others 3 epochs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${1:?usage: bench/tasks.sh DATA_DIR [OUT_DIR]}
@@ -28,22 +32,32 @@ mkdir -p "$out"
 : >"$out/sweep.tsv"
 
 epochs_of() { case $1 in sst2) echo 2 ;; *) echo 8 ;; esac; }
+retune_of() {
+  [ "${RETUNE:-1}" = 0 ] && return
+  case $1 in sst2) echo --retune-epochs 2 --max-train 16000 ;; *) echo --retune-epochs 3 ;; esac
+}
 
 for task in $tasks; do
   d=$out/$task
   mkdir -p "$d"
   common=(--model "$model" --task "$task" --data "$data")
-  echo "== $task: tune"
   t0=$(date +%s)
+  if [ "${SKIP_TUNE:-0}" = 1 ] && [ -f "$d/tuned.expert" ]; then
+    echo "== $task: tuned earlier"
+    t0=$((t0 - $(cat "$d/tune.seconds" 2>/dev/null || echo 0)))
+  else
+  echo "== $task: tune"
   # shellcheck disable=SC2086
   "$cli" tune "${common[@]}" --out "$d/tuned.expert" --epochs "$(epochs_of "$task")" --patience 3 ${TUNE_ARGS:-} \
     >"$d/tune.out" 2> >(tee "$d/tune.err" | grep -E "^tuning|epoch [0-9]+:|early stop" >&2)
+  echo "$(($(date +%s) - t0))" >"$d/tune.seconds"
+  fi
   cat "$d/tune.out"
   echo "== $task: localize (actxgrad)"
   mx=()
   [ "$maxex" != 0 ] && mx=(--max-examples "$maxex")
   "$cli" localize "${common[@]}" --expert "$d/tuned.expert" --out "$d/expert.expert" --tolerance "$tol" \
-    --sweep "$sweep" --scores "$d/scores.tsv" --curve "$d/curve.tsv" "${mx[@]}" \
+    --sweep "$sweep" --scores "$d/scores.tsv" --curve "$d/curve.tsv" "${mx[@]}" $(retune_of "$task") --lr 3e-3 --head-lr 3e-3 \
     >"$d/localize.out" 2> >(tee "$d/localize.err" | grep -vE "^attribution [0-9]+/" >&2)
   grep -v "^sweep" "$d/localize.out"
   grep "^sweep" "$d/localize.out" | sed "s/^sweep/$task/" >>"$out/sweep.tsv"

@@ -29,6 +29,17 @@ s = open(sys.argv[1]).read()
 m = re.search(r"validation ([\d.]+) \(full ([\d.]+)\)", s)
 assert m and float(m.group(1)) >= float(m.group(2)) - 1.0 - 1e-9, s
 PY
+# the search with re-tuning at every ratio tried
+"$cli" localize --model "$M" --expert "$tmp/toy.expert" "${data[@]}" --out "$tmp/rt.expert" --retune-epochs 1 \
+  --lr 1e-2 --head-lr 1e-2 >"$tmp/rt.out" 2>"$tmp/rt.err" || { bad "localize --retune-epochs exit"; cat "$tmp/rt.err" >&2; }
+grep -q "re-tuning prompt and head at each ratio" "$tmp/rt.err" && [ "$(grep -c "^unplug: info: epoch 1:" "$tmp/rt.err")" -ge 2 ] &&
+  ok || bad "search with re-tuning: $(cat "$tmp/rt.err")"
+python3 - "$tmp/rt.out" <<'PY' && ok || bad "re-tuned expert not within tolerance"
+import re, sys
+s = open(sys.argv[1]).read()
+m = re.search(r"validation ([\d.]+) \(full ([\d.]+)\)", s)
+assert m and float(m.group(1)) >= float(m.group(2)) - 1.0 - 1e-9, s
+PY
 for method in activation weight random; do
   "$cli" localize --model "$M" --expert "$tmp/toy.expert" "${data[@]}" --out "$tmp/$method.expert" --method $method \
     --ratio 0.5 >"$tmp/m.out" 2>&1 && ok || { bad "localize --method $method"; cat "$tmp/m.out" >&2; }

@@ -76,6 +76,7 @@ static int parse_args(int argc, char **argv, args *a) {
     a->lr = a->min_lr = a->wd = a->clip = -1;
     a->head_lr = a->tolerance = a->max_ratio = a->fixed_ratio = -1;
     a->prompts = -1;
+    a->pool_mean = -1;
     a->seed = -1;
     snprintf(a->batches, sizeof a->batches, "1,8,32");
     snprintf(a->lens, sizeof a->lens, "128");
@@ -708,11 +709,11 @@ static void tune_progress(const up_tune_report *r, int epochs, long spe, void *u
 static const char *tune_help =
     "usage: unplug tune --model DIR (--task NAME --data DIR | --train FILE --val FILE [--test FILE] [--format F])\n"
     "                   --out FILE.expert [--prompts 20] [--max-len 128] [--batch 32] [--epochs 5] [--patience 2]\n"
-    "                   [--deep] [--pool cls|mean] [--lr 3e-3] [--head-lr 3e-3] [--seed N] [--max-train N]\n"
+    "                   [--deep] [--pool mean|cls] [--lr 3e-3] [--head-lr 3e-3] [--seed N] [--max-train N]\n"
     "Prompt tuning on a frozen backbone: --prompts soft prompt vectors after [CLS]\n"
     "(--deep: deep prompts, learned vectors in the prompt rows of every layer's\n"
-    "input) and a pooler + classifier head on the final [CLS] vector (--pool mean:\n"
-    "on the mean of the final hidden states), AdamW with warmup and linear decay,\n"
+    "input) and a pooler + classifier head on the mean of the final hidden states\n"
+    "(--pool cls: on the final [CLS] vector), AdamW with warmup and linear decay,\n"
     "early stopping on the validation split (val.tsv, or a seeded 10%% carve-out\n"
     "of train). Writes the tuned task as an expert file with every FFN neuron kept.\n"
     "--data DIR holds the GLUE layout (glue/SST-2/train.tsv, ..., trec/TREC.train).\n";
@@ -747,7 +748,7 @@ static int cmd_tune(args *a) {
     if (a->seed >= 0) o.seed = (uint64_t)a->seed;
     if (a->max_train) o.max_train = (size_t)a->max_train;
     o.deep = a->deep;
-    o.pool_mean = a->pool_mean;
+    if (a->pool_mean >= 0) o.pool_mean = a->pool_mean;
     o.progress = tune_progress;
     o.interrupt = &g_interrupt;
     signal(SIGINT, on_sigint);
@@ -799,8 +800,10 @@ static const char *localize_help =
     "of the unpruned tuned model (or prunes --ratio R), and writes the expert.\n"
     "--scores writes layer, neuron, score; --curve every ratio tried; --sweep also\n"
     "evaluates fixed ratios (validation and report split) into --curve, for\n"
-    "comparing methods; --retune-epochs re-tunes prompt and head on the pruned model\n"
-    "and keeps the result if validation improves.\n";
+    "comparing methods. --retune-epochs N re-tunes prompt and head on the pruned\n"
+    "model (warm start, N epochs, --lr/--head-lr default 1e-3, --max-train N\n"
+    "examples): in the search, every ratio is judged after re-tuning; with\n"
+    "--ratio, the re-tuned task is kept if validation improves.\n";
 
 static void attr_progress(size_t done, size_t total, void *user) {
     double *t0 = user;
@@ -880,6 +883,14 @@ static int cmd_localize(args *a) {
         }
         up_task_clear_kept(t);
     }
+    /* re-tuning prompt and head on the pruned model (--retune-epochs) */
+    up_tune_opts to = up_tune_defaults();
+    to.epochs = a->retune_epochs;
+    to.patience = a->patience ? a->patience : 2;
+    to.lr = (float)(a->lr >= 0 ? a->lr : 1e-3);
+    to.head_lr = (float)(a->head_lr >= 0 ? a->head_lr : 1e-3);
+    if (a->max_train) to.max_train = (size_t)a->max_train;
+    if (!strchr(a->batches, ',')) to.batch = a->batch;
     if (!rc && a->fixed_ratio >= 0) {
         up_task_clear_kept(t);
         if (up_task_evaluate(m, t, &sp.val, 64, &res.full_metric, NULL) != UP_OK ||
@@ -895,17 +906,17 @@ static int cmd_localize(args *a) {
         so.per_layer = a->per_layer;
         so.point = search_point;
         so.point_user = &cc;
-        fprintf(stderr, "searching the pruning ratio (tolerance %.2f points)\n", so.tolerance);
+        if (a->retune_epochs > 0) {
+            so.retune = &to;
+            so.retune_train = &sp.train;
+        }
+        fprintf(stderr, "searching the pruning ratio (tolerance %.2f points)%s\n", so.tolerance,
+                a->retune_epochs > 0 ? ", re-tuning prompt and head at each ratio" : "");
         if (up_prune_search(m, t, scores, &sp.val, &so, &res) != UP_OK) rc = die("ratio search failed");
     }
     if (cc.f) fclose(cc.f);
-    if (!rc && a->retune_epochs > 0 && res.ratio > 0) {
-        up_tune_opts to = up_tune_defaults();
+    if (!rc && a->retune_epochs > 0 && res.ratio > 0 && a->fixed_ratio >= 0) {
         to.init = t;
-        to.epochs = a->retune_epochs;
-        to.lr = (float)(a->lr >= 0 ? a->lr : 1e-3);
-        to.head_lr = (float)(a->head_lr >= 0 ? a->head_lr : 1e-3);
-        if (!strchr(a->batches, ',')) to.batch = a->batch;
         up_task *rt = NULL;
         up_tune_report rr;
         fprintf(stderr, "re-tuning the prompt and head of the pruned model for %d epochs\n", a->retune_epochs);

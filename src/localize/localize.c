@@ -177,32 +177,76 @@ up_status up_prune_to_ratio(up_task *t, const double *scores, int L, int F, doub
     return st;
 }
 
+/* t pruned to ratio r, then (with o->retune) re-tuned from there: *out is t
+ * itself or a re-tuned copy to free; *m its validation metric */
+static up_status search_point(const up_model *base, up_task *t, const double *scores, const up_dataset *val,
+                              const up_search_opts *o, double r, up_task **out, double *m) {
+    const int L = (int)base->cfg.num_hidden_layers, F = (int)base->cfg.intermediate_size;
+    *out = t;
+    up_status st = up_prune_to_ratio(t, scores, L, F, r, o->per_layer);
+    if (st) return st;
+    if (o->retune && r > 0) {
+        up_tune_opts to = *o->retune;
+        up_tune_report rep;
+        to.init = t;
+        to.fixed_epochs = 1; /* the search judges on validation: re-tuning must not choose on it too */
+        if ((st = up_tune(base, t->name, o->retune_train, val, &to, out, &rep))) return st;
+    }
+    st = up_task_evaluate(base, *out, val, o->batch, m, NULL);
+    if (st && *out != t) {
+        up_task_free(*out);
+        *out = t;
+    }
+    return st;
+}
+
+/* copies src's parameters and kept neurons into t (same shape) */
+static up_status task_assign(up_task *t, const up_task *src) {
+    memcpy(t->buf, src->buf, up_task_param_count(src) * sizeof(float));
+    up_task_clear_kept(t);
+    up_status st = UP_OK;
+    for (int l = 0; l < t->n_layers && !st; l++)
+        if (src->kept[l]) st = up_task_set_kept(t, l, src->kept[l], src->n_kept[l]);
+    return st;
+}
+
 up_status up_prune_search(const up_model *base, up_task *t, const double *scores, const up_dataset *val,
                           const up_search_opts *o, up_search_result *res) {
     memset(res, 0, sizeof *res);
-    const int L = (int)base->cfg.num_hidden_layers, F = (int)base->cfg.intermediate_size;
+    if (o->retune && !o->retune_train) return up_fail(UP_ERR_INVALID, "re-tuning in the search needs the training split");
     up_task_clear_kept(t);
+    up_task *orig = NULL, *best = NULL;
     up_status st = up_task_evaluate(base, t, val, o->batch, &res->full_metric, NULL);
-    if (st) return st;
+    if (!st) st = up_task_clone(t, &orig); /* the unpruned tuned task every point starts from */
     double floor = res->full_metric - o->tolerance, lo = 0, hi = o->max_ratio, lo_metric = res->full_metric;
     /* try the top of the range first: many tasks allow it */
     for (int it = 0; it <= o->iters && !st; it++) {
         double r = it == 0 ? hi : 0.5 * (lo + hi), m;
-        if ((st = up_prune_to_ratio(t, scores, L, F, r, o->per_layer))) break;
-        if ((st = up_task_evaluate(base, t, val, o->batch, &m, NULL))) break;
+        up_task *cand = NULL;
+        if ((st = task_assign(t, orig))) break;
+        if ((st = search_point(base, t, scores, val, o, r, &cand, &m))) break;
         int ok = m >= floor;
         if (res->n_points < 64) {
             res->pts_ratio[res->n_points] = r;
             res->pts_metric[res->n_points++] = m;
         }
         if (o->point) o->point(r, m, ok, o->point_user);
-        if (ok) { lo = r; lo_metric = m; if (it == 0) break; }
-        else hi = r;
+        if (ok) { /* keep the candidate (the re-tuned task, or the pruned t) */
+            lo = r;
+            lo_metric = m;
+            up_task_free(best);
+            best = NULL;
+            st = up_task_clone(cand, &best);
+        } else hi = r;
+        if (cand != t) up_task_free(cand);
+        if (ok && it == 0) break;
     }
-    if (st) return st;
-    res->ratio = lo;
-    res->metric = lo_metric;
-    if (lo > 0) st = up_prune_to_ratio(t, scores, L, F, lo, o->per_layer);
-    else up_task_clear_kept(t);
+    if (!st) {
+        res->ratio = lo;
+        res->metric = lo_metric;
+        st = task_assign(t, best ? best : orig);
+    }
+    up_task_free(orig);
+    up_task_free(best);
     return st;
 }

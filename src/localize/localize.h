@@ -14,6 +14,7 @@
 
 #include "model/task.h"
 #include "text/dataset.h"
+#include "tune/tune.h"
 
 typedef enum {
     UP_ATTR_ACTGRAD = 0, /* |h * d log p(gold) / dh|, the default */
@@ -54,6 +55,12 @@ typedef struct {
     int batch;
     void (*point)(double ratio, double metric, int ok, void *user); /* every point tried */
     void *point_user;
+    /* Re-tuning (skill-localized prompt tuning): with retune set, each ratio
+     * tried is measured after re-tuning prompt and head on the pruned model
+     * (warm start from t, retune->epochs on retune_train), and t ends as the
+     * re-tuned task of the chosen ratio. */
+    const up_tune_opts *retune;
+    const up_dataset *retune_train;
 } up_search_opts;
 up_search_opts up_search_defaults(void);
 

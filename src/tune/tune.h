@@ -25,7 +25,7 @@ typedef struct up_tune_report {
 typedef struct {
     int n_prompt, max_len, batch, epochs, patience;
     int deep;               /* deep prompts: a prompt slice at every layer's input (up_task_make_deep) */
-    int pool_mean;          /* the head reads the mean of the final hidden states instead of [CLS] */
+    int pool_mean;          /* the head reads the mean of the final hidden states (default) or [CLS] (0) */
     float lr, head_lr, weight_decay, clip;
     uint64_t seed;
     long max_steps;         /* > 0: stop after this many steps */
@@ -34,6 +34,8 @@ typedef struct {
     void *progress_user;
     volatile int *interrupt;
     const up_task *init;    /* warm start: its prompt, head and kept neurons (re-tuning an expert) */
+    int fixed_epochs;       /* run every epoch and return the last state: validation is not looked at
+                             * (re-tuning inside the ratio search, which judges on validation itself) */
 } up_tune_opts;
 up_tune_opts up_tune_defaults(void);
 
