@@ -14,6 +14,7 @@
 # Env:   BUILD (build), MODEL (models/unplug-mini), TASKS ("sst2 mrpc rte cola trec"),
 #        TUNE_ARGS (extra tune options), TOLERANCE (1.0), SWEEP (0.3,0.5,0.7),
 #        METHODS ("random weight activation"), MAX_EXAMPLES (attribution examples, 0 = all),
+#        TABLES_ONLY (1: only rebuild OUT/results.md from the files of an earlier run),
 #        SKIP_TUNE (1: keep OUT/TASK/tuned.expert from an earlier run),
 #        RETUNE (1: re-tune in the search; sst2 2 epochs on 16,000 examples, others 3 epochs)
 set -euo pipefail
@@ -29,7 +30,7 @@ methods=${METHODS:-random weight activation}
 maxex=${MAX_EXAMPLES:-0}
 [ -x "$cli" ] || { echo "bench/tasks.sh: $cli not built (make)" >&2; exit 1; }
 mkdir -p "$out"
-: >"$out/sweep.tsv"
+[ "${TABLES_ONLY:-0}" = 1 ] && tasks_to_run= || { tasks_to_run=$tasks; : >"$out/sweep.tsv"; }
 
 epochs_of() { case $1 in sst2) echo 2 ;; *) echo 8 ;; esac; }
 retune_of() {
@@ -37,7 +38,7 @@ retune_of() {
   case $1 in sst2) echo --retune-epochs 2 --max-train 16000 ;; *) echo --retune-epochs 3 ;; esac
 }
 
-for task in $tasks; do
+for task in $tasks_to_run; do
   d=$out/$task
   mkdir -p "$d"
   common=(--model "$model" --task "$task" --data "$data")
@@ -68,7 +69,7 @@ for task in $tasks; do
     grep "^sweep" "$d/$method.out" | sed "s/^sweep/$task/" | tee -a "$out/sweep.tsv"
   done
   echo "== $task: eval"
-  "$cli" eval "${common[@]}" --expert "$d/expert.expert" --iters 9 | tee "$d/eval.out"
+  "$cli" eval "${common[@]}" --expert "$d/expert.expert" --full "$d/tuned.expert" --iters 9 | tee "$d/eval.out"
   echo "$(($(date +%s) - t0))" >"$d/seconds"
 done
 

@@ -47,6 +47,8 @@ done
 
 "$cli" eval --model "$M" --expert "$tmp/toy-pruned.expert" "${data[@]}" --iters 3 >"$tmp/eval.out" 2>&1 || bad "eval exit"
 grep -q "speed-up" "$tmp/eval.out" && grep -q "^accuracy" "$tmp/eval.out" && ok || { bad "eval output"; cat "$tmp/eval.out" >&2; }
+"$cli" eval --model "$M" --expert "$tmp/rt.expert" --full "$tmp/toy.expert" "${data[@]}" --iters 3 >"$tmp/evalf.out" 2>&1 &&
+  grep -q "^accuracy" "$tmp/evalf.out" && ok || { bad "eval --full"; cat "$tmp/evalf.out" >&2; }
 "$cli" expert show "$tmp/toy-pruned.expert" >"$tmp/show.out" 2>&1 || bad "expert show exit"
 grep -q "method:       actxgrad" "$tmp/show.out" && grep -q "base model:   sha256 " "$tmp/show.out" && ok || bad "expert show output"
 

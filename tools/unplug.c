@@ -26,7 +26,7 @@
 #include "tune/tune.h"
 
 typedef struct {
-    const char *model, *vocab, *config;
+    const char *model, *vocab, *config, *full;
     int pairs, random, json, train_mode, max_len, batch, threads, iters, warmup;
     up_precision precision;
     up_backend backend;
@@ -104,6 +104,7 @@ static int parse_args(int argc, char **argv, args *a) {
         else if (!strcmp(s, "--task")) { NEED(); a->task = v; }
         else if (!strcmp(s, "--data")) { NEED(); a->data = v; }
         else if (!strcmp(s, "--expert")) { NEED(); a->expert = v; }
+        else if (!strcmp(s, "--full")) { NEED(); a->full = v; }
         else if (!strcmp(s, "--method")) { NEED(); a->method = v; }
         else if (!strcmp(s, "--val")) { NEED(); a->val = v; }
         else if (!strcmp(s, "--test")) { NEED(); a->test = v; }
@@ -987,10 +988,12 @@ static double time_view(const up_model *v, const up_task *t, int B, int T, int i
 
 static const char *eval_help =
     "usage: unplug eval --model DIR --expert FILE (--task NAME --data DIR | --train F --val F --test F)\n"
-    "                   [--split report|val] [--iters 5]\n"
+    "                   [--full TUNED.expert] [--split report|val] [--iters 5]\n"
     "The expert's and the unpruned tuned model's metric on the same split (accuracy;\n"
     "F1 too for MRPC, Matthews correlation for CoLA), and the measured speed-up of\n"
-    "the expert's forward at batch 32 x 128 and 1 x 128 tokens.\n";
+    "the expert's forward at batch 32 x 128 and 1 x 128 tokens. The unpruned model\n"
+    "is --full (the tuned expert the pruning started from; needed when the search\n"
+    "re-tuned the prompt and head), else the expert with every neuron kept.\n";
 
 static int cmd_eval(args *a) {
     if (a->help) return fputs(eval_help, stdout), 0;
@@ -1007,7 +1010,21 @@ static int cmd_eval(args *a) {
     const up_dataset *d = a->split && !strcmp(a->split, "val") ? &sp.val : &sp.report;
     int rc = 0;
     if (!d->n) { up_task_free(t); up_model_free(m); up_task_splits_free(&sp); return fputs("unplug: the chosen split is empty\n", stderr), 1; }
-    up_task_clone(t, &full);
+    if (a->full) {
+        up_expert_info fi;
+        if (up_expert_load(a->full, m, &full, &fi) != UP_OK) rc = die("cannot load the --full expert");
+        else if (strcmp(full->name, t->name) || full->n_labels != t->n_labels) {
+            fprintf(stderr, "unplug: --full %s is task '%s', the expert is '%s'\n", a->full, full->name, t->name);
+            rc = 1;
+        }
+    } else if (up_task_clone(t, &full) != UP_OK) rc = die("out of memory");
+    if (rc) {
+        up_task_free(t);
+        up_task_free(full);
+        up_task_splits_free(&sp);
+        up_model_free(m);
+        return rc;
+    }
     up_task_clear_kept(full);
     int *pe = malloc(d->n * sizeof *pe), *pf = malloc(d->n * sizeof *pf), *gold = malloc(d->n * sizeof *gold);
     double me, mf;
