@@ -40,7 +40,7 @@ s = open(sys.argv[1]).read()
 m = re.search(r"validation ([\d.]+) \(full ([\d.]+)\)", s)
 assert m and float(m.group(1)) >= float(m.group(2)) - 1.0 - 1e-9, s
 PY
-for method in activation weight random; do
+for method in activation weight random ig; do
   "$cli" localize --model "$M" --expert "$tmp/toy.expert" "${data[@]}" --out "$tmp/$method.expert" --method $method \
     --ratio 0.5 >"$tmp/m.out" 2>&1 && ok || { bad "localize --method $method"; cat "$tmp/m.out" >&2; }
 done

@@ -6,6 +6,8 @@
  *  - activation x gradient attribution equals a central finite-difference
  *    estimate: for neuron j, sum_t h_tj d log p / d h_tj is the derivative of
  *    log p when every h_tj is scaled by (1 + eps);
+ *  - integrated gradients are complete (per layer, the scores sum to the
+ *    change of log p when that layer's activations go to zero);
  *  - pruning to a ratio keeps the top-scoring share, globally or per layer;
  *  - expert files round-trip, and corrupted or mismatched ones are refused;
  *  - deep prompts: a fresh deep prompt reproduces the shallow model on
@@ -149,6 +151,53 @@ static void test_attribution_fd(up_model *m) {
     int nonneg = 1;
     for (size_t i = 0; i < (size_t)L * F; i++) nonneg &= sc[i] >= 0;
     CHECK(nonneg);
+    free(scale);
+    free(sc);
+    up_model_free(v);
+    up_task_free(t);
+}
+
+/* integrated gradients are complete: over a layer, the signed scores add up
+ * to log p(gold) minus log p(gold) with that layer's activations at zero */
+static void test_integrated_gradients(up_model *m) {
+    char *labels[] = {"neg", "pos"};
+    up_task *t = NULL;
+    CHECK_OK(up_task_new(m, "toy", 2, labels, 2, 24, 3, &t));
+    if (!t) return;
+    up_example ex = {(char *)"the story was good and fine", NULL, 1};
+    up_dataset d;
+    memset(&d, 0, sizeof d);
+    d.ex = &ex;
+    d.n = 1;
+    d.n_labels = 2;
+    d.labels = labels;
+    int L = t->n_layers, F = (int)m->cfg.intermediate_size;
+    double *sc = malloc((size_t)L * F * sizeof *sc);
+    up_attr_opts ao = up_attr_defaults();
+    ao.method = UP_ATTR_IG;
+    ao.keep_sign = 1;
+    ao.ig_steps = 32;
+    CHECK_OK(up_attribute(m, t, &d, &ao, sc));
+    up_model *v = NULL;
+    CHECK_OK(up_task_view(m, t, &v));
+    up_encoding e = {0};
+    int32_t ids[64], types[64];
+    int len = up_task_encode(t, m->tok, ex.text, NULL, &e, ids, types);
+    up_encoding_free(&e);
+    float *scale = malloc((size_t)L * F * 4), full[2], zero[2];
+    double worst = 0, ref = 0;
+    for (int l = 0; l < L && v; l++) {
+        for (size_t i = 0; i < (size_t)L * F; i++) scale[i] = (int)(i / F) == l ? 0.0f : 1.0f;
+        logits_of(v, t, ex.text, NULL, full);
+        logits_of(v, t, ex.text, scale, zero);
+        double want = logp(full, 2, 1) - logp(zero, 2, 1), got = 0;
+        for (int j = 0; j < F; j++) got += sc[(size_t)l * F + j] * len; /* the score is a mean over tokens */
+        worst = fmax(worst, fabs(got - want));
+        ref = fmax(ref, fabs(want));
+        if (getenv("UP_VERBOSE")) printf("IG layer %d: sum %.6f, log p difference %.6f\n", l, got, want);
+    }
+    CHECK(ref > 1e-4);
+    CHECK_MSG(worst <= 2e-2 * ref + 1e-5, "integrated gradients completeness: max diff %.3g (scale %.3g)", worst, ref);
     free(scale);
     free(sc);
     up_model_free(v);
@@ -341,6 +390,7 @@ int main(int argc, char **argv) {
     if (m) {
         test_compaction_equals_masking(m);
         test_attribution_fd(m);
+        test_integrated_gradients(m);
         test_prune_ratio(m);
         if (other) test_expert_files(m, other);
         test_deep_prompts(m, 0);

@@ -42,7 +42,7 @@ typedef struct {
     long seed;
     /* tasks */
     const char *task, *data, *expert, *method, *val, *test, *format, *scores_out, *curve_out, *split, *sweep;
-    int retune_epochs;
+    int retune_epochs, ig_steps;
     int prompts, epochs, patience, per_layer, agg_max, keep_sign, deep, pool_mean;
     long max_train, max_examples;
     double head_lr, tolerance, max_ratio, fixed_ratio;
@@ -113,6 +113,7 @@ static int parse_args(int argc, char **argv, args *a) {
         else if (!strcmp(s, "--curve")) { NEED(); a->curve_out = v; }
         else if (!strcmp(s, "--split")) { NEED(); a->split = v; }
         else if (!strcmp(s, "--sweep")) { NEED(); a->sweep = v; }
+        else if (!strcmp(s, "--ig-steps")) { NEED(); if (!parse_int(s, v, 1, 1000, &a->ig_steps)) return 0; }
         else if (!strcmp(s, "--retune-epochs")) { NEED(); if (!parse_int(s, v, 0, 100, &a->retune_epochs)) return 0; }
         else if (!strcmp(s, "--prompts")) { NEED(); if (!parse_int(s, v, 0, 512, &a->prompts)) return 0; }
         else if (!strcmp(s, "--epochs")) { NEED(); if (!parse_int(s, v, 1, 1000, &a->epochs)) return 0; }
@@ -791,12 +792,15 @@ static int cmd_tune(args *a) {
 
 static const char *localize_help =
     "usage: unplug localize --model DIR --expert TUNED.expert (--task NAME --data DIR | --train F --val F [--test F])\n"
-    "                       --out FILE.expert [--method actxgrad|activation|weight|random] [--agg mean|max] [--signed]\n"
+    "                       --out FILE.expert [--method actxgrad|activation|weight|random|ig] [--ig-steps 8]\n"
+    "                       [--agg mean|max] [--signed]\n"
     "                       [--max-examples N] [--tolerance 1.0] [--max-ratio 0.95] [--ratio R] [--per-layer]\n"
     "                       [--scores FILE.tsv] [--curve FILE.tsv] [--sweep 0.3,0.5,0.7] [--retune-epochs N]\n"
     "Scores every FFN neuron's relevance to the task on its training split\n"
     "(default: |activation x gradient of the gold label's log-probability|, mean\n"
-    "over non-padding tokens, mean over examples), then finds by binary search the\n"
+    "over non-padding tokens, mean over examples; ig: integrated gradients of each\n"
+    "layer's activations from zero, --ig-steps midpoints, about 2 x L x steps times\n"
+    "the cost), then finds by binary search the\n"
     "largest pruning ratio whose validation metric stays within --tolerance points\n"
     "of the unpruned tuned model (or prunes --ratio R), and writes the expert.\n"
     "--scores writes layer, neuron, score; --curve every ratio tried; --sweep also\n"
@@ -835,6 +839,7 @@ static int cmd_localize(args *a) {
     if (a->method && up_attr_from_name(a->method, &ao.method) != UP_OK) return die("bad --method");
     ao.agg_max = a->agg_max;
     ao.keep_sign = a->keep_sign;
+    if (a->ig_steps) ao.ig_steps = a->ig_steps;
     if (a->max_examples) ao.max_examples = (size_t)a->max_examples;
     if (!strchr(a->batches, ',')) ao.batch = a->batch;
     double t0 = up_now();

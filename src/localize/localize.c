@@ -9,18 +9,19 @@
 #include "kernels/ops.h"
 #include "tune/tune.h"
 
-static const char *const attr_names[UP_ATTR_COUNT] = {"actxgrad", "activation", "weight", "random"};
+static const char *const attr_names[UP_ATTR_COUNT] = {"actxgrad", "activation", "weight", "random", "ig"};
 const char *up_attr_name(up_attr_method m) { return m >= 0 && m < UP_ATTR_COUNT ? attr_names[m] : "?"; }
 up_status up_attr_from_name(const char *s, up_attr_method *out) {
     for (int i = 0; i < UP_ATTR_COUNT; i++)
         if (!strcmp(s, attr_names[i])) { *out = (up_attr_method)i; return UP_OK; }
-    return up_fail(UP_ERR_INVALID, "unknown attribution method '%s' (expected actxgrad, activation, weight or random)", s);
+    return up_fail(UP_ERR_INVALID, "unknown attribution method '%s' (expected actxgrad, activation, weight, random or ig)", s);
 }
 
 up_attr_opts up_attr_defaults(void) {
     up_attr_opts o;
     memset(&o, 0, sizeof o);
     o.batch = 32;
+    o.ig_steps = 8;
     o.seed = 1;
     return o;
 }
@@ -47,6 +48,26 @@ static void weight_row_norms(const up_model *m, const up_linear *l, int rows_are
         }
     (void)C;
     for (int j = 0; j < F; j++) out[j] = sqrt(out[j]);
+}
+
+/* sc (F) += per-example aggregate over tokens of h * g (or h alone, g NULL)
+ * for one layer: f, g (bn,Tb,F); the score is h * d log p / dh = -h * g
+ * with g the gradient of -log p. */
+static void accumulate(double *sc, double *agg, const float *f, const float *g, const int32_t *lens, int bn, int Tb,
+                       int F, const up_attr_opts *o) {
+    for (int i = 0; i < bn; i++) {
+        for (int j = 0; j < F; j++) agg[j] = o->agg_max ? -INFINITY : 0;
+        for (int k = 0; k < lens[i]; k++) {
+            const float *fr = f + ((size_t)i * Tb + k) * F, *gr = g ? g + ((size_t)i * Tb + k) * F : NULL;
+            for (int j = 0; j < F; j++) {
+                double v = gr ? -(double)fr[j] * gr[j] : fr[j];
+                if (!o->keep_sign) v = fabs(v);
+                if (o->agg_max) agg[j] = v > agg[j] ? v : agg[j];
+                else agg[j] += v;
+            }
+        }
+        for (int j = 0; j < F; j++) sc[j] += o->agg_max ? agg[j] : agg[j] / lens[i];
+    }
 }
 
 up_status up_attribute(const up_model *base, const up_task *t, const up_dataset *d, const up_attr_opts *o,
@@ -78,11 +99,17 @@ up_status up_attribute(const up_model *base, const up_task *t, const up_dataset 
             *labels = malloc((size_t)B * 4);
     const char **ta = malloc((size_t)B * sizeof *ta), **tb = malloc((size_t)B * sizeof *tb);
     float *dl = malloc((size_t)B * NL * 4);
+    double *agg = malloc((size_t)L * F * sizeof *agg);
+    int ig = o->method == UP_ATTR_IG, k = o->ig_steps > 0 ? o->ig_steps : 8;
+    float *hbuf = ig ? malloc((size_t)B * T * F * sizeof *hbuf) : NULL, *gbuf = ig ? malloc((size_t)B * T * F * sizeof *gbuf) : NULL,
+          *scale = ig ? malloc((size_t)L * F * sizeof *scale) : NULL;
+    for (size_t i = 0; scale && i < (size_t)L * F; i++) scale[i] = 1.0f;
     up_encoding e = {0};
-    up_status st = ids && types && lens && labels && ta && tb && dl ? UP_OK : up_fail(UP_ERR_NOMEM, "out of memory");
+    up_status st = ids && types && lens && labels && ta && tb && dl && agg && (!ig || (hbuf && gbuf && scale))
+                       ? UP_OK : up_fail(UP_ERR_NOMEM, "out of memory");
     if (!st) st = up_task_view(base, t, &v);
     if (!st) st = up_run_new(v, B, T, &r);
-    if (!st) st = up_run_set_train(r, 1, o->method == UP_ATTR_ACTGRAD);
+    if (!st) st = up_run_set_train(r, 1, o->method == UP_ATTR_ACTGRAD || ig);
     for (size_t i0 = 0; i0 < n && !st; i0 += (size_t)B) {
         int bn = (int)(n - i0 < (size_t)B ? n - i0 : (size_t)B);
         for (int i = 0; i < bn; i++) {
@@ -96,31 +123,40 @@ up_status up_attribute(const up_model *base, const up_task *t, const up_dataset 
         if (Tb < 0) { st = up_fail_prefix(UP_ERR_INVALID, "batch at example %zu", i0); break; }
         up_batch bt = up_task_batch(t, bn, Tb, ids, types, lens);
         if ((st = up_forward(r, &bt))) break;
-        if (o->method == UP_ATTR_ACTGRAD) {
-            /* per-row gradient of -log p(gold): grad_scale bn undoes the mean */
-            up_xent_forward_backward(dl, up_run_logits(r), labels, (size_t)bn, NL, (float)bn, NULL);
-            if ((st = up_backward(r, dl, NULL, NULL, NULL))) break;
-        }
-#pragma omp parallel for schedule(static)
-        for (int l = 0; l < L; l++) {
-            const float *f = r->acts[l].f32, *df = o->method == UP_ATTR_ACTGRAD ? up_run_grad_ffn(r, l) : NULL;
-            double *sc = scores + (size_t)l * F;
-            double *agg = malloc((size_t)F * sizeof *agg);
-            for (int i = 0; i < bn; i++) {
-                for (int j = 0; j < F; j++) agg[j] = o->agg_max ? -INFINITY : 0;
-                for (int k = 0; k < lens[i]; k++) {
-                    const float *fr = f + ((size_t)i * Tb + k) * F, *gr = df ? df + ((size_t)i * Tb + k) * F : NULL;
-                    for (int j = 0; j < F; j++) {
-                        /* d log p / dh = -d(-log p)/dh */
-                        double s = gr ? -(double)fr[j] * gr[j] : fr[j];
-                        if (!o->keep_sign) s = fabs(s);
-                        if (o->agg_max) agg[j] = s > agg[j] ? s : agg[j];
-                        else agg[j] += s;
+        if (o->method == UP_ATTR_IG) {
+            /* per layer l: h (unscaled) times the mean over alpha = (i + 0.5) / k of the gradient at alpha h,
+             * layer l's activations scaled by alpha, every other layer as it is */
+            size_t BTF = (size_t)bn * Tb * F;
+            for (int l = 0; l < L && !st; l++) {
+                if (l > 0 && (st = up_forward(r, &bt))) break; /* unscaled again: the last one scaled layer l-1 */
+                memcpy(hbuf, r->acts[l].f32, BTF * sizeof *hbuf);
+                memset(gbuf, 0, BTF * sizeof *gbuf);
+                for (int q = 0; q < k && !st; q++) {
+                    for (int j = 0; j < F; j++) scale[(size_t)l * F + j] = (float)((q + 0.5) / k);
+                    up_run_set_ffn_scale(r, scale);
+                    if (!(st = up_forward(r, &bt))) {
+                        up_xent_forward_backward(dl, up_run_logits(r), labels, (size_t)bn, NL, (float)bn, NULL);
+                        st = up_backward(r, dl, NULL, NULL, NULL);
                     }
+                    const float *g = up_run_grad_ffn(r, l);
+                    for (size_t x = 0; !st && x < BTF; x++) gbuf[x] += g[x] / (float)k;
                 }
-                for (int j = 0; j < F; j++) sc[j] += o->agg_max ? agg[j] : agg[j] / lens[i];
+                for (int j = 0; j < F; j++) scale[(size_t)l * F + j] = 1.0f;
+                up_run_set_ffn_scale(r, NULL);
+                accumulate(scores + (size_t)l * F, agg, hbuf, gbuf, lens, bn, Tb, F, o);
             }
-            free(agg);
+            if (st) break;
+        } else {
+            if (o->method == UP_ATTR_ACTGRAD) {
+                /* per-row gradient of -log p(gold): grad_scale bn undoes the mean */
+                up_xent_forward_backward(dl, up_run_logits(r), labels, (size_t)bn, NL, (float)bn, NULL);
+                if ((st = up_backward(r, dl, NULL, NULL, NULL))) break;
+            }
+#pragma omp parallel for schedule(static)
+            for (int l = 0; l < L; l++) {
+                const float *df = o->method == UP_ATTR_ACTGRAD ? up_run_grad_ffn(r, l) : NULL;
+                accumulate(scores + (size_t)l * F, agg + (size_t)l * F, r->acts[l].f32, df, lens, bn, Tb, F, o);
+            }
         }
         if (o->progress) o->progress(i0 + (size_t)bn, n, o->progress_user);
     }
@@ -128,6 +164,7 @@ up_status up_attribute(const up_model *base, const up_task *t, const up_dataset 
         for (size_t i = 0; i < (size_t)L * F; i++) scores[i] /= (double)n;
     up_encoding_free(&e);
     free(ids); free(types); free(lens); free(labels); free(ta); free(tb); free(dl);
+    free(agg); free(hbuf); free(gbuf); free(scale);
     up_run_free(r);
     up_model_free(v);
     return st;

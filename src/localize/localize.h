@@ -21,6 +21,7 @@ typedef enum {
     UP_ATTR_ACT,         /* |h| */
     UP_ATTR_WEIGHT,      /* ||W_in row|| * ||W_out column|| (no data) */
     UP_ATTR_RANDOM,      /* seeded uniform: the control */
+    UP_ATTR_IG,          /* |integrated gradients| of each layer's activations from 0, ig_steps midpoints */
     UP_ATTR_COUNT
 } up_attr_method;
 const char *up_attr_name(up_attr_method m);
@@ -32,6 +33,7 @@ typedef struct {
     int keep_sign;        /* 1: signed h * grad (mean), 0: absolute value */
     int batch;
     size_t max_examples;  /* 0: all */
+    int ig_steps;         /* integrated gradients: steps per layer (default 8) */
     uint64_t seed;
     void (*progress)(size_t done, size_t total, void *user);
     void *progress_user;

@@ -91,7 +91,6 @@ static up_status attention_backward(up_run *r, const up_acts *a, const float *dc
 up_status up_backward(up_run *r, const float *dlogits, const float *dpooled, const float *dhidden,
                       const up_grads *gr) {
     if (!r->train) return up_fail(UP_ERR_INVALID, "up_backward needs a run in training mode (up_run_set_train)");
-    if (r->ffn_scale) return up_fail(UP_ERR_INVALID, "up_backward with an FFN scale probe set (up_run_set_ffn_scale)");
     const up_model *m = r->m;
     const up_config *c = &m->cfg;
     const up_weights *w = &m->w;
@@ -153,6 +152,11 @@ up_status up_backward(up_run *r, const float *dlogits, const float *dpooled, con
             TRY(linear_dx(r, &ly->ffn_out, ds_e, M, r->df, 0.0f));
             TRY(linear_dw(r, &ly->ffn_out, ds_e, r->dsum, a->f, M, lg ? &lg->ffn_out : &no_grad));
             if (r->keep_dffn) memcpy(r->dffn[l], r->df, (size_t)M * F * sizeof(float));
+            if (r->ffn_scale) { /* the forward used s * act(u): the chain rule multiplies by s */
+                const float *s = r->ffn_scale + (size_t)l * c->intermediate_size;
+                for (size_t i = 0; i < (size_t)M; i++)
+                    for (int j = 0; j < F; j++) r->df[i * F + j] *= s[j];
+            }
             memset(r->du, 0, (size_t)M * F * sizeof(float));
             up_act_backward(r->du, r->df, a->u, (size_t)M * F,
                             c->hidden_act == UP_ACT_RELU ? UP_ACTFN_RELU

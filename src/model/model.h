@@ -187,8 +187,9 @@ struct up_run {
 up_status up_run_set_train(up_run *r, int train, int keep_dffn);
 
 /* Multiplies every FFN activation of neuron j in layer l by scale[l*F + j]
- * in later forwards (NULL: off). A forward-only probe: masking neurons to
- * zero, finite differences of attribution; up_backward refuses while set. */
+ * in later forwards (NULL: off): masking neurons to zero, finite differences,
+ * integrated gradients. up_backward follows it; the kept FFN-activation
+ * gradient is then with respect to the scaled activation. */
 void up_run_set_ffn_scale(up_run *r, const float *scale);
 
 /* Backward from gradients of the outputs of the last forward: dlogits
@@ -207,7 +208,8 @@ void up_mlm_free(up_run *r);
 
 /* (B,T,C) gradient of the word-embedding rows of the last backward. */
 const float *up_run_grad_embeds(const up_run *r);
-/* (B,T,F) gradient of layer l's FFN activations (keep_dffn). */
+/* (B,T,F) gradient of layer l's FFN activations (keep_dffn), as they were
+ * after the ffn_scale probe when one is set. */
 const float *up_run_grad_ffn(const up_run *r, int layer);
 
 #endif
