@@ -102,18 +102,24 @@ static void test_compaction_equals_masking(up_model *m) {
     free(scale);
 }
 
-static void test_attribution_fd(up_model *m) {
-    char *labels[] = {"neg", "pos"};
-    up_task *t = NULL;
-    CHECK_OK(up_task_new(m, "toy", 2, labels, 2, 24, 3, &t));
-    if (!t) return;
-    up_example ex = {(char *)"the story was good and fine", NULL, 1};
+static char *toy_labels[] = {"neg", "pos"};
+/* a dataset of one positive example */
+static up_dataset one_example(up_example *ex) {
     up_dataset d;
     memset(&d, 0, sizeof d);
-    d.ex = &ex;
+    d.ex = ex;
     d.n = 1;
     d.n_labels = 2;
-    d.labels = labels;
+    d.labels = toy_labels;
+    return d;
+}
+
+static void test_attribution_fd(up_model *m) {
+    up_task *t = NULL;
+    CHECK_OK(up_task_new(m, "toy", 2, toy_labels, 2, 24, 3, &t));
+    if (!t) return;
+    up_example ex = {(char *)"the story was good and fine", NULL, 1};
+    up_dataset d = one_example(&ex);
     int L = t->n_layers, F = (int)m->cfg.intermediate_size;
     double *sc = malloc((size_t)L * F * sizeof *sc);
     up_attr_opts ao = up_attr_defaults();
@@ -160,17 +166,11 @@ static void test_attribution_fd(up_model *m) {
 /* integrated gradients are complete: over a layer, the signed scores add up
  * to log p(gold) minus log p(gold) with that layer's activations at zero */
 static void test_integrated_gradients(up_model *m) {
-    char *labels[] = {"neg", "pos"};
     up_task *t = NULL;
-    CHECK_OK(up_task_new(m, "toy", 2, labels, 2, 24, 3, &t));
+    CHECK_OK(up_task_new(m, "toy", 2, toy_labels, 2, 24, 3, &t));
     if (!t) return;
     up_example ex = {(char *)"the story was good and fine", NULL, 1};
-    up_dataset d;
-    memset(&d, 0, sizeof d);
-    d.ex = &ex;
-    d.n = 1;
-    d.n_labels = 2;
-    d.labels = labels;
+    up_dataset d = one_example(&ex);
     int L = t->n_layers, F = (int)m->cfg.intermediate_size;
     double *sc = malloc((size_t)L * F * sizeof *sc);
     up_attr_opts ao = up_attr_defaults();
