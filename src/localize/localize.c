@@ -252,15 +252,13 @@ up_status up_prune_search(const up_model *base, up_task *t, const double *scores
     memset(res, 0, sizeof *res);
     if (o->retune && !o->retune_train) return up_fail(UP_ERR_INVALID, "re-tuning in the search needs the training split");
     up_task_clear_kept(t);
-    up_task *orig = NULL, *best = NULL;
+    up_task *best = NULL; /* the candidate of the chosen ratio (t's prompt and head stay as tuned: re-tuning copies) */
     up_status st = up_task_evaluate(base, t, val, o->batch, &res->full_metric, NULL);
-    if (!st) st = up_task_clone(t, &orig); /* the unpruned tuned task every point starts from */
     double floor = res->full_metric - o->tolerance, lo = 0, hi = o->max_ratio, lo_metric = res->full_metric;
     /* try the top of the range first: many tasks allow it */
     for (int it = 0; it <= o->iters && !st; it++) {
         double r = it == 0 ? hi : 0.5 * (lo + hi), m;
         up_task *cand = NULL;
-        if ((st = task_assign(t, orig))) break;
         if ((st = search_point(base, t, scores, val, o, r, &cand, &m))) break;
         int ok = m >= floor;
         if (res->n_points < 64) {
@@ -281,9 +279,9 @@ up_status up_prune_search(const up_model *base, up_task *t, const double *scores
     if (!st) {
         res->ratio = lo;
         res->metric = lo_metric;
-        st = task_assign(t, best ? best : orig);
+        if (best) st = task_assign(t, best);
+        else up_task_clear_kept(t);
     }
-    up_task_free(orig);
     up_task_free(best);
     return st;
 }
