@@ -25,34 +25,38 @@ with open(sys.argv[1] + "/train.txt", "w") as f:
 with open(sys.argv[1] + "/held.txt", "w") as f:
     for _ in range(200): f.write(line().replace(" ##", "") + "\n")
 PY
+# under sanitizers (several times slower) a shorter schedule with a weaker
+# learning bar; the resume and signal checks are the same
+if [ "${UP_SANITIZED:-0}" = 1 ]; then steps=300 stop=120 every=150 min_acc=0.2 max_ratio=0.8
+else steps=1000 stop=400 every=500 min_acc=0.35 max_ratio=0.6; fi
 common=(--train "$tmp/train.txt" --heldout "$tmp/held.txt" --vocab "$vocab" --config "$tmp/cfg.json"
-        --seq-len 32 --batch 16 --steps 1000 --warmup 50 --lr 3e-3 --eval-every 500 --log-every 50 --seed 3 --precision fp32)
+        --seq-len 32 --batch 16 --steps $steps --warmup 50 --lr 3e-3 --eval-every $every --log-every 50 --seed 3 --precision fp32)
 
 # 1. loss falls
 "$cli" pretrain "${common[@]}" --out "$tmp/a" >"$tmp/a.out" 2>"$tmp/a.err" || { bad "pretrain exit"; cat "$tmp/a.err" >&2; }
-python3 - "$tmp/a/train_log.jsonl" <<'PY' && ok || bad "MLM loss did not fall"
+python3 - "$tmp/a/train_log.jsonl" $min_acc $max_ratio <<'PY' && ok || bad "MLM loss did not fall"
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 losses = [r["loss"] for r in rows if "loss" in r]
 accs = [r["heldout_acc"] for r in rows if "heldout_acc" in r]
 print("losses", [round(x, 3) for x in losses], "held-out acc", accs)
-assert losses[-1] < 0.6 * losses[0], "loss"
-assert accs[-1] > 0.35, "accuracy"
+assert losses[-1] < float(sys.argv[3]) * losses[0], "loss"
+assert accs[-1] > float(sys.argv[2]), "accuracy"
 PY
-grep -q "step 1000/1000" "$tmp/a.err" && ok || bad "no progress line"
+grep -q "step $steps/$steps" "$tmp/a.err" && ok || bad "no progress line"
 
-# 2. stop at 400 (checkpoint), resume to 1000: the same loss curve
-"$cli" pretrain "${common[@]}" --out "$tmp/b" --checkpoint "$tmp/b.ckpt" --ckpt-every 1000 --stop-after 400 >/dev/null 2>"$tmp/b1.err" || bad "first half exit"
+# 2. stop part-way (checkpoint), resume to the end: the same loss curve
+"$cli" pretrain "${common[@]}" --out "$tmp/b" --checkpoint "$tmp/b.ckpt" --ckpt-every 1000 --stop-after $stop >/dev/null 2>"$tmp/b1.err" || bad "first half exit"
 [ -s "$tmp/b.ckpt" ] && ok || bad "no checkpoint written at stop"
 "$cli" pretrain "${common[@]}" --out "$tmp/b" --checkpoint "$tmp/b.ckpt" --ckpt-every 1000 >/dev/null 2>"$tmp/b2.err" || bad "resume exit"
 grep -q "resumed from" "$tmp/b2.err" && ok || bad "resume not reported"
-python3 - "$tmp/a/train_log.jsonl" "$tmp/b/train_log.jsonl" <<'PY' && ok || bad "resumed run differs"
+python3 - "$tmp/a/train_log.jsonl" "$tmp/b/train_log.jsonl" $steps <<'PY' && ok || bad "resumed run differs"
 import json, sys
 a, b = ([json.loads(l) for l in open(p)] for p in sys.argv[1:3])
 la = {r["step"]: r["step_loss"] for r in a if "step_loss" in r}
 lb = {r["step"]: r["step_loss"] for r in b if "step_loss" in r}
 steps = sorted(set(la) & set(lb))
-assert steps and max(steps) == 1000, steps
+assert steps and max(steps) == int(sys.argv[3]), steps
 ha = [r["heldout_loss"] for r in a if "heldout_loss" in r]
 hb = [r["heldout_loss"] for r in b if "heldout_loss" in r]
 assert abs(ha[-1] - hb[-1]) < 1e-5, (ha, hb)
@@ -67,8 +71,14 @@ grep -q "trained with batch 16x32" "$tmp/c.err" && ok || { bad "batch mismatch m
 # 2b. Ctrl-C: the run saves its checkpoint and exits with 130
 "$cli" pretrain "${common[@]}" --steps 1000000 --out "$tmp/s" --checkpoint "$tmp/s.ckpt" --ckpt-every 1000000 >/dev/null 2>"$tmp/s.err" &
 pid=$!
-for i in $(seq 50); do grep -q "step 50/" "$tmp/s.err" 2>/dev/null && break; sleep 0.1; done
-kill -INT $pid; wait $pid; rc=$?
+# a background job of a script starts with SIGINT ignored until the program
+# installs its handler, so wait for training to run before sending it (a
+# slow machine may take a while to get there); never leave the run behind
+for i in $(seq 1200); do grep -q "step 50/" "$tmp/s.err" 2>/dev/null && break; sleep 0.1; done
+if grep -q "step 50/" "$tmp/s.err"; then kill -INT $pid; else bad "no progress within 120 s"; kill -KILL $pid; fi
+for i in $(seq 600); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+kill -0 $pid 2>/dev/null && { bad "still running 60 s after SIGINT"; kill -KILL $pid; }
+wait $pid; rc=$?
 [ $rc -eq 130 ] && ok || bad "SIGINT exit code $rc"
 grep -q "stopping at step .*checkpoint saved" "$tmp/s.err" && ok || { bad "SIGINT message"; tail -3 "$tmp/s.err" >&2; }
 [ -s "$tmp/s.ckpt" ] && [ -s "$tmp/s/model.safetensors" ] && ok || bad "SIGINT left no checkpoint or model"
