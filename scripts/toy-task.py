@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Writes a small generated sentiment task, DIR/{train,val,test}.tsv (text, label),
-for the demo and the CLI tests: filler words around one polar word that decides
-the label. Standard library only; seeded, so the files are the same every run.
-Usage: scripts/toy-task.py DIR"""
+"""Writes a small generated task, DIR/{train,val,test}.tsv (text, label), for the
+demo and the CLI tests. KIND sentiment (default): filler words around one polar
+word that decides the label; KIND digits: digit strings, "high" when one of them
+is a 9. Standard library only; seeded, so the files are the same every run.
+Usage: scripts/toy-task.py DIR [KIND]"""
 import random
 import sys
 
@@ -18,9 +19,19 @@ def example():
     return " ".join(w), ["negative", "positive"][y]
 
 
+def digits():
+    y = r.randint(0, 1)
+    w = [str(r.randint(0, 8)) for _ in range(r.randint(3, 8))]
+    if y:
+        w.insert(r.randint(0, len(w)), "9")
+    return " ".join(w), ["low", "high"][y]
+
+
+kind = sys.argv[2] if len(sys.argv) > 2 else "sentiment"
+make = {"sentiment": example, "digits": digits}[kind]
 for name, n in [("train", 800), ("val", 200), ("test", 200)]:
     with open(f"{sys.argv[1]}/{name}.tsv", "w") as f:
         f.write("text\tlabel\n")
         for _ in range(n):
-            t, y = example()
+            t, y = make()
             f.write(f"{t}\t{y}\n")

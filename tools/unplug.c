@@ -24,6 +24,7 @@
 #include "model/task.h"
 #include "text/dataset.h"
 #include "tune/tune.h"
+#include "cli.h"
 
 typedef struct {
     const char *model, *vocab, *config, *full;
@@ -48,7 +49,7 @@ typedef struct {
     double head_lr, tolerance, max_ratio, fixed_ratio;
 } args;
 
-static int die(const char *what) {
+int die(const char *what) {
     fprintf(stderr, "unplug: %s%s%s\n", what, up_errmsg()[0] ? ": " : "", up_errmsg());
     return 1;
 }
@@ -1108,6 +1109,10 @@ static const char *main_help =
     "  localize        attribute FFN neurons, search the pruning ratio -> pruned expert\n"
     "  eval            full vs expert metric and measured speed-up\n"
     "  expert show     print an expert file\n"
+    "  classify        label texts with an expert (one request, as the server would)\n"
+    "  serve           HTTP server: many experts over one base model\n"
+    "  router build    a task router over the base model's [CLS] embedding\n"
+    "  report          one HTML file with SVG plots of the measured results\n"
     "  version         print the version\n";
 
 int main(int argc, char **argv) {
@@ -1118,6 +1123,10 @@ int main(int argc, char **argv) {
     const char *cmd = argv[1];
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) return printf("unplug %s\n", UP_VERSION), 0;
     if (!strcmp(cmd, "expert")) return cmd_expert(argc - 2, argv + 2);
+    if (!strcmp(cmd, "serve")) return cmd_serve(argc - 2, argv + 2);
+    if (!strcmp(cmd, "classify")) return cmd_classify(argc - 2, argv + 2);
+    if (!strcmp(cmd, "router")) return cmd_router(argc - 2, argv + 2);
+    if (!strcmp(cmd, "report")) return cmd_report(argc - 2, argv + 2);
     args a;
     if (!parse_args(argc - 2, argv + 2, &a)) return 2;
     if (!strcmp(cmd, "info")) return cmd_info(&a);

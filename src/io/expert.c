@@ -118,36 +118,6 @@ up_status up_expert_save(const char *path, up_model *base, const up_task *t, con
     return st;
 }
 
-static up_status need_tensor(const up_st_set *s, const char *path, const char *name, up_dtype dt, int ndim,
-                             const int64_t *shape, const up_st_tensor **out) {
-    const up_st_tensor *t = up_st_find(s, name);
-    if (!t) return up_fail(UP_ERR_FORMAT, "%s: expert lacks tensor '%s'", path, name);
-    if (t->dtype != dt) return up_fail(UP_ERR_FORMAT, "%s: tensor '%s': expected dtype %s, found %s", path, name,
-                                       up_dtype_name(dt), up_dtype_name(t->dtype));
-    int same = t->ndim == ndim;
-    for (int i = 0; same && i < ndim; i++) same = shape[i] < 0 || t->shape[i] == shape[i];
-    if (!same) {
-        char want[96] = "", got[96] = "";
-        for (int i = 0; i < ndim; i++)
-            snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", i ? ", " : "", (long long)shape[i]);
-        for (int i = 0; i < t->ndim && i < 8; i++)
-            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", i ? ", " : "", (long long)t->shape[i]);
-        return up_fail(UP_ERR_FORMAT, "%s: tensor '%s': expected shape [%s], found [%s]", path, name, want, got);
-    }
-    *out = t;
-    return UP_OK;
-}
-
-static up_status parse_int_meta(const char *path, const char *key, const char *v, long lo, long hi, long *out) {
-    char *end;
-    long x = v ? strtol(v, &end, 10) : 0;
-    if (!v || *end || end == v || x < lo || x > hi)
-        return up_fail(UP_ERR_FORMAT, "%s: metadata '%s': expected an integer in %ld..%ld, found %s%s%s", path, key, lo, hi,
-                       v ? "'" : "", v ? v : "nothing", v ? "'" : "");
-    *out = x;
-    return UP_OK;
-}
-
 up_status up_expert_load(const char *path, up_model *base, up_task **out, up_expert_info *info) {
     *out = NULL;
     memset(info, 0, sizeof *info);
@@ -165,7 +135,7 @@ up_status up_expert_load(const char *path, up_model *base, up_task **out, up_exp
         goto done;
     }
     long ver = 0, P = 0, maxlen = 0;
-    if ((st = parse_int_meta(path, "version", values[K_VERSION], 1, 1000, &ver))) goto done;
+    if ((st = up_meta_int(path, "version", values[K_VERSION], 1, 1000, &ver))) goto done;
     if (ver > EXPERT_VERSION) {
         st = up_fail(UP_ERR_UNSUPPORTED, "%s: expert format version %ld is newer than this unplug reads (%d): upgrade unplug",
                      path, ver, EXPERT_VERSION);
@@ -181,8 +151,8 @@ up_status up_expert_load(const char *path, up_model *base, up_task **out, up_exp
         st = up_fail(UP_ERR_FORMAT, "%s: metadata 'pooling': expected \"cls\" or \"mean\", found '%s'", path, pooling);
         goto done;
     }
-    if ((st = parse_int_meta(path, "n_prompt", values[K_NPROMPT], 0, 4096, &P))) goto done;
-    if ((st = parse_int_meta(path, "max_len", values[K_MAXLEN], 3, 1 << 20, &maxlen))) goto done;
+    if ((st = up_meta_int(path, "n_prompt", values[K_NPROMPT], 0, 4096, &P))) goto done;
+    if ((st = up_meta_int(path, "max_len", values[K_MAXLEN], 3, 1 << 20, &maxlen))) goto done;
     json_error_t je;
     labels = json_loads(values[K_LABELS], 0, &je);
     if (!json_is_array(labels) || json_array_size(labels) < 2 || json_array_size(labels) > UP_MAX_LABELS) {
@@ -235,11 +205,11 @@ up_status up_expert_load(const char *path, up_model *base, up_task **out, up_exp
     const up_st_tensor *x[5];
     int64_t sp[3] = {P, C, 0}, sc[2] = {C, C}, s1[1] = {C}, sl[2] = {NL, C}, s2[1] = {NL};
     if (K > 1) { sp[0] = K; sp[1] = P; sp[2] = C; }
-    if ((st = need_tensor(s, path, "prompt", UP_DT_F32, K > 1 ? 3 : 2, sp, &x[0])) ||
-        (st = need_tensor(s, path, "pooler.weight", UP_DT_F32, 2, sc, &x[1])) ||
-        (st = need_tensor(s, path, "pooler.bias", UP_DT_F32, 1, s1, &x[2])) ||
-        (st = need_tensor(s, path, "classifier.weight", UP_DT_F32, 2, sl, &x[3])) ||
-        (st = need_tensor(s, path, "classifier.bias", UP_DT_F32, 1, s2, &x[4])))
+    if ((st = up_st_need(s, path, "prompt", UP_DT_F32, K > 1 ? 3 : 2, sp, &x[0])) ||
+        (st = up_st_need(s, path, "pooler.weight", UP_DT_F32, 2, sc, &x[1])) ||
+        (st = up_st_need(s, path, "pooler.bias", UP_DT_F32, 1, s1, &x[2])) ||
+        (st = up_st_need(s, path, "classifier.weight", UP_DT_F32, 2, sl, &x[3])) ||
+        (st = up_st_need(s, path, "classifier.bias", UP_DT_F32, 1, s2, &x[4])))
         goto done;
     /* every tensor is one we know, and the checksum covers them all */
     blob b[1100];

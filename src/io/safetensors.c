@@ -756,3 +756,33 @@ const char *up_st_meta(up_st_set *s, const char *key) {
     const json_t *v = json_object_get(s->meta, key);
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
+
+up_status up_st_need(const up_st_set *s, const char *path, const char *name, up_dtype dt, int ndim,
+                             const int64_t *shape, const up_st_tensor **out) {
+    const up_st_tensor *t = up_st_find(s, name);
+    if (!t) return up_fail(UP_ERR_FORMAT, "%s: lacks tensor '%s'", path, name);
+    if (t->dtype != dt) return up_fail(UP_ERR_FORMAT, "%s: tensor '%s': expected dtype %s, found %s", path, name,
+                                       up_dtype_name(dt), up_dtype_name(t->dtype));
+    int same = t->ndim == ndim;
+    for (int i = 0; same && i < ndim; i++) same = shape[i] < 0 || t->shape[i] == shape[i];
+    if (!same) {
+        char want[96] = "", got[96] = "";
+        for (int i = 0; i < ndim; i++)
+            snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", i ? ", " : "", (long long)shape[i]);
+        for (int i = 0; i < t->ndim && i < 8; i++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", i ? ", " : "", (long long)t->shape[i]);
+        return up_fail(UP_ERR_FORMAT, "%s: tensor '%s': expected shape [%s], found [%s]", path, name, want, got);
+    }
+    *out = t;
+    return UP_OK;
+}
+
+up_status up_meta_int(const char *path, const char *key, const char *v, long lo, long hi, long *out) {
+    char *end;
+    long x = v ? strtol(v, &end, 10) : 0;
+    if (!v || *end || end == v || x < lo || x > hi)
+        return up_fail(UP_ERR_FORMAT, "%s: metadata '%s': expected an integer in %ld..%ld, found %s%s%s", path, key, lo, hi,
+                       v ? "'" : "", v ? v : "nothing", v ? "'" : "");
+    *out = x;
+    return UP_OK;
+}

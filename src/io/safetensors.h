@@ -77,4 +77,11 @@ void up_st_to_f32(const up_st_tensor *t, size_t offset, size_t n, float *dst);
 up_status up_st_parse_index(const char *path, const char *json, size_t len, char ***names,
                             size_t *count);
 
+/* The tensor name of s with dtype dt and shape (ndim dims; -1 = any), or a
+ * message naming path, the tensor and what differs. */
+up_status up_st_need(const up_st_set *s, const char *path, const char *name, up_dtype dt, int ndim,
+                     const int64_t *shape, const up_st_tensor **out);
+/* A metadata value v of key that must be an integer in lo..hi (v NULL: missing). */
+up_status up_meta_int(const char *path, const char *key, const char *v, long lo, long hi, long *out);
+
 #endif

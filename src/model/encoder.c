@@ -40,11 +40,11 @@ static void *carve(carver *c, size_t bytes) {
 
 /* Lays out (or, with cv->base == NULL, sizes) every buffer of the run. */
 static void run_layout(up_run *r, carver *cv) {
-    const up_config *c = &r->m->cfg;
+    const up_config *c = &r->shape;
     size_t B = (size_t)r->max_B, T = (size_t)r->max_T, C = (size_t)c->hidden_size,
            F = (size_t)c->intermediate_size, NH = (size_t)c->num_attention_heads, L = (size_t)c->num_hidden_layers;
-    size_t es = r->m->act_type == UP_T_BF16 ? 2 : 4, BT = B * T, BTC = BT * C, BTF = BT * F, P = B * NH * T * T;
-    int e_copy = r->m->act_type == UP_T_BF16, tr = r->train, keep = r->keep_all || tr;
+    size_t es = r->shape_act == UP_T_BF16 ? 2 : 4, BT = B * T, BTC = BT * C, BTF = BT * F, P = B * NH * T * T;
+    int e_copy = r->shape_act == UP_T_BF16, tr = r->train, keep = r->keep_all || tr;
     void *p;
 #define SET(lv, bytes) do { p = carve(cv, (bytes)); if (cv->base) (lv) = (void *)p; } while (0)
     size_t nh = keep ? L + 1 : 2;
@@ -94,7 +94,7 @@ static void run_layout(up_run *r, carver *cv) {
     SET(r->clse, B * C * es);
     SET(r->pooled, B * C * 4);
     SET(r->pooled_e, B * C * es);
-    SET(r->logits, B * (size_t)(c->num_labels > 0 ? c->num_labels : 1) * 4);
+    SET(r->logits, B * (size_t)(c->num_labels > UP_MAX_LABELS ? c->num_labels : UP_MAX_LABELS) * 4);
     if (tr) {
         size_t G = 3 * C > F ? 3 * C : F;
         SET(r->dx, BTC * 4);
@@ -140,6 +140,8 @@ up_status up_run_new(const up_model *m, int max_B, int max_T, up_run **out) {
     up_run *r = up_calloc(1, sizeof *r, "run");
     if (!r) return UP_ERR_NOMEM;
     r->m = m;
+    r->shape = m->cfg;
+    r->shape_act = m->act_type;
     r->max_B = max_B;
     r->max_T = max_T;
     size_t L = (size_t)c->num_hidden_layers;
@@ -153,6 +155,19 @@ up_status up_run_new(const up_model *m, int max_B, int max_T, up_run **out) {
         return st;
     }
     *out = r;
+    return UP_OK;
+}
+
+up_status up_run_use(up_run *r, const up_model *m) {
+    const up_config *a = &r->shape, *b = &m->cfg;
+    if (a->hidden_size != b->hidden_size || a->num_hidden_layers != b->num_hidden_layers ||
+        a->num_attention_heads != b->num_attention_heads || a->intermediate_size < b->intermediate_size ||
+        a->max_position_embeddings < b->max_position_embeddings || r->shape_act != m->act_type ||
+        b->num_labels > UP_MAX_LABELS)
+        return up_fail(UP_ERR_INVALID, "the run was sized for another model (%lld x %lld, F %lld, %s operands)",
+                       (long long)a->num_hidden_layers, (long long)a->hidden_size, (long long)a->intermediate_size,
+                       r->shape_act == UP_T_BF16 ? "bf16" : "fp32");
+    r->m = m;
     return UP_OK;
 }
 

@@ -146,6 +146,8 @@ typedef struct {
  * backward) needs, allocated in up_run_new / up_run_set_train. */
 struct up_run {
     const up_model *m;
+    up_config shape;     /* the configuration it was sized for (m may change, see up_run_use) */
+    up_type shape_act;
     up_gemm_ctx *gemm;
     int max_B, max_T, B, T;
     int keep_all, train;
@@ -180,6 +182,11 @@ struct up_run {
     const float *ffn_scale; /* (L,F) per-neuron factors on the FFN activations, or NULL (tests, masking) */
     void *arena;
 };
+
+/* Points the run at another model of the same shape (a task view of the
+ * base it was made for: FFN widths up to the base's, up to UP_MAX_LABELS
+ * labels). Costs nothing; the next up_forward runs m. */
+up_status up_run_use(up_run *r, const up_model *m);
 
 /* Training mode keeps every activation the backward needs and allocates the
  * backward's scratch. keep_dffn also keeps each layer's FFN-activation

@@ -348,36 +348,58 @@ int up_task_fill_batch(const up_task *t, const up_tokenizer *tok, const char *co
     return Tb;
 }
 
+up_status up_task_buf_init(up_task_buf *s, int B, int T) {
+    memset(s, 0, sizeof *s);
+    s->ids = up_malloc((size_t)B * T * 4, "batch");
+    s->types = up_malloc((size_t)B * T * 4, "batch");
+    s->lens = up_malloc((size_t)B * 4, "batch");
+    s->B = B;
+    s->T = T;
+    if (s->ids && s->types && s->lens) return UP_OK;
+    up_task_buf_free(s);
+    return UP_ERR_NOMEM;
+}
+
+void up_task_buf_free(up_task_buf *s) {
+    free(s->ids); free(s->types); free(s->lens);
+    up_encoding_free(&s->enc);
+    memset(s, 0, sizeof *s);
+}
+
+up_status up_task_classify(const up_model *v, const up_task *t, up_run *r, up_task_buf *s, const char *const *a,
+                           const char *const *b, int n, float *probs) {
+    if (!v->tok) return up_fail(UP_ERR_INVALID, "the model has no tokenizer");
+    if (n < 1 || n > r->max_B || n > s->B) return up_fail(UP_ERR_INVALID, "batch of %d examples, room for %d", n, r->max_B);
+    up_task tt = *t;
+    tt.max_len = t->max_len < r->max_T ? t->max_len : r->max_T;
+    if (tt.max_len > s->T) tt.max_len = s->T;
+    int Tb = up_task_fill_batch(&tt, v->tok, a, b, n, (int32_t)v->cfg.pad_token_id, &s->enc, s->ids, s->types, s->lens);
+    if (Tb < 0) return UP_ERR_INVALID;
+    up_batch bt = up_task_batch(t, n, Tb, s->ids, s->types, s->lens);
+    up_status st = r->m == v ? UP_OK : up_run_use(r, v);
+    if (!st) st = up_forward(r, &bt);
+    if (st) return st;
+    const float *lg = up_run_logits(r);
+    for (int i = 0; i < n; i++) softmax_row(probs + (size_t)i * t->n_labels, lg + (size_t)i * t->n_labels, t->n_labels);
+    return UP_OK;
+}
+
 up_status up_task_predict(const up_model *v, const up_task *t, up_run *r, const char *const *a, const char *const *b,
                           size_t n, float *probs, int *pred) {
-    if (!v->tok) return up_fail(UP_ERR_INVALID, "the model has no tokenizer");
-    int B = r->max_B, T = t->max_len < r->max_T ? t->max_len : r->max_T, NL = t->n_labels;
-    int32_t *ids = up_malloc((size_t)B * T * 4, "batch"), *types = up_malloc((size_t)B * T * 4, "batch"),
-            *lens = up_malloc((size_t)B * 4, "batch");
-    up_encoding e = {0};
-    up_status st = ids && types && lens ? UP_OK : UP_ERR_NOMEM;
-    up_task tt = *t;
-    tt.max_len = T;
+    int B = r->max_B, NL = t->n_labels;
+    up_task_buf s;
+    up_status st = up_task_buf_init(&s, B, t->max_len < r->max_T ? t->max_len : r->max_T);
     for (size_t i0 = 0; i0 < n && !st; i0 += (size_t)B) {
         int nb = (int)(n - i0 < (size_t)B ? n - i0 : (size_t)B);
-        int Tb = up_task_fill_batch(&tt, v->tok, a + i0, b ? b + i0 : NULL, nb, (int32_t)v->cfg.pad_token_id, &e, ids,
-                                    types, lens);
-        if (Tb < 0) { st = up_fail_prefix(UP_ERR_INVALID, "batch at example %zu", i0); break; }
-        up_batch bt = up_task_batch(t, nb, Tb, ids, types, lens);
-        st = up_forward(r, &bt);
-        if (st) break;
-        const float *lg = up_run_logits(r);
-        for (int i = 0; i < nb; i++) {
-            float *p = probs + (i0 + (size_t)i) * NL;
-            softmax_row(p, lg + (size_t)i * NL, NL);
-            if (pred) {
-                int best = 0;
-                for (int k = 1; k < NL; k++) if (p[k] > p[best]) best = k;
-                pred[i0 + i] = best;
-            }
+        st = up_task_classify(v, t, r, &s, a + i0, b ? b + i0 : NULL, nb, probs + i0 * NL);
+        if (st == UP_ERR_INVALID) st = up_fail_prefix(UP_ERR_INVALID, "batch at example %zu", i0);
+        for (int i = 0; i < nb && pred && !st; i++) {
+            const float *p = probs + (i0 + (size_t)i) * NL;
+            int best = 0;
+            for (int k = 1; k < NL; k++) if (p[k] > p[best]) best = k;
+            pred[i0 + i] = best;
         }
     }
-    up_encoding_free(&e);
-    free(ids); free(types); free(lens);
+    up_task_buf_free(&s);
     return st;
 }

@@ -73,6 +73,21 @@ int up_task_fill_batch(const up_task *t, const up_tokenizer *tok, const char *co
 up_batch up_task_batch(const up_task *t, int B, int T, const int32_t *ids, const int32_t *type_ids,
                        const int32_t *lens);
 
+/* Batch buffers for up_task_classify: room for B rows of T tokens. */
+typedef struct {
+    int32_t *ids, *types, *lens;
+    up_encoding enc;
+    int B, T;
+} up_task_buf;
+up_status up_task_buf_init(up_task_buf *s, int B, int T);
+void up_task_buf_free(up_task_buf *s);
+
+/* One batch: n <= the run's batch examples through view v (the run is
+ * pointed at v first, see up_run_use), class probabilities into probs (n,NL). No
+ * allocation once s has grown to the longest text (the serving hot path). */
+up_status up_task_classify(const up_model *v, const up_task *t, up_run *r, up_task_buf *s, const char *const *a,
+                           const char *const *b, int n, float *probs);
+
 /* Runs n examples in batches of the run's size, writes probs (n,NL). With
  * pred non-NULL also the argmax labels. */
 up_status up_task_predict(const up_model *view, const up_task *t, up_run *r, const char *const *a,

@@ -1,0 +1,241 @@
+#!/usr/bin/env bash
+# unplug serve on a loopback port, talked to over HTTP as a client would
+# (tiny model, generated tasks, seconds): concurrent mixed-task requests give
+# the labels and probabilities of the CLI's one-at-a-time inference; plugging,
+# replacing and unplugging experts while serving loses no request; every bad
+# input gets its status and a JSON error; the router picks tasks; SIGTERM
+# drains the requests in flight.
+set -u
+. "${UP_SOURCE_DIR:?}/tests/lib.sh"
+M=$src/tests/data/models/bert-f32-gelu
+mkdir -p "$tmp/sent" "$tmp/dig" "$tmp/ex" "$tmp/spare" "$tmp/outside"
+python3 "$src/scripts/toy-task.py" "$tmp/sent"
+python3 "$src/scripts/toy-task.py" "$tmp/dig" digits
+tune() { # NAME DATA_DIR OUT [extra]
+  local name=$1 d=$2 out=$3; shift 3
+  "$cli" tune --model "$M" --train "$d/train.tsv" --val "$d/val.tsv" --test "$d/test.tsv" --task "$name" --out "$out" \
+    --prompts 4 --max-len 32 --epochs 2 --batch 16 --lr 1e-2 --head-lr 1e-2 --precision fp32 "$@" >/dev/null 2>"$tmp/tune.err" ||
+    { bad "tune $name"; cat "$tmp/tune.err" >&2; }
+}
+tune sent "$tmp/sent" "$tmp/sent-full.expert"
+"$cli" localize --model "$M" --expert "$tmp/sent-full.expert" --train "$tmp/sent/train.tsv" --val "$tmp/sent/val.tsv" \
+  --test "$tmp/sent/test.tsv" --task sent --ratio 0.5 --out "$tmp/ex/sent.expert" --precision fp32 >/dev/null 2>&1 ||
+  bad "localize sent"
+tune digits "$tmp/dig" "$tmp/ex/digits.expert"
+tune spare "$tmp/sent" "$tmp/spare/spare.expert" --prompts 2
+cp "$tmp/spare/spare.expert" "$tmp/ex/spare.expert"
+cp "$tmp/spare/spare.expert" "$tmp/outside/secret.expert"
+echo "test-key-0123456789" >"$tmp/key"
+
+# the CLI's single-request inference: the reference
+head -40 "$tmp/sent/test.tsv" | tail -39 | cut -f1 >"$tmp/sent.txt"
+head -40 "$tmp/dig/test.tsv" | tail -39 | cut -f1 >"$tmp/dig.txt"
+"$cli" classify --model "$M" --expert "$tmp/ex/sent.expert" --precision fp32 <"$tmp/sent.txt" >"$tmp/sent.ref" 2>"$tmp/cl.err" &&
+  [ "$(wc -l <"$tmp/sent.ref")" -eq 39 ] && ok || { bad "classify sent"; cat "$tmp/cl.err" >&2; }
+"$cli" classify --model "$M" --expert "$tmp/ex/digits.expert" --precision fp32 <"$tmp/dig.txt" >"$tmp/dig.ref" 2>"$tmp/cl.err" &&
+  [ "$(wc -l <"$tmp/dig.ref")" -eq 39 ] && ok || { bad "classify digits"; cat "$tmp/cl.err" >&2; }
+
+# a router over the two tasks' training data
+"$cli" router build --model "$M" --tasks "sent=$tmp/sent/train.tsv,digits=$tmp/dig/train.tsv" --per-task 300 \
+  --out "$tmp/tasks.router" --precision fp32 >"$tmp/router.out" 2>"$tmp/router.err" || { bad "router build"; cat "$tmp/router.err" >&2; }
+python3 - "$tmp/router.out" <<'PY' && ok || bad "router accuracy: $(cat "$tmp/router.out")"
+import re, sys
+m = re.search(r"held-out routing accuracy ([\d.]+)%", open(sys.argv[1]).read())
+assert m and float(m.group(1)) >= 95, m
+PY
+
+start() { # LOG extra-args...: starts the server, sets $pid and $port
+  local log=$1; shift
+  "$cli" serve --model "$M" --experts-dir "$tmp/ex" --port 0 --precision fp32 --workers 2 --threads 1 "$@" 2>"$log" &
+  pid=$!
+  port=
+  for i in $(seq 300); do
+    port=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$log")
+    [ -n "$port" ] && break
+    kill -0 $pid 2>/dev/null || break
+    sleep 0.1
+  done
+  [ -n "$port" ] && ok || { bad "server did not start"; cat "$log" >&2; }
+}
+
+start "$tmp/serve.log" --max-wait-ms 3 --max-inputs 8 --max-text 2000 --max-body 8192 --api-key-file "$tmp/key" \
+  --router "$tmp/tasks.router"
+python3 - "$port" "$tmp" <<'PY' && ok || bad "HTTP checks"
+import http.client, json, sys, threading, random
+port, tmp = int(sys.argv[1]), sys.argv[2]
+fails = []
+def check(cond, what):
+    if not cond:
+        fails.append(what)
+        print("FAIL:", what, file=sys.stderr)
+
+def call(method, path, body=None, headers=None, raw=None):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+    c.request(method, path, body=data, headers=headers or {})
+    r = c.getresponse()
+    payload = r.read()
+    out = (r.status, dict(r.getheaders()), payload)
+    c.close()
+    return out
+
+def refs(name):
+    return [json.loads(l) for l in open(f"{tmp}/{name}.ref")]
+texts = {"sent": open(f"{tmp}/sent.txt").read().splitlines(), "digits": open(f"{tmp}/dig.txt").read().splitlines()}
+ref = {"sent": refs("sent"), "digits": refs("dig")}
+
+# 1. concurrent mixed-task requests == the CLI's one-at-a-time answers
+errors = []
+def client(seed):
+    r = random.Random(seed)
+    for _ in range(15):
+        task = r.choice(["sent", "digits"])
+        idx = [r.randrange(len(texts[task])) for _ in range(r.randint(1, 4))]
+        named = r.random() < 0.8
+        body = {"inputs": [texts[task][i] for i in idx]}
+        if named: body["task"] = task
+        st, _, p = call("POST", "/v1/classify", body)
+        if st != 200:
+            errors.append(f"status {st}: {p[:200]}")
+            continue
+        res = json.loads(p)["results"]
+        for i, got in zip(idx, res):
+            want = ref[task][i]
+            if got["expert"] != task or got["label"] != want["label"]:
+                errors.append(f"{task} #{i}: {got} vs {want}")
+            for k, v in want["probabilities"].items():
+                if abs(got["probabilities"][k] - v) > 1e-5:
+                    errors.append(f"{task} #{i} {k}: {got['probabilities'][k]} vs {v}")
+th = [threading.Thread(target=client, args=(s,)) for s in range(8)]
+[t.start() for t in th]
+[t.join() for t in th]
+check(not errors, f"concurrent answers differ from the CLI's: {errors[:5]}")
+
+# 2. plug / replace / unplug while serving: no request is lost
+stop = threading.Event()
+lost = []
+def steady(seed):
+    r = random.Random(seed)
+    while not stop.is_set():
+        task = r.choice(["sent", "digits"])
+        st, _, p = call("POST", "/v1/classify", {"task": task, "inputs": [texts[task][0]]})
+        if st != 200: lost.append((task, st, p[:120]))
+        st, _, p = call("POST", "/v1/classify", {"task": "spare", "inputs": ["a good film"]})
+        if st not in (200, 404): lost.append(("spare", st, p[:120]))
+auth = {"Authorization": "Bearer test-key-0123456789"}
+th = [threading.Thread(target=steady, args=(s,)) for s in range(4)]
+[t.start() for t in th]
+for i in range(10):
+    st, _, p = call("DELETE", "/v1/experts/spare", headers=auth)
+    check(st == 200, f"unplug spare: {st} {p[:100]}")
+    st, _, p = call("POST", "/v1/experts", {"name": "spare"}, headers=auth)
+    check(st == 201 and json.loads(p)["task"] == "spare", f"plug spare: {st} {p[:100]}")
+    st, _, p = call("POST", "/v1/experts", {"name": "digits"}, headers=auth)   # replaces the live expert
+    check(st == 201, f"replace digits: {st} {p[:100]}")
+stop.set()
+[t.join() for t in th]
+check(not lost, f"requests lost while plugging: {lost[:5]}")
+
+# 3. bad input
+def err(st, p, code, what):
+    ok = st == code
+    try:
+        e = json.loads(p)["error"]
+        ok = ok and e["code"] == code and isinstance(e["message"], str) and e["message"]
+    except Exception:
+        ok = False
+    check(ok, f"{what}: expected {code} with a JSON error, got {st} {p[:150]}")
+st, _, p = call("POST", "/v1/classify", raw="{not json"); err(st, p, 400, "malformed JSON")
+st, _, p = call("POST", "/v1/classify", raw='["a"]'); err(st, p, 400, "not an object")
+st, _, p = call("POST", "/v1/classify", {"task": 7, "inputs": ["a"]}); err(st, p, 400, "task not a string")
+st, _, p = call("POST", "/v1/classify", {"task": "sent", "inputs": "a"}); err(st, p, 400, "inputs not an array")
+st, _, p = call("POST", "/v1/classify", {"task": "sent", "inputs": [["a"]]}); err(st, p, 400, "pair of one")
+st, _, p = call("POST", "/v1/classify", {"task": "sent", "inputs": [1]}); err(st, p, 400, "input not a string")
+st, _, p = call("POST", "/v1/classify", {"task": "sent", "inputs": []}); err(st, p, 400, "no inputs")
+st, _, p = call("POST", "/v1/classify", {"task": "sent", "inputs": ["a"], "extra": 1}); err(st, p, 400, "unknown field")
+st, _, p = call("POST", "/v1/classify", raw='{"task": "sent", "inputs": ["\\u0000"]}'); err(st, p, 400, "NUL in text")
+st, _, p = call("POST", "/v1/classify", raw=b'{"task": "sent", "inputs": ["\xff"]}'); err(st, p, 400, "invalid UTF-8")
+st, _, p = call("POST", "/v1/classify", {"task": "nosuch", "inputs": ["a"]}); err(st, p, 404, "unknown task")
+st, _, p = call("POST", "/v1/classify", {"task": "sent", "inputs": ["a"] * 9}); err(st, p, 413, "too many inputs")
+st, _, p = call("POST", "/v1/classify", {"task": "sent", "inputs": ["a" * 2001]}); err(st, p, 413, "text too long")
+st, _, p = call("POST", "/v1/classify", {"task": "sent", "inputs": ["a " * 5000]}); err(st, p, 413, "body too big")
+st, _, p = call("GET", "/v1/classify"); err(st, p, 405, "wrong method")
+st, _, p = call("GET", "/nope"); err(st, p, 404, "unknown endpoint")
+st, _, p = call("POST", "/v1/experts", {"name": "spare"}); err(st, p, 401, "plug without the key")
+st, _, p = call("DELETE", "/v1/experts/spare", headers={"Authorization": "Bearer wrong-key-000000"}); err(st, p, 401, "wrong key")
+for name in ["../outside/secret", "/etc/passwd", ".hidden", "a/b", "..", ""]:
+    st, _, p = call("POST", "/v1/experts", {"name": name}, headers=auth); err(st, p, 400, f"name {name!r}")
+import os
+os.symlink(f"{tmp}/outside/secret.expert", f"{tmp}/ex/escape.expert")
+st, _, p = call("POST", "/v1/experts", {"name": "escape"}, headers=auth); err(st, p, 400, "a symlink out of the directory")
+os.remove(f"{tmp}/ex/escape.expert")
+st, _, p = call("POST", "/v1/experts", {"name": "nothere"}, headers=auth); err(st, p, 404, "missing expert file")
+st, _, p = call("DELETE", "/v1/experts/nothere", headers=auth); err(st, p, 404, "unplug a task not plugged")
+
+# 4. the router: requests without a task go to the right expert
+st, _, p = call("POST", "/v1/classify", {"inputs": texts["sent"][:4] + texts["digits"][:4]})
+check(st == 200, f"routed request: {st} {p[:200]}")
+if st == 200:
+    got = [x["expert"] for x in json.loads(p)["results"]]
+    check(got == ["sent"] * 4 + ["digits"] * 4, f"router picked {got}")
+
+# 5. listing, health, metrics
+st, _, p = call("GET", "/v1/experts")
+names = sorted(e["task"] for e in json.loads(p)["experts"]) if st == 200 else []
+check(names == ["digits", "sent", "spare"], f"experts listed: {names}")
+sent = [e for e in json.loads(p)["experts"] if e["task"] == "sent"][0]
+check(abs(sent["ffn_kept"] - 0.5) < 0.01 and sent["bytes"] > 0, f"sent expert: {sent}")
+st, _, p = call("GET", "/healthz"); check(st == 200 and json.loads(p)["status"] == "ok", "healthz")
+st, _, p = call("GET", "/metrics")
+m = p.decode()
+for want in ['unplug_requests_total{task="sent",code="200"}', 'unplug_requests_total{task="none",code="400"}',
+             'unplug_requests_total{task="unknown",code="404"}', 'unplug_request_duration_seconds_bucket{task="digits",le="+Inf"}',
+             'unplug_batch_size_count{task="sent"}', "unplug_queue_depth 0", "unplug_plugs_total", "unplug_unplugs_total 10",
+             "unplug_expert_swaps_total", "unplug_routed_inputs_total", "unplug_experts 3"]:
+    check(want in m, f"metrics lack {want}")
+sys.exit(1 if fails else 0)
+PY
+kill -TERM $pid; wait $pid; rc=$?
+[ $rc -eq 0 ] && grep -q "stopped" "$tmp/serve.log" && ok || { bad "SIGTERM exit $rc"; tail -5 "$tmp/serve.log" >&2; }
+
+# queue full: 503 with Retry-After (a queue of 2 inputs, requests of 3)
+start "$tmp/serve2.log" --queue 2 --quiet
+python3 - "$port" <<'PY' && ok || bad "queue full"
+import http.client, json, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=30)
+c.request("POST", "/v1/classify", body=json.dumps({"task": "sent", "inputs": ["a", "b", "c"]}))
+r = c.getresponse(); p = r.read()
+assert r.status == 503 and r.getheader("Retry-After") == "1" and json.loads(p)["error"]["code"] == 503, (r.status, p)
+c.request("POST", "/v1/classify", body=json.dumps({"task": "sent", "inputs": ["a", "b"]}))
+r = c.getresponse(); p = r.read()
+assert r.status == 200, (r.status, p)
+PY
+kill -TERM $pid; wait $pid
+
+# SIGTERM drains: requests waiting in a slow batch (max wait 1.5 s) all finish
+start "$tmp/serve3.log" --max-wait-ms 1500 --max-batch 64 --quiet
+python3 - "$port" "$pid" <<'PY' && ok || bad "drain on SIGTERM"
+import http.client, json, os, signal, sys, threading, time
+port, pid = int(sys.argv[1]), int(sys.argv[2])
+res = []
+def one(i):
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        c.request("POST", "/v1/classify", body=json.dumps({"task": "sent", "inputs": [f"a good film {i}"]}))
+        r = c.getresponse(); res.append((r.status, r.read()))
+    except Exception as e:
+        res.append((0, str(e)))
+th = [threading.Thread(target=one, args=(i,)) for i in range(6)]
+[t.start() for t in th]
+time.sleep(0.5)          # all six are queued, waiting for the batch to fill
+os.kill(pid, signal.SIGTERM)
+[t.join() for t in th]
+assert len(res) == 6 and all(s == 200 for s, _ in res), res
+PY
+wait $pid; rc=$?
+[ $rc -eq 0 ] && grep -q "SIGTERM: draining" "$tmp/serve3.log" && ok || { bad "drained server exit $rc"; cat "$tmp/serve3.log" >&2; }
+
+# bad start-up: a router for another model, a port in use, a missing directory
+expect_fail "missing experts dir" "cannot open the experts directory" "$cli" serve --model "$M" --experts-dir "$tmp/none" --port 0
+expect_fail "bad host" "give an IPv4 address" "$cli" serve --model "$M" --host nowhere --port 0
+finish

@@ -1,0 +1,396 @@
+/*
+ * serve.c: the serving subcommands.
+ *
+ *   unplug serve --model DIR [--experts-dir DIR] [--expert FILE]... [--port 8080]
+ *   unplug classify --model DIR --expert FILE [--pairs] [--batch N]   (texts on stdin)
+ *   unplug router build --model DIR --tasks sst2,trec,... --data DIR --out FILE
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pthread.h>
+#include "cli.h"
+#include "base/base.h"
+#include "serve/server.h"
+#include "text/dataset.h"
+
+static int num_arg(const char *flag, const char *v, double lo, double hi, double *out) {
+    char *end;
+    errno = 0;
+    double x = v ? strtod(v, &end) : 0;
+    if (!v || errno || *end || end == v || !(x >= lo && x <= hi)) {
+        fprintf(stderr, "unplug: %s expects a number in %g..%g, got '%s'\n", flag, lo, hi, v ? v : "nothing");
+        return 0;
+    }
+    *out = x;
+    return 1;
+}
+
+/* common model options of these commands */
+typedef struct {
+    const char *model;
+    up_model_opts mo;
+} model_arg;
+
+/* 1: consumed argv[*i] (and its value); 0: not a model option; -1: error */
+static int model_option(model_arg *m, int argc, char **argv, int *i) {
+    const char *s = argv[*i], *v = *i + 1 < argc ? argv[*i + 1] : NULL;
+    if (strcmp(s, "--model") && strcmp(s, "--precision")) return 0;
+    if (!v) { fprintf(stderr, "unplug: %s needs a value\n", s); return -1; }
+    (*i)++;
+    if (!strcmp(s, "--model")) { m->model = v; return 1; }
+    if (!strcmp(v, "fp32")) m->mo.precision = UP_PREC_FP32;
+    else if (!strcmp(v, "bf16")) m->mo.precision = UP_PREC_BF16;
+    else if (!strcmp(v, "auto")) m->mo.precision = UP_PREC_AUTO;
+    else { fprintf(stderr, "unplug: --precision expects fp32, bf16 or auto, got '%s'\n", v); return -1; }
+    return 1;
+}
+
+static int load_model(model_arg *m, up_model **out) {
+    if (up_model_load(m->model ? m->model : "models/unplug-mini", &m->mo, out) != UP_OK)
+        return die("cannot load the model");
+    return 0;
+}
+
+/* ---- serve ---------------------------------------------------------------------- */
+
+static const char *serve_help =
+    "usage: unplug serve [--model DIR] [--experts-dir DIR] [--expert FILE]... [--router FILE]\n"
+    "                    [--host 127.0.0.1] [--port 8080] [--workers N] [--threads N]\n"
+    "                    [--max-batch 32] [--max-wait-ms 2] [--queue 4096] [--max-body BYTES]\n"
+    "                    [--max-inputs 64] [--max-text BYTES] [--max-len TOKENS]\n"
+    "                    [--api-key-file FILE] [--precision fp32|bf16|auto] [--quiet]\n"
+    "Serves many task experts over one copy of the base model (default\n"
+    "models/unplug-mini). Every DIR/*.expert is plugged at start, and\n"
+    "POST /v1/experts {\"name\": \"X\"} plugs DIR/X.expert later (names only: no\n"
+    "path leaves DIR); --expert plugs single files too.\n"
+    "\n"
+    "  POST   /v1/classify        {\"task\": \"sst2\", \"inputs\": [\"text\", [\"premise\", \"hypothesis\"]]}\n"
+    "  GET    /v1/experts         the plugged experts\n"
+    "  POST   /v1/experts         {\"name\": \"sst2\"}   (admin)\n"
+    "  DELETE /v1/experts/TASK                         (admin)\n"
+    "  GET    /healthz, GET /metrics (Prometheus)\n"
+    "\n"
+    "Inputs are batched per task (up to --max-batch, waiting at most --max-wait-ms),\n"
+    "round the tasks; --workers compute threads (default one per core) of --threads\n"
+    "OpenMP threads each. A request that names no task goes to the --router (see\n"
+    "unplug router build). With --api-key-file the admin endpoints need\n"
+    "\"Authorization: Bearer KEY\". Binds 127.0.0.1 unless --host says otherwise;\n"
+    "--port 0 takes a free port (printed). SIGTERM or SIGINT drains the requests in\n"
+    "flight and exits.\n";
+
+static int plug_dir(up_hub *h, const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) {
+        fprintf(stderr, "unplug: cannot open the experts directory %s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    char **names = NULL;
+    size_t n = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t k = strlen(de->d_name);
+        if (k > 7 && !strcmp(de->d_name + k - 7, ".expert") && de->d_name[0] != '.') {
+            char **nn = realloc(names, (n + 1) * sizeof *names);
+            if (!nn) break;
+            names = nn;
+            names[n++] = strdup(de->d_name);
+        }
+    }
+    closedir(d);
+    for (size_t i = 0; i + 1 < n; i++) /* plug in name order */
+        for (size_t j = i + 1; j < n; j++)
+            if (strcmp(names[i], names[j]) > 0) { char *t = names[i]; names[i] = names[j]; names[j] = t; }
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        char task[32];
+        if (!rc && up_hub_plug(h, path, task) != UP_OK) rc = die(path);
+        else if (!rc) fprintf(stderr, "unplug serve: plugged %s (task %s)\n", path, task);
+        free(names[i]);
+    }
+    free(names);
+    return rc;
+}
+
+static int read_key(const char *path, char *key, size_t cap) {
+    FILE *f = fopen(path, "r");
+    if (!f) { fprintf(stderr, "unplug: cannot read the API key file %s: %s\n", path, strerror(errno)); return 0; }
+    size_t n = fread(key, 1, cap - 1, f);
+    fclose(f);
+    key[n] = 0;
+    while (n && (key[n - 1] == '\n' || key[n - 1] == '\r' || key[n - 1] == ' ')) key[--n] = 0;
+    if (n < 8) { fprintf(stderr, "unplug: the API key in %s is shorter than 8 characters\n", path); return 0; }
+    return 1;
+}
+
+int cmd_serve(int argc, char **argv) {
+    model_arg m = {.mo = up_model_opts_default()};
+    up_server_opts o = up_server_opts_default();
+    o.port = 8080;
+    const char *dir = NULL, *router_path = NULL, *keyfile = NULL, *files[64];
+    int nfiles = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *s = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int r = model_option(&m, argc, argv, &i);
+        if (r < 0) return 2;
+        if (r) continue;
+        double x;
+        if (!strcmp(s, "-h") || !strcmp(s, "--help")) return fputs(serve_help, stdout), 0;
+        else if (!strcmp(s, "--quiet")) { o.quiet = 1; continue; }
+        if (!v) { fprintf(stderr, "unplug: %s needs a value (see --help)\n", s); return 2; }
+        i++;
+        if (!strcmp(s, "--experts-dir")) dir = v;
+        else if (!strcmp(s, "--expert")) { if (nfiles == 64) { fputs("unplug: at most 64 --expert\n", stderr); return 2; } files[nfiles++] = v; }
+        else if (!strcmp(s, "--router")) router_path = v;
+        else if (!strcmp(s, "--api-key-file")) keyfile = v;
+        else if (!strcmp(s, "--host")) o.host = v;
+        else if (!strcmp(s, "--port")) { if (!num_arg(s, v, 0, 65535, &x)) return 2; o.port = (int)x; }
+        else if (!strcmp(s, "--workers")) { if (!num_arg(s, v, 0, 256, &x)) return 2; o.workers = (int)x; }
+        else if (!strcmp(s, "--threads")) { if (!num_arg(s, v, 0, 1024, &x)) return 2; o.threads_per_worker = (int)x; }
+        else if (!strcmp(s, "--max-batch")) { if (!num_arg(s, v, 1, 256, &x)) return 2; o.max_batch = (int)x; }
+        else if (!strcmp(s, "--max-wait-ms")) { if (!num_arg(s, v, 0, 10000, &x)) return 2; o.max_wait_ms = x; }
+        else if (!strcmp(s, "--queue")) { if (!num_arg(s, v, 1, 1e7, &x)) return 2; o.queue_cap = (int)x; }
+        else if (!strcmp(s, "--max-body")) { if (!num_arg(s, v, 64, 1e9, &x)) return 2; o.max_body = (size_t)x; }
+        else if (!strcmp(s, "--max-inputs")) { if (!num_arg(s, v, 1, 1e6, &x)) return 2; o.lim.max_inputs = (int)x; }
+        else if (!strcmp(s, "--max-text")) { if (!num_arg(s, v, 1, 1e9, &x)) return 2; o.lim.max_text = (size_t)x; }
+        else if (!strcmp(s, "--max-len")) { if (!num_arg(s, v, 0, 1 << 20, &x)) return 2; o.max_len = (int)x; }
+        else { fprintf(stderr, "unplug: unknown option '%s' (see unplug serve --help)\n", s); return 2; }
+    }
+    char key[512];
+    if (keyfile && !read_key(keyfile, key, sizeof key)) return 1;
+    if (keyfile) o.api_key = key;
+    /* the signals are taken by sigwait below, not by any thread */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    up_model *base = NULL;
+    up_hub *hub = NULL;
+    up_router *router = NULL;
+    up_server *srv = NULL;
+    int rc = load_model(&m, &base);
+    if (!rc && up_hub_new(base, &hub) != UP_OK) rc = die("cannot set up the experts");
+    if (!rc && dir) rc = plug_dir(hub, dir);
+    for (int i = 0; i < nfiles && !rc; i++) {
+        char task[32];
+        if (up_hub_plug(hub, files[i], task) != UP_OK) rc = die(files[i]);
+        else fprintf(stderr, "unplug serve: plugged %s (task %s)\n", files[i], task);
+    }
+    if (!rc && router_path && up_router_load(router_path, base, &router) != UP_OK) rc = die("cannot load the router");
+    o.experts_dir = dir;
+    o.router = router;
+    if (!rc && up_server_start(hub, &o, &srv) != UP_OK) rc = die("cannot start the server");
+    if (!rc) {
+        fprintf(stderr, "unplug serve: listening on http://%s:%d (%d experts, %s%s)\n", o.host, up_server_port(srv),
+                up_hub_count(hub), router ? "router " : "no router", router ? router_path : "");
+        int sig = 0;
+        sigwait(&sigs, &sig);
+        fprintf(stderr, "unplug serve: %s: draining the requests in flight\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        up_server_stop(srv);
+        fprintf(stderr, "unplug serve: stopped\n");
+    }
+    up_router_free(router);
+    up_hub_free(hub);
+    up_model_free(base);
+    return rc;
+}
+
+/* ---- classify ------------------------------------------------------------------- */
+
+static const char *classify_help =
+    "usage: unplug classify [--model DIR] --expert FILE [--pairs] [--batch 1] [--precision ...]\n"
+    "Labels each line of stdin (with --pairs: text_a TAB text_b) with the expert\n"
+    "and prints one JSON object a line, as the server answers an input:\n"
+    "  {\"label\": \"positive\", \"probabilities\": {\"negative\": 0.1, \"positive\": 0.9}, \"expert\": \"sst2\"}\n"
+    "--batch runs that many lines in one forward (1: each line alone).\n";
+
+int cmd_classify(int argc, char **argv) {
+    model_arg m = {.mo = up_model_opts_default()};
+    const char *expert = NULL;
+    int pairs = 0, B = 1;
+    for (int i = 0; i < argc; i++) {
+        const char *s = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int r = model_option(&m, argc, argv, &i);
+        if (r < 0) return 2;
+        if (r) continue;
+        double x;
+        if (!strcmp(s, "-h") || !strcmp(s, "--help")) return fputs(classify_help, stdout), 0;
+        else if (!strcmp(s, "--pairs")) pairs = 1;
+        else if (!strcmp(s, "--expert") && v) { expert = v; i++; }
+        else if (!strcmp(s, "--batch") && v) { if (!num_arg(s, v, 1, 256, &x)) return 2; B = (int)x; i++; }
+        else { fprintf(stderr, "unplug: unknown option or missing value '%s' (see unplug classify --help)\n", s); return 2; }
+    }
+    if (!expert) return fputs(classify_help, stderr), 2;
+    up_model *base = NULL;
+    up_hub *hub = NULL;
+    up_run *run = NULL;
+    up_task_buf buf = {0};
+    char task[32];
+    int rc = load_model(&m, &base);
+    if (!rc && (up_hub_new(base, &hub) != UP_OK || up_hub_plug(hub, expert, task) != UP_OK)) rc = die(expert);
+    up_hub_expert *e = rc ? NULL : up_hub_acquire(hub, task);
+    int T = e ? e->task->max_len : 0, NL = e ? e->task->n_labels : 0;
+    if (e && (up_run_new(base, B, T, &run) != UP_OK || up_task_buf_init(&buf, B, T) != UP_OK)) rc = die("cannot set up the run");
+    char **lines = calloc((size_t)B, sizeof *lines);
+    const char **a = calloc((size_t)B, sizeof *a), **b = calloc((size_t)B, sizeof *b);
+    float *probs = calloc((size_t)B * UP_MAX_LABELS, sizeof(float));
+    if (!lines || !a || !b || !probs) rc = rc ? rc : die("out of memory");
+    char *line = NULL;
+    size_t cap = 0;
+    long lineno = 0;
+    int n = 0, eof = 0;
+    while (!rc && !eof) {
+        ssize_t k = getline(&line, &cap, stdin);
+        if (k < 0) eof = 1;
+        else {
+            lineno++;
+            while (k && (line[k - 1] == '\n' || line[k - 1] == '\r')) line[--k] = 0;
+            char *tab = pairs ? strchr(line, '\t') : NULL;
+            if (pairs && !tab) { fprintf(stderr, "unplug: stdin:%ld: --pairs expects text_a TAB text_b\n", lineno); rc = 1; break; }
+            if (tab) *tab = 0;
+            lines[n] = malloc((size_t)k + 1); /* a copy of the line, the tab turned into the end of text_a */
+            if (!lines[n]) { rc = die("out of memory"); break; }
+            memcpy(lines[n], line, (size_t)k + 1);
+            a[n] = lines[n];
+            b[n] = tab ? lines[n] + (tab - line) + 1 : NULL;
+            n++;
+        }
+        if (n == B || (eof && n)) {
+            if (up_task_classify(e->view, e->task, run, &buf, a, b, n, probs) != UP_OK) { rc = die("classify"); break; }
+            for (int i = 0; i < n; i++) {
+                json_t *p = json_object();
+                int best = 0;
+                for (int k2 = 0; k2 < NL; k2++) {
+                    json_object_set_new(p, e->task->labels[k2], json_real(probs[i * NL + k2]));
+                    if (probs[i * NL + k2] > probs[i * NL + best]) best = k2;
+                }
+                json_t *o = json_pack("{s:s,s:o,s:s}", "label", e->task->labels[best], "probabilities", p, "expert", e->name);
+                char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(9));
+                puts(s);
+                free(s);
+                json_decref(o);
+                free(lines[i]);
+                lines[i] = NULL;
+            }
+            n = 0;
+        }
+    }
+    for (int i = 0; i < n; i++) free(lines[i]);
+    free(line); free(lines); free(a); free(b); free(probs);
+    up_task_buf_free(&buf);
+    up_run_free(run);
+    up_hub_release(hub, e);
+    up_hub_free(hub);
+    up_model_free(base);
+    return rc;
+}
+
+/* ---- router build ------------------------------------------------------------------ */
+
+static const char *router_help =
+    "usage: unplug router build [--model DIR] --tasks TASK[=FILE],... [--data DIR] --out FILE\n"
+    "                           [--per-task 2000] [--heldout 0.2] [--epochs 300] [--max-len 128] [--seed 1]\n"
+    "Trains a router that picks the task of a text from the base model's final\n"
+    "[CLS] vector: a softmax regression over --per-task training examples of each\n"
+    "task (TASK from the GLUE/TREC layout under --data, or TASK=FILE for a TSV/JSONL\n"
+    "file), a seeded --heldout share kept out to measure routing accuracy. The task\n"
+    "names must be the expert task names the server has plugged.\n";
+
+int cmd_router(int argc, char **argv) {
+    if (argc < 1 || strcmp(argv[0], "build")) {
+        if (argc >= 1 && (!strcmp(argv[0], "-h") || !strcmp(argv[0], "--help"))) return fputs(router_help, stdout), 0;
+        return fputs(router_help, stderr), 2;
+    }
+    model_arg m = {.mo = up_model_opts_default()};
+    const char *tasks = NULL, *data = NULL, *out = NULL;
+    double per = 2000, held = 0.2, epochs = 300, maxlen = 128, seed = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int r = model_option(&m, argc, argv, &i);
+        if (r < 0) return 2;
+        if (r) continue;
+        if (!strcmp(s, "-h") || !strcmp(s, "--help")) return fputs(router_help, stdout), 0;
+        if (!v) { fprintf(stderr, "unplug: %s needs a value (see unplug router --help)\n", s); return 2; }
+        i++;
+        if (!strcmp(s, "--tasks")) tasks = v;
+        else if (!strcmp(s, "--data")) data = v;
+        else if (!strcmp(s, "--out")) out = v;
+        else if (!strcmp(s, "--per-task")) { if (!num_arg(s, v, 10, 1e7, &per)) return 2; }
+        else if (!strcmp(s, "--heldout")) { if (!num_arg(s, v, 0.01, 0.9, &held)) return 2; }
+        else if (!strcmp(s, "--epochs")) { if (!num_arg(s, v, 1, 1e5, &epochs)) return 2; }
+        else if (!strcmp(s, "--max-len")) { if (!num_arg(s, v, 8, 1 << 16, &maxlen)) return 2; }
+        else if (!strcmp(s, "--seed")) { if (!num_arg(s, v, 0, 1e15, &seed)) return 2; }
+        else { fprintf(stderr, "unplug: unknown option '%s' (see unplug router --help)\n", s); return 2; }
+    }
+    if (!tasks || !out) return fputs(router_help, stderr), 2;
+    up_router_data d = {.max_len = (int)maxlen, .epochs = (int)epochs, .heldout_share = held, .seed = (uint64_t)seed};
+    up_dataset sets[UP_ROUTER_MAX_TASKS];
+    memset(sets, 0, sizeof sets);
+    char list[4096];
+    snprintf(list, sizeof list, "%s", tasks);
+    int rc = 0;
+    for (char *tok = strtok(list, ","); tok && !rc; tok = strtok(NULL, ",")) {
+        if (d.n_tasks == UP_ROUTER_MAX_TASKS) { fprintf(stderr, "unplug: at most %d tasks\n", UP_ROUTER_MAX_TASKS); rc = 2; break; }
+        char *eq = strchr(tok, '=');
+        if (eq) *eq = 0;
+        if (!tok[0] || strlen(tok) >= sizeof d.tasks[0]) { fprintf(stderr, "unplug: bad task name in --tasks\n"); rc = 2; break; }
+        snprintf(d.tasks[d.n_tasks], sizeof d.tasks[0], "%s", tok);
+        up_dataset *ds = &sets[d.n_tasks];
+        if (eq) {
+            if (up_dataset_load(eq + 1, UP_FMT_AUTO, NULL, ds) != UP_OK) rc = die(eq + 1);
+        } else {
+            if (!data) { fprintf(stderr, "unplug: task '%s' needs --data DIR (or TASK=FILE)\n", tok); rc = 2; break; }
+            up_task_splits sp;
+            if (up_task_load(tok, data, 0.1, 42, &sp) != UP_OK) rc = die(tok);
+            else {
+                *ds = sp.train; /* keep the training split only */
+                memset(&sp.train, 0, sizeof sp.train);
+                up_task_splits_free(&sp);
+            }
+        }
+        d.n_tasks++;
+    }
+    /* a seeded sample of each task's examples */
+    size_t total = 0;
+    for (int k = 0; k < d.n_tasks; k++) total += sets[k].n < (size_t)per ? sets[k].n : (size_t)per;
+    const char **a = calloc(total ? total : 1, sizeof *a), **b = calloc(total ? total : 1, sizeof *b);
+    int *label = calloc(total ? total : 1, sizeof *label);
+    size_t n = 0;
+    uint64_t s = (uint64_t)seed * 7919 + 1;  /* a stream: up_mix64(s++) */
+    for (int k = 0; k < d.n_tasks && !rc && a && b && label; k++) {
+        size_t want = sets[k].n < (size_t)per ? sets[k].n : (size_t)per;
+        for (size_t j = 0; j < want; j++) {
+            size_t pick = want == sets[k].n ? j : (size_t)(up_mix64(s++) % sets[k].n);
+            a[n] = sets[k].ex[pick].text;
+            b[n] = sets[k].ex[pick].text_b;
+            label[n++] = k;
+        }
+        fprintf(stderr, "router: %-12s %zu examples\n", d.tasks[k], want);
+    }
+    d.a = a; d.b = b; d.label = label; d.n = n;
+    up_model *base = NULL;
+    up_router *r = NULL;
+    double acc[UP_ROUTER_MAX_TASKS];
+    if (!rc && (!a || !b || !label)) rc = die("out of memory");
+    if (!rc) rc = load_model(&m, &base);
+    if (!rc && up_router_train(base, &d, &r, acc) != UP_OK) rc = die("router training failed");
+    if (!rc && up_router_save(out, base, r) != UP_OK) rc = die(out);
+    if (!rc) {
+        printf("router: %d tasks, held-out routing accuracy %.2f%%\n", d.n_tasks, r->heldout_acc);
+        for (int k = 0; k < d.n_tasks; k++) printf("  %-12s %.2f%%\n", d.tasks[k], acc[k]);
+        printf("wrote %s\n", out);
+    }
+    up_router_free(r);
+    up_model_free(base);
+    for (int k = 0; k < d.n_tasks; k++) up_dataset_free(&sets[k]);
+    free(a); free(b); free(label);
+    return rc;
+}
