@@ -1,7 +1,8 @@
 /*
  * router.c: task routing from the base model's final [CLS] vector (router.h).
  *
- * Training: embed every example once, standardize each dimension, hold out
+ * Features: the final [CLS] row and the mean of the final hidden states over
+ * the text's tokens, (2C). Training: embed every example once, standardize each dimension, hold out
  * a seeded share, then full-batch gradient descent on a class-balanced
  * softmax cross-entropy (each task weighs the same whatever its size).
  */
@@ -60,8 +61,21 @@ up_status up_router_embed(const up_model *base, up_run *r, const char *const *a,
     up_batch bt = {.B = n, .T = T, .ids = ids, .type_ids = types, .lens = lens};
     up_status st = up_run_use(r, base);
     if (!st) st = up_forward(r, &bt);
-    if (!st) memcpy(c, up_run_cls(r), (size_t)n * base->cfg.hidden_size * sizeof(float));
-    return st;
+    if (st) return st;
+    /* features: the final [CLS] row, then the mean of the row's final hidden states */
+    size_t C = (size_t)base->cfg.hidden_size;
+    const float *h = up_run_hidden(r, (int)base->cfg.num_hidden_layers);
+    for (int i = 0; i < n; i++) {
+        float *f = c + (size_t)i * 2 * C;
+        const float *hi = h + (size_t)i * T * C;
+        memcpy(f, hi, C * sizeof(float));
+        for (size_t j = 0; j < C; j++) {
+            double acc = 0;
+            for (int t = 0; t < lens[i]; t++) acc += hi[(size_t)t * C + j];
+            f[C + j] = (float)(acc / lens[i]);
+        }
+    }
+    return UP_OK;
 }
 
 int up_router_pick(const up_router *r, const float *cls, float *p) {
@@ -80,7 +94,7 @@ int up_router_pick(const up_router *r, const float *cls, float *p) {
 
 up_status up_router_train(const up_model *base, const up_router_data *d, up_router **out, double *acc_per_task) {
     *out = NULL;
-    int N = d->n_tasks, C = (int)base->cfg.hidden_size, T = d->max_len > 0 ? d->max_len : 128, B = 32;
+    int N = d->n_tasks, C = 2 * (int)base->cfg.hidden_size, T = d->max_len > 0 ? d->max_len : 128, B = 32;
     if (T > base->cfg.max_position_embeddings) T = (int)base->cfg.max_position_embeddings;
     if (N < 2 || N > UP_ROUTER_MAX_TASKS)
         return up_fail(UP_ERR_INVALID, "a router needs 2..%d tasks, got %d", UP_ROUTER_MAX_TASKS, N);
@@ -229,7 +243,7 @@ up_status up_router_load(const char *path, up_model *base, up_router **out) {
     const char *fmt = up_st_meta(s, "format"), *tasks = up_st_meta(s, "tasks"), *fpm = up_st_meta(s, "base_fingerprint");
     long ver = 0, maxlen = 0;
     const up_st_tensor *tw = NULL, *tb = NULL, *tm = NULL, *ts = NULL;
-    int64_t C = base->cfg.hidden_size;
+    int64_t C = 2 * base->cfg.hidden_size;
     if (!fmt || strcmp(fmt, "unplug-router")) {
         st = up_fail(UP_ERR_FORMAT, "%s: not an unplug router file (metadata format %s)", path, fmt ? fmt : "missing");
         goto done;

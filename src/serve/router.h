@@ -1,15 +1,16 @@
 /*
  * router.h: picks the task of a text that names none, from the base model's
- * final [CLS] vector (no prompt, no expert): a softmax regression over the
- * standardized vector, trained on examples of each expert's training data.
+ * final hidden states (no prompt, no expert): the [CLS] row and the mean over
+ * the tokens, standardized, into a softmax regression trained on examples of
+ * each expert's training data.
  *
- * File (TASKS.router): safetensors with tensors mean (C), std (C),
- * weight (N,C), bias (N) F32 and metadata format = "unplug-router",
+ * File (TASKS.router): safetensors with tensors mean (F), std (F),
+ * weight (N,F), bias (N) F32 (F = 2 x hidden) and metadata format = "unplug-router",
  * version = "1", tasks (JSON array of N names), max_len, base_fingerprint,
  * heldout_accuracy. Loading checks every shape and the base fingerprint.
  *
  *     up_router *r;  up_router_load("tasks.router", base, &r);
- *     int k = up_router_pick(r, cls_row, &p);   // r->tasks[k], probability p
+ *     int k = up_router_pick(r, features, &p);   // r->tasks[k], probability p
  */
 #ifndef UP_ROUTER_H
 #define UP_ROUTER_H
@@ -19,7 +20,7 @@
 #define UP_ROUTER_MAX_TASKS 64
 
 typedef struct {
-    int n_tasks, C, max_len;
+    int n_tasks, C, max_len;    /* C: feature size, 2 x hidden */
     char tasks[UP_ROUTER_MAX_TASKS][32];
     float *mean, *std, *w, *b;  /* (C) (C) (N,C) (N) in one allocation */
     double heldout_acc;         /* measured when it was built, in % */
@@ -45,11 +46,12 @@ up_status up_router_save(const char *path, up_model *base, const up_router *r);
 up_status up_router_load(const char *path, up_model *base, up_router **out);
 void up_router_free(up_router *r);
 
-/* The base's final [CLS] rows of n texts (c: (n,C)), batched on run r (made
+/* The router's features of n texts (c: (n,2C): final [CLS] row, then the
+ * mean of the final hidden states), batched on run r (made
  * for base or a view of it; left pointing at base). */
 up_status up_router_embed(const up_model *base, up_run *r, const char *const *a, const char *const *b, int n,
                           int max_len, up_encoding *scratch, int32_t *ids, int32_t *types, int32_t *lens, float *c);
-/* The most likely task for one [CLS] row; its probability into p if non-NULL. */
+/* The most likely task for one feature row (2C); its probability into p if non-NULL. */
 int up_router_pick(const up_router *r, const float *cls, float *p);
 
 #endif

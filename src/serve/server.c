@@ -83,7 +83,7 @@ typedef struct {
     up_run *run;
     up_task_buf buf;
     float *probs;                   /* (max_batch, UP_MAX_LABELS) */
-    float *cls;                     /* (max_batch, C) router rows */
+    float *cls;                     /* (max_batch, 2C) router features */
     const char **a, **b;            /* (max_batch) */
     item **batch;                   /* (max_batch) */
 } worker;
@@ -248,7 +248,7 @@ static void route_batch(worker *w, int n) {
     up_hub_expert *ex[n];
     for (int i = 0; i < n; i++) {
         ex[i] = NULL;
-        if (!st) ex[i] = up_hub_acquire(s->hub, s->o.router->tasks[up_router_pick(s->o.router, w->cls + (size_t)i * base->cfg.hidden_size, NULL)]);
+        if (!st) ex[i] = up_hub_acquire(s->hub, s->o.router->tasks[up_router_pick(s->o.router, w->cls + (size_t)i * 2 * base->cfg.hidden_size, NULL)]);
     }
     pthread_mutex_lock(&s->mu);
     s->routed += (unsigned long)n;
@@ -739,7 +739,7 @@ up_status up_server_start(up_hub *hub, const up_server_opts *o, up_server **out)
         if (!st) st = up_task_buf_init(&w->buf, B, T);
         if (st) break;
         w->probs = up_malloc((size_t)B * UP_MAX_LABELS * sizeof(float), "worker");
-        w->cls = up_malloc((size_t)B * base->cfg.hidden_size * sizeof(float), "worker");
+        w->cls = up_malloc((size_t)B * 2 * base->cfg.hidden_size * sizeof(float), "worker");
         w->a = up_calloc((size_t)B, sizeof *w->a, "worker");
         w->b = up_calloc((size_t)B, sizeof *w->b, "worker");
         w->batch = up_calloc((size_t)B, sizeof *w->batch, "worker");
