@@ -59,8 +59,26 @@ grep -q "4 deep prompts" "$tmp/deep.err" && grep -q "report split" "$tmp/deep.ou
 "$cli" localize --model "$M" --expert "$tmp/deep.expert" "${data[@]}" --out "$tmp/deep-pruned.expert" --ratio 0.5 \
   >"$tmp/dloc.out" 2>&1 && ok || { bad "localize a deep expert"; cat "$tmp/dloc.out" >&2; }
 "$cli" expert show "$tmp/deep-pruned.expert" >"$tmp/dshow.out" 2>&1 || bad "expert show deep exit"
-grep -q "at each of 3 layers (deep)" "$tmp/dshow.out" && grep -q "pooling:      mean" "$tmp/dshow.out" && grep -q "unplug-expert v2" "$tmp/dshow.out" && ok ||
+grep -q "at each of 3 layers (deep)" "$tmp/dshow.out" && grep -q "pooling:      mean" "$tmp/dshow.out" && grep -q "unplug-expert v3" "$tmp/dshow.out" && ok ||
   bad "expert show deep: $(cat "$tmp/dshow.out")"
+
+# attention heads: FFN + heads in one run; heads only on an FFN expert, re-tuned with the heads masked
+"$cli" localize --model "$M" --expert "$tmp/toy.expert" "${data[@]}" --out "$tmp/heads.expert" --ratio 0.5 --heads 0.25 \
+  >"$tmp/h.out" 2>"$tmp/h.err" && grep -q "attention heads: 9 of 12 kept" "$tmp/h.out" && ok || { bad "localize --heads"; cat "$tmp/h.out" "$tmp/h.err" >&2; }
+"$cli" expert show "$tmp/heads.expert" >"$tmp/hshow.out" 2>&1 && grep -q "heads/layer: " "$tmp/hshow.out" && ok || bad "expert show heads"
+"$cli" localize --model "$M" --expert "$tmp/toy-pruned.expert" "${data[@]}" --out "$tmp/heads2.expert" --keep-ffn --heads 0.5 \
+  --retune-epochs 1 --lr 1e-2 --head-lr 1e-2 >"$tmp/h2.out" 2>"$tmp/h2.err" &&
+  grep -q "attention heads: 6 of 12 kept" "$tmp/h2.out" && grep -q "re-tuning the prompt and head without those heads" "$tmp/h2.err" &&
+  ok || { bad "localize --keep-ffn --heads --retune-epochs"; cat "$tmp/h2.out" "$tmp/h2.err" >&2; }
+python3 - "$tmp/loc.out" "$tmp/h2.out" <<'PY' && ok || bad "--keep-ffn changed the FFN"
+import re, sys
+a, b = (re.search(r"kept per layer: (.*)", open(p).read()).group(1) for p in sys.argv[1:3])
+assert a == b, (a, b)
+PY
+"$cli" eval --model "$M" --expert "$tmp/heads2.expert" --full "$tmp/toy.expert" "${data[@]}" --iters 3 >"$tmp/heval.out" 2>&1 &&
+  grep -q "6 of 12 attention heads kept" "$tmp/heval.out" && ok || { bad "eval of a head-pruned expert"; cat "$tmp/heval.out" >&2; }
+expect_fail "--keep-ffn alone" "--keep-ffn goes with --heads" "$cli" localize --model "$M" --expert "$tmp/toy.expert" "${data[@]}" --out "$tmp/x.expert" --keep-ffn
+expect_fail "heads by ig" "not ig" "$cli" localize --model "$M" --expert "$tmp/toy.expert" "${data[@]}" --out "$tmp/x.expert" --method ig --heads 0.5
 
 # errors
 expect_fail "bad --pool" "--pool expects cls or mean" "$cli" tune --model "$M" "${data[@]}" --out "$tmp/x.expert" --pool max

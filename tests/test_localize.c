@@ -35,11 +35,14 @@ static up_model *load(const char *name, up_precision p, up_backend b) {
     return m;
 }
 
+static const float *head_probe; /* head_scale for logits_of (NULL: none) */
+
 static void logits_of(const up_model *v, const up_task *t, const char *text, const float *scale, float *out) {
     up_run *r = NULL;
     CHECK_OK(up_run_new(v, 1, t->max_len, &r));
     if (!r) return;
     up_run_set_ffn_scale(r, scale);
+    up_run_set_head_scale(r, head_probe);
     int32_t ids[64], types[64];
     up_encoding e = {0};
     int len = up_task_encode(t, v->tok, text, NULL, &e, ids, types);
@@ -364,7 +367,7 @@ static void test_deep_prompts(up_model *m, int pool_mean) {
         CHECK_OK(up_expert_save(path, m, d, &info));
         up_task *u = NULL;
         CHECK_OK(up_expert_load(path, m, &u, &info));
-        CHECK(u && info.version == 2 && u->prompt_layers == L && u->pool_mean == pool_mean &&
+        CHECK(u && info.version == 3 && u->prompt_layers == L && u->pool_mean == pool_mean &&
               !memcmp(u->prompt, d->prompt, np * 4) &&
               !memcmp(u->cls_b, d->cls_b, 8));
         up_task_free(u);
@@ -382,6 +385,120 @@ out:
     up_task_free(t);
 }
 
+/* attention heads: a view keeping some heads (none in one layer) gives the
+ * logits of the full view with the other heads' outputs masked to zero; head
+ * attribution equals the finite-difference derivative of log p with respect
+ * to a gate on the head's output; kept heads survive an expert file; training
+ * through pruned heads is refused */
+static void test_heads(up_model *m) {
+    up_task *t = NULL;
+    CHECK_OK(up_task_new(m, "toy", 2, toy_labels, 2, 24, 5, &t));
+    if (!t) return;
+    int L = t->n_layers, NH = (int)m->cfg.num_attention_heads, F = (int)m->cfg.intermediate_size;
+    float *mask = malloc((size_t)L * NH * 4), *fscale = malloc((size_t)L * F * 4);
+    int32_t idx[64];
+    for (int l = 0; l < L; l++) {
+        int n = 0;
+        for (int h = 0; h < NH; h++) {
+            int keep = l == 1 ? 0 : l == 0 ? h % 2 == 1 : 1; /* layer 0: odd heads, layer 1: none, others: all */
+            mask[(size_t)l * NH + h] = (float)keep;
+            if (keep) idx[n++] = h;
+        }
+        CHECK_OK(up_task_set_kept_heads(t, l, idx, n));
+    }
+    for (int j = 0, n = 0; j < F; j++) { /* and half of layer 2's FFN */
+        fscale[(size_t)2 * F + j] = (float)(j % 2);
+        if (j % 2) idx[n++] = j;
+        if (j == F - 1) CHECK_OK(up_task_set_kept(t, 2, idx, n));
+    }
+    for (int l = 0; l < L; l++)
+        if (l != 2)
+            for (int j = 0; j < F; j++) fscale[(size_t)l * F + j] = 1.0f;
+    up_task *full = NULL;
+    CHECK_OK(up_task_clone(t, &full));
+    up_task_clear_kept(full);
+    up_task_clear_kept_heads(full);
+    up_model *ve = NULL, *vf = NULL;
+    CHECK_OK(up_task_view(m, t, &ve));
+    CHECK_OK(up_task_view(m, full, &vf));
+    int D = (int)m->cfg.hidden_size / NH;
+    CHECK(ve && ve->w.layers[0].qkv.out == 3 * (NH / 2) * D && ve->w.layers[0].o.in == (NH / 2) * D);
+    CHECK(ve && ve->w.layers[1].qkv.out == 0 && !ve->w.layers[1].qkv.w);
+    float a[2], b[2];
+    const char *texts[] = {"the film was good", "a bad story , not fine"};
+    for (int k = 0; k < 2 && ve && vf; k++) {
+        head_probe = NULL;
+        logits_of(ve, t, texts[k], NULL, a);
+        head_probe = mask;
+        logits_of(vf, full, texts[k], fscale, b);
+        head_probe = NULL;
+        double d = fmax(fabs(a[0] - b[0]), fabs(a[1] - b[1]));
+        CHECK_MSG(d < 1e-5, "head-compacted vs masked logits differ by %g on '%s'", d, texts[k]);
+    }
+    logits_of(vf, full, texts[0], NULL, b);
+    logits_of(ve, t, texts[0], NULL, a);
+    CHECK(fabs(a[0] - b[0]) + fabs(a[1] - b[1]) > 1e-4);
+    /* kept heads through a file */
+    char path[256];
+    snprintf(path, sizeof path, "%s/up_heads_%d.expert", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid());
+    up_expert_info info = {.method = "actxgrad", .ratio = 0.5};
+    snprintf(info.metrics, sizeof info.metrics, "{}");
+    CHECK_OK(up_expert_save(path, m, t, &info));
+    up_task *u = NULL;
+    up_expert_info got;
+    CHECK_OK(up_expert_load(path, m, &u, &got));
+    CHECK(u && u->kept_heads[0] && u->n_kept_heads[0] == NH / 2 && u->kept_heads[0][0] == 1 && u->kept_heads[1] &&
+          u->n_kept_heads[1] == 0 && u->kept_heads[2] && u->n_kept_heads[2] == NH && u->n_kept[2] == F / 2);
+    remove(path);
+    up_task_free(u);
+    /* training through pruned heads is refused, clearly */
+    up_example ex = {(char *)"the story was good and fine", NULL, 1};
+    up_dataset d1 = one_example(&ex);
+    double *hs = malloc((size_t)L * NH * sizeof *hs);
+    up_attr_opts ao = up_attr_defaults();
+    ao.head_scores = hs;
+    ao.heads_only = 1;
+    CHECK(up_attribute(m, t, &d1, &ao, NULL) == UP_ERR_UNSUPPORTED && strstr(up_errmsg(), "attention heads"));
+    /* head attribution vs finite differences of a gate on each head (the full task) */
+    ao.keep_sign = 1;
+    CHECK_OK(up_attribute(m, full, &d1, &ao, NULL));
+    up_encoding e = {0};
+    int32_t ids[64], types[64];
+    int len = up_task_encode(full, m->tok, ex.text, NULL, &e, ids, types);
+    up_encoding_free(&e);
+    double eps = 1e-2, worst = 0, ref = 0;
+    float lp[2], lm[2];
+    for (int l = 0; l < L && vf; l++)
+        for (int h = 0; h < NH; h++) {
+            for (int i = 0; i < L * NH; i++) mask[i] = 1.0f;
+            mask[l * NH + h] = (float)(1 + eps);
+            head_probe = mask;
+            logits_of(vf, full, ex.text, NULL, lp);
+            mask[l * NH + h] = (float)(1 - eps);
+            logits_of(vf, full, ex.text, NULL, lm);
+            head_probe = NULL;
+            double fd = (logp(lp, 2, 1) - logp(lm, 2, 1)) / (2 * eps) / len;
+            worst = fmax(worst, fabs(fd - hs[l * NH + h]));
+            ref = fmax(ref, fabs(fd));
+        }
+    CHECK(ref > 1e-4);
+    CHECK_MSG(worst <= 1e-2 * ref, "head attribution vs finite differences: max diff %.3g (scale %.3g)", worst, ref);
+    if (getenv("UP_VERBOSE")) printf("head attribution FD: %d heads, max diff %.3g, scale %.3g\n", L * NH, worst, ref);
+    /* pruning the heads by score keeps the top share over all layers */
+    up_task_clear_kept_heads(full);
+    CHECK_OK(up_prune_heads(full, hs, L, NH, 0.5));
+    int kept = 0;
+    for (int l = 0; l < L; l++) kept += full->kept_heads[l] ? full->n_kept_heads[l] : NH;
+    CHECK(kept == L * NH / 2);
+    free(hs);
+    up_model_free(ve);
+    up_model_free(vf);
+    up_task_free(full);
+    up_task_free(t);
+    free(mask);
+    free(fscale);
+}
+
 int main(int argc, char **argv) {
     src = argc > 1 ? argv[1] : ".";
     up_set_log(NULL, NULL, 0);
@@ -395,6 +512,7 @@ int main(int argc, char **argv) {
         if (other) test_expert_files(m, other);
         test_deep_prompts(m, 0);
         test_deep_prompts(m, 1);
+        test_heads(m);
     }
     up_model_free(other);
     up_model_free(m);

@@ -46,7 +46,8 @@ typedef struct {
     int retune_epochs, ig_steps;
     int prompts, epochs, patience, per_layer, agg_max, keep_sign, deep, pool_mean;
     long max_train, max_examples;
-    double head_lr, tolerance, max_ratio, fixed_ratio;
+    double head_lr, tolerance, max_ratio, fixed_ratio, head_ratio;
+    int keep_ffn;
 } args;
 
 int die(const char *what) {
@@ -75,7 +76,7 @@ static int parse_args(int argc, char **argv, args *a) {
     a->warmup = -1;
     a->lowercase = -1;
     a->lr = a->min_lr = a->wd = a->clip = -1;
-    a->head_lr = a->tolerance = a->max_ratio = a->fixed_ratio = -1;
+    a->head_lr = a->tolerance = a->max_ratio = a->fixed_ratio = a->head_ratio = -1;
     a->prompts = -1;
     a->pool_mean = -1;
     a->seed = -1;
@@ -123,6 +124,7 @@ static int parse_args(int argc, char **argv, args *a) {
         else if (!strcmp(s, "--agg")) { NEED(); if (!strcmp(v, "max")) a->agg_max = 1; else if (strcmp(v, "mean")) { fprintf(stderr, "unplug: --agg expects mean or max, got '%s'\n", v); return 0; } }
         else if (!strcmp(s, "--signed")) a->keep_sign = 1;
         else if (!strcmp(s, "--deep")) a->deep = 1;
+        else if (!strcmp(s, "--keep-ffn")) a->keep_ffn = 1;
         else if (!strcmp(s, "--pool")) {
             NEED();
             if (strcmp(v, "cls") && strcmp(v, "mean")) {
@@ -136,6 +138,12 @@ static int parse_args(int argc, char **argv, args *a) {
             int x;
             if (!parse_int(s, v, 1, 1 << 30, &x)) return 0;
             if (!strcmp(s, "--max-train")) a->max_train = x; else a->max_examples = x;
+        } else if (!strcmp(s, "--heads")) {
+            NEED();
+            char *end;
+            double x = strtod(v, &end);
+            if (*end || !(x >= 0 && x <= 1)) { fprintf(stderr, "unplug: --heads expects a share of heads in 0..1, got '%s'\n", v); return 0; }
+            a->head_ratio = x;
         } else if (!strcmp(s, "--head-lr") || !strcmp(s, "--tolerance") || !strcmp(s, "--max-ratio") || !strcmp(s, "--ratio")) {
             NEED();
             char *end;
@@ -797,6 +805,7 @@ static const char *localize_help =
     "                       [--agg mean|max] [--signed]\n"
     "                       [--max-examples N] [--tolerance 1.0] [--max-ratio 0.95] [--ratio R] [--per-layer]\n"
     "                       [--scores FILE.tsv] [--curve FILE.tsv] [--sweep 0.3,0.5,0.7] [--retune-epochs N]\n"
+    "                       [--heads R [--keep-ffn]]\n"
     "Scores every FFN neuron's relevance to the task on its training split\n"
     "(default: |activation x gradient of the gold label's log-probability|, mean\n"
     "over non-padding tokens, mean over examples; ig: integrated gradients of each\n"
@@ -809,7 +818,11 @@ static const char *localize_help =
     "comparing methods. --retune-epochs N re-tunes prompt and head on the pruned\n"
     "model (warm start, N epochs, --lr/--head-lr default 1e-3, --max-train N\n"
     "examples): in the search, every ratio is judged after re-tuning; with\n"
-    "--ratio, the re-tuned task is kept if validation improves.\n";
+    "--ratio, the re-tuned task is kept if validation improves.\n"
+    "--heads R also scores every attention head (its output in place of a\n"
+    "neuron's activation; not with ig) and prunes the lowest-scoring share R of\n"
+    "all heads after the FFN step; --keep-ffn keeps the input expert's FFN as it\n"
+    "is and prunes heads only (an expert whose heads are pruned cannot be re-tuned).\n";
 
 static void attr_progress(size_t done, size_t total, void *user) {
     double *t0 = user;
@@ -822,6 +835,27 @@ static void search_point(double ratio, double metric, int ok, void *user) {
     curve_ctx *c = user;
     fprintf(stderr, "  ratio %.4f: validation %.2f %s\n", ratio, metric, ok ? "(within tolerance)" : "(too low)");
     if (c->f) fprintf(c->f, "%.6f\t%.4f\t%d\n", ratio, metric, ok);
+}
+
+/* re-tunes *t's prompt and head (to->epochs, warm start) and keeps the result
+ * when its validation metric beats *metric; returns the exit code */
+static int retune_if_better(up_model *m, const char *task, up_task_splits *sp, up_tune_opts *to, up_task **t,
+                            double *metric, const char *what) {
+    to->init = *t;
+    up_task *rt = NULL;
+    up_tune_report rr;
+    fprintf(stderr, "re-tuning the prompt and head %s for %d epochs\n", what, to->epochs);
+    if (up_tune(m, task, &sp->train, &sp->val, to, &rt, &rr) != UP_OK) return die("re-tuning failed");
+    if (rr.val_metric > *metric) {
+        fprintf(stderr, "re-tuned: validation %.2f -> %.2f (kept)\n", *metric, rr.val_metric);
+        *metric = rr.val_metric;
+        up_task_free(*t);
+        *t = rt;
+    } else {
+        fprintf(stderr, "re-tuned: validation %.2f, not better than %.2f (discarded)\n", rr.val_metric, *metric);
+        up_task_free(rt);
+    }
+    return 0;
 }
 
 static int cmd_localize(args *a) {
@@ -846,14 +880,19 @@ static int cmd_localize(args *a) {
     double t0 = up_now();
     ao.progress = attr_progress;
     ao.progress_user = &t0;
-    int L = (int)up_model_config(m)->num_hidden_layers, F = (int)up_model_config(m)->intermediate_size;
-    double *scores = malloc((size_t)L * F * sizeof *scores);
-    int rc = 0;
+    int L = (int)up_model_config(m)->num_hidden_layers, F = (int)up_model_config(m)->intermediate_size,
+        NH = (int)up_model_config(m)->num_attention_heads;
+    double *scores = malloc((size_t)L * F * sizeof *scores), *hscores = NULL;
+    int rc = 0, heads = a->head_ratio > 0;
+    if (a->keep_ffn && !heads) { fputs("unplug: --keep-ffn goes with --heads R\n", stderr); rc = 2; }
+    if (heads && !(hscores = calloc((size_t)L * NH, sizeof *hscores))) rc = die("out of memory");
+    ao.head_scores = hscores;
+    ao.heads_only = a->keep_ffn;
     up_set_log(NULL, NULL, UP_LOG_INFO);
-    if (up_attribute(m, t, &sp.train, &ao, scores) != UP_OK) rc = die("attribution failed");
+    if (!rc && up_attribute(m, t, &sp.train, &ao, scores) != UP_OK) rc = die("attribution failed");
     double attr_s = up_now() - t0;
     if (isatty(2)) fputc('\n', stderr);
-    if (!rc && a->scores_out) {
+    if (!rc && a->scores_out && !a->keep_ffn) {
         FILE *f = fopen(a->scores_out, "w");
         if (!f) rc = die("cannot write --scores");
         else {
@@ -868,7 +907,7 @@ static int cmd_localize(args *a) {
     curve_ctx cc = {NULL};
     if (!rc && a->curve_out && !(cc.f = fopen(a->curve_out, "w"))) rc = die("cannot write --curve");
     if (cc.f) fprintf(cc.f, "ratio\tval_metric\twithin_tolerance\n");
-    if (!rc && a->sweep) { /* fixed ratios, for comparing attribution methods */
+    if (!rc && a->sweep && !a->keep_ffn) { /* fixed ratios, for comparing attribution methods */
         double rs[32];
         int nr = 0;
         char buf[256];
@@ -898,7 +937,11 @@ static int cmd_localize(args *a) {
     to.head_lr = (float)(a->head_lr >= 0 ? a->head_lr : 1e-3);
     if (a->max_train) to.max_train = (size_t)a->max_train;
     if (!strchr(a->batches, ',')) to.batch = a->batch;
-    if (!rc && a->fixed_ratio >= 0) {
+    if (!rc && a->keep_ffn) { /* the input expert's FFN as it is: its metric is the reference */
+        res.ratio = info.ratio;
+        if (up_task_evaluate(m, t, &sp.val, 64, &res.full_metric, NULL) != UP_OK) rc = die("evaluation failed");
+        res.metric = res.full_metric;
+    } else if (!rc && a->fixed_ratio >= 0) {
         up_task_clear_kept(t);
         if (up_task_evaluate(m, t, &sp.val, 64, &res.full_metric, NULL) != UP_OK ||
             up_prune_to_ratio(t, scores, L, F, a->fixed_ratio, a->per_layer) != UP_OK ||
@@ -922,36 +965,35 @@ static int cmd_localize(args *a) {
         if (up_prune_search(m, t, scores, &sp.val, &so, &res) != UP_OK) rc = die("ratio search failed");
     }
     if (cc.f) fclose(cc.f);
-    if (!rc && a->retune_epochs > 0 && res.ratio > 0 && a->fixed_ratio >= 0) {
-        to.init = t;
-        up_task *rt = NULL;
-        up_tune_report rr;
-        fprintf(stderr, "re-tuning the prompt and head of the pruned model for %d epochs\n", a->retune_epochs);
-        if (up_tune(m, task, &sp.train, &sp.val, &to, &rt, &rr) != UP_OK) rc = die("re-tuning failed");
-        else if (rr.val_metric > res.metric) {
-            fprintf(stderr, "re-tuned: validation %.2f -> %.2f (kept)\n", res.metric, rr.val_metric);
-            res.metric = rr.val_metric;
-            up_task_free(t);
-            t = rt;
-        } else {
-            fprintf(stderr, "re-tuned: validation %.2f, not better than %.2f (discarded)\n", rr.val_metric, res.metric);
-            up_task_free(rt);
-        }
+    if (!rc && a->retune_epochs > 0 && res.ratio > 0 && a->fixed_ratio >= 0)
+        rc = retune_if_better(m, task, &sp, &to, &t, &res.metric, "of the pruned model");
+    double ffn_metric = res.metric;
+    if (!rc && heads) { /* attention heads after the FFN */
+        if (up_prune_heads(t, hscores, L, NH, a->head_ratio) != UP_OK ||
+            up_task_evaluate(m, t, &sp.val, 64, &res.metric, NULL) != UP_OK)
+            rc = die("head pruning failed");
+        else
+            fprintf(stderr, "pruned %.0f%% of the attention heads: validation %.2f -> %.2f\n", 100 * a->head_ratio,
+                    ffn_metric, res.metric);
+        if (!rc && a->retune_epochs > 0) /* re-tune prompt and head with those heads masked */
+            rc = retune_if_better(m, task, &sp, &to, &t, &res.metric, "without those heads");
     }
     double rm = NAN;
     if (!rc && sp.report.n && up_task_evaluate(m, t, &sp.report, 64, &rm, NULL) != UP_OK) rc = die("evaluation failed");
     if (!rc) {
-        long kept = 0;
+        long kept = 0, kh = 0;
         for (int l = 0; l < L; l++) kept += t->kept[l] ? t->n_kept[l] : F;
+        for (int l = 0; l < L; l++) kh += t->kept_heads[l] ? t->n_kept_heads[l] : NH;
         up_expert_info oi;
         memset(&oi, 0, sizeof oi);
         snprintf(oi.method, sizeof oi.method, "%s", up_attr_name(ao.method));
         oi.ratio = res.ratio;
         snprintf(oi.metrics, sizeof oi.metrics,
                  "{\"metric\": \"%s\", \"full_val\": %.4f, \"expert_val\": %.4f, \"expert_report\": %.4f, "
-                 "\"kept_ffn\": %ld, \"total_ffn\": %ld, \"attribution_seconds\": %.1f, \"aggregation\": \"%s\"}",
-                 up_task_metric_name(task), res.full_metric, res.metric, isnan(rm) ? -1.0 : rm, kept, (long)L * F, attr_s,
-                 a->agg_max ? "max" : "mean");
+                 "\"kept_ffn\": %ld, \"total_ffn\": %ld, \"kept_heads\": %ld, \"total_heads\": %ld, "
+                 "\"attribution_seconds\": %.1f, \"aggregation\": \"%s\"}",
+                 up_task_metric_name(task), res.full_metric, res.metric, isnan(rm) ? -1.0 : rm, kept, (long)L * F, kh,
+                 (long)L * NH, attr_s, a->agg_max ? "max" : "mean");
         if (up_expert_save(a->out, m, t, &oi) != UP_OK) rc = die("cannot write the expert");
         else {
             printf("task %s: pruned %.1f%% of FFN neurons (%ld of %ld kept); validation %.2f (full %.2f)", task,
@@ -959,10 +1001,15 @@ static int cmd_localize(args *a) {
             if (!isnan(rm)) printf(", report split %.2f", rm);
             printf("\nkept per layer:");
             for (int l = 0; l < L; l++) printf(" %d", t->kept[l] ? t->n_kept[l] : F);
+            if (heads) {
+                printf("\nattention heads: %ld of %ld kept, per layer:", kh, (long)L * NH);
+                for (int l = 0; l < L; l++) printf(" %d", t->kept_heads[l] ? t->n_kept_heads[l] : NH);
+            }
             printf("\nwrote %s\n", a->out);
         }
     }
     free(scores);
+    free(hscores);
     up_task_free(t);
     up_task_splits_free(&sp);
     up_model_free(m);
@@ -1038,11 +1085,15 @@ static int cmd_eval(args *a) {
         rc = die("evaluation failed");
     for (size_t i = 0; i < d->n; i++) gold[i] = d->ex[i].label;
     if (!rc) {
-        int L = (int)up_model_config(m)->num_hidden_layers, F = (int)up_model_config(m)->intermediate_size;
-        long kept = 0;
+        int L = (int)up_model_config(m)->num_hidden_layers, F = (int)up_model_config(m)->intermediate_size,
+            NH = (int)up_model_config(m)->num_attention_heads;
+        long kept = 0, kh = 0;
         for (int l = 0; l < L; l++) kept += t->kept[l] ? t->n_kept[l] : F;
-        printf("task %s, %s split (%zu examples), method %s, FFN pruning ratio %.1f%% (%ld of %ld neurons kept)\n", task,
+        for (int l = 0; l < L; l++) kh += t->kept_heads[l] ? t->n_kept_heads[l] : NH;
+        printf("task %s, %s split (%zu examples), method %s, FFN pruning ratio %.1f%% (%ld of %ld neurons kept)", task,
                d == &sp.val ? "validation" : "report", d->n, info.method, 100 * info.ratio, kept, (long)L * F);
+        if (kh < (long)L * NH) printf(", %ld of %ld attention heads kept", kh, (long)L * NH);
+        printf("\n");
         printf("%-22s %10s %10s\n", "", "full", "expert");
         printf("%-22s %10.2f %10.2f\n", "accuracy", 100 * up_accuracy(pf, gold, d->n), 100 * up_accuracy(pe, gold, d->n));
         if (!strcmp(task, "mrpc"))
@@ -1089,6 +1140,8 @@ static int cmd_expert(int argc, char **argv) {
            info.method, 100 * info.ratio);
     printf("kept/layer:  ");
     for (int l = 0; l < t->n_layers; l++) t->kept[l] ? printf(" %d", t->n_kept[l]) : printf(" all");
+    printf("\nheads/layer: ");
+    for (int l = 0; l < t->n_layers; l++) t->kept_heads[l] ? printf(" %d", t->n_kept_heads[l]) : printf(" all");
     printf("\nmetrics:      %s\nbase model:   sha256 %s\n", info.metrics, info.fingerprint);
     up_task_free(t);
     return 0;

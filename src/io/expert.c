@@ -12,7 +12,7 @@
 #include "io/st_write.h"
 
 /* version 2 added deep prompts (a 3-D prompt) and the pooling key */
-#define EXPERT_VERSION 2
+#define EXPERT_VERSION 3
 static const char *const meta_keys[] = {"base_fingerprint", "base_shape", "created_by", "format", "labels", "lowercase",
                                         "max_len", "method", "metrics", "n_prompt", "pooling", "ratio", "task", "version"};
 enum { K_FP, K_SHAPE, K_CREATED, K_FORMAT, K_LABELS, K_LOWER, K_MAXLEN, K_METHOD, K_METRICS, K_NPROMPT, K_POOLING,
@@ -60,13 +60,18 @@ up_status up_expert_save(const char *path, up_model *base, const up_task *t, con
     b[nb++] = (blob){"pooler.bias", t->pool_b, C * 4};
     b[nb++] = (blob){"classifier.weight", t->cls_w, NL * C * 4};
     b[nb++] = (blob){"classifier.bias", t->cls_b, NL * 4};
-    char (*kn)[24] = calloc((size_t)t->n_layers + 1, sizeof *kn);
+    char (*kn)[24] = calloc(2 * (size_t)t->n_layers + 1, sizeof *kn);
     if (!kn) return up_fail(UP_ERR_NOMEM, "out of memory");
-    for (int l = 0; l < t->n_layers && nb < sizeof b / sizeof *b; l++)
+    for (int l = 0; l < t->n_layers && nb + 1 < sizeof b / sizeof *b; l++) {
         if (t->kept[l]) {
-            snprintf(kn[l], sizeof kn[l], "kept.%d", l);
-            b[nb++] = (blob){kn[l], t->kept[l], (size_t)t->n_kept[l] * 4};
+            snprintf(kn[2 * l], sizeof kn[0], "kept.%d", l);
+            b[nb++] = (blob){kn[2 * l], t->kept[l], (size_t)t->n_kept[l] * 4};
         }
+        if (t->kept_heads[l]) {
+            snprintf(kn[2 * l + 1], sizeof kn[0], "heads.%d", l);
+            b[nb++] = (blob){kn[2 * l + 1], t->kept_heads[l], (size_t)t->n_kept_heads[l] * 4};
+        }
+    }
     qsort(b, nb, sizeof *b, cmp_blob);
     /* metadata values, in meta_keys order */
     json_t *labels = json_array();
@@ -102,7 +107,10 @@ up_status up_expert_save(const char *path, up_model *base, const up_task *t, con
         int64_t shape2[3];
         int nd = 1;
         up_dtype dt = UP_DT_F32;
-        if (!strncmp(b[i].name, "kept.", 5)) { dt = UP_DT_I32; shape2[0] = (int64_t)(b[i].nbytes / 4); }
+        if (!strncmp(b[i].name, "kept.", 5) || !strncmp(b[i].name, "heads.", 6)) {
+            dt = UP_DT_I32;
+            shape2[0] = (int64_t)(b[i].nbytes / 4);
+        }
         else if (!strcmp(b[i].name, "prompt") && K > 1) {
             nd = 3; shape2[0] = (int64_t)K; shape2[1] = (int64_t)P; shape2[2] = (int64_t)C;
         } else if (!strcmp(b[i].name, "prompt")) { nd = 2; shape2[0] = (int64_t)P; shape2[1] = (int64_t)C; }
@@ -217,15 +225,15 @@ up_status up_expert_load(const char *path, up_model *base, up_task **out, up_exp
     for (size_t i = 0; i < up_st_count(s); i++) {
         const up_st_tensor *tt = up_st_get(s, i);
         int known = !strcmp(tt->name, "prompt") || !strncmp(tt->name, "pooler.", 7) || !strncmp(tt->name, "classifier.", 11);
-        long l = -1;
-        if (!strncmp(tt->name, "kept.", 5)) {
+        int pre = !strncmp(tt->name, "kept.", 5) ? 5 : !strncmp(tt->name, "heads.", 6) && ver >= 3 ? 6 : 0;
+        if (pre) {
             char *end;
-            l = strtol(tt->name + 5, &end, 10);
-            known = !*end && end != tt->name + 5 && l >= 0 && l < L;
+            long l = strtol(tt->name + pre, &end, 10);
+            known = !*end && end != tt->name + pre && l >= 0 && l < L;
         }
         if (!known || nb == sizeof b / sizeof *b) {
-            st = up_fail(UP_ERR_FORMAT, "%s: unexpected tensor '%s' (an expert holds prompt, pooler.*, classifier.* and "
-                         "kept.0..kept.%d)", path, tt->name, L - 1);
+            st = up_fail(UP_ERR_FORMAT, "%s: unexpected tensor '%s' (an expert holds prompt, pooler.*, classifier.*, "
+                         "kept.0..kept.%d and, from version 3, heads.0..heads.%d)", path, tt->name, L - 1, L - 1);
             goto done;
         }
         b[nb++] = (blob){tt->name, tt->data, tt->nbytes};
@@ -263,28 +271,33 @@ up_status up_expert_load(const char *path, up_model *base, up_task **out, up_exp
                 if (!isfinite(dst[i][k])) { st = up_fail(UP_ERR_FORMAT, "%s: tensor '%s' holds a non-finite value", path, x[i]->name); goto done; }
         }
     }
-    for (int l = 0; l < L; l++) {
-        char nm[24];
-        snprintf(nm, sizeof nm, "kept.%d", l);
-        const up_st_tensor *k = up_st_find(s, nm);
-        if (!k) continue;
-        if (k->dtype != UP_DT_I32 || k->ndim != 1 || k->shape[0] > F) {
-            st = up_fail(UP_ERR_FORMAT, "%s: '%s': expected at most %ld I32 neuron indices", path, nm, F);
-            goto done;
-        }
-        int n = (int)k->shape[0];
-        int32_t *idx = up_malloc((size_t)(n ? n : 1) * 4, "kept");
-        if (!idx) { st = UP_ERR_NOMEM; goto done; }
-        memcpy(idx, k->data, (size_t)n * 4);
-        for (int i = 0; i < n; i++)
-            if (idx[i] < 0 || idx[i] >= F || (i && idx[i] <= idx[i - 1])) {
-                free(idx);
-                st = up_fail(UP_ERR_FORMAT, "%s: '%s': neuron indices must be increasing within 0..%ld (entry %d)", path, nm, F - 1, i);
+    /* kept FFN neurons and attention heads: increasing indices within the base's */
+    long NH = base ? (long)base->cfg.num_attention_heads : C;
+    for (int l = 0; l < L; l++)
+        for (int kind = 0; kind < 2; kind++) {
+            char nm[24];
+            snprintf(nm, sizeof nm, kind ? "heads.%d" : "kept.%d", l);
+            const up_st_tensor *k = up_st_find(s, nm);
+            long lim = kind ? NH : F;
+            if (!k) continue;
+            if (k->dtype != UP_DT_I32 || k->ndim != 1 || k->shape[0] > lim) {
+                st = up_fail(UP_ERR_FORMAT, "%s: '%s': expected at most %ld I32 %s indices", path, nm, lim, kind ? "head" : "neuron");
                 goto done;
             }
-        t->kept[l] = idx;
-        t->n_kept[l] = n;
-    }
+            int n = (int)k->shape[0];
+            int32_t *idx = up_malloc((size_t)(n ? n : 1) * 4, "kept");
+            if (!idx) { st = UP_ERR_NOMEM; goto done; }
+            memcpy(idx, k->data, (size_t)n * 4);
+            for (int i = 0; i < n; i++)
+                if (idx[i] < 0 || idx[i] >= lim || (i && idx[i] <= idx[i - 1])) {
+                    free(idx);
+                    st = up_fail(UP_ERR_FORMAT, "%s: '%s': %s indices must be increasing within 0..%ld (entry %d)", path, nm,
+                                 kind ? "head" : "neuron", lim - 1, i);
+                    goto done;
+                }
+            if (kind) { t->kept_heads[l] = idx; t->n_kept_heads[l] = n; }
+            else { t->kept[l] = idx; t->n_kept[l] = n; }
+        }
 done:
     json_decref(labels);
     up_st_close(s);

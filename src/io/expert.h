@@ -5,8 +5,9 @@
  * with a fixed schema:
  *   tensors  prompt (P,C) F32, or (K,P,C) for deep prompts over K layers; pooler.weight (C,C), pooler.bias (C);
  *            classifier.weight (NL,C), classifier.bias (NL); kept.L (n_L) I32
- *            for every layer L whose FFN was pruned (sorted neuron indices)
- *   metadata format = "unplug-expert", version = "2", task, labels (JSON array),
+ *            for every layer L whose FFN was pruned (sorted neuron indices); heads.L (n_L) I32
+ *            for every layer whose attention heads were pruned (sorted head indices, version 3)
+ *   metadata format = "unplug-expert", version = "3", task, labels (JSON array),
  *            n_prompt, pooling ("cls" or "mean"; absent in version 1 = "cls"),
  *            max_len, lowercase, base_fingerprint (SHA-256 of the base
  *            checkpoint), base_shape ("L x C x F"), method, ratio, metrics

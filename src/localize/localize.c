@@ -36,6 +36,8 @@ up_search_opts up_search_defaults(void) {
     return o;
 }
 
+#define UP_MAX_HEADS 256
+
 static void weight_row_norms(const up_model *m, const up_linear *l, int rows_are_neurons, double *out, int F) {
     /* W_in (F,C): row norms; W_out (C,F): column norms */
     int C = (int)m->cfg.hidden_size;
@@ -70,10 +72,78 @@ static void accumulate(double *sc, double *agg, const float *f, const float *g, 
     }
 }
 
+/* hs (NH) += per-example aggregate over tokens of each head's score for one
+ * layer: ctx (bn,Tb,C) of the run's operand type, dctx (bn,Tb,C) the gradient
+ * of -log p (NULL: activation norms). */
+static void head_accumulate(double *hs, const void *ctx, int bf16, const float *dctx, const int32_t *lens, int bn,
+                            int Tb, int C, int NH, const up_attr_opts *o) {
+    int D = C / NH;
+    for (int i = 0; i < bn; i++) {
+        double agg[UP_MAX_HEADS] = {0};
+        for (int k = 0; k < lens[i]; k++) {
+            size_t row = ((size_t)i * Tb + k) * C;
+            for (int h = 0; h < NH; h++) {
+                double v = 0;
+                for (int d = 0; d < D; d++) {
+                    size_t j = row + (size_t)h * D + d;
+                    double c = bf16 ? up_bf16_scalar(((const uint16_t *)ctx)[j]) : ((const float *)ctx)[j];
+                    v += dctx ? -c * dctx[j] : c * c;
+                }
+                if (!dctx) v = sqrt(v);
+                else if (!o->keep_sign) v = fabs(v);
+                if (o->agg_max) agg[h] = k == 0 || v > agg[h] ? v : agg[h];
+                else agg[h] += v;
+            }
+        }
+        for (int h = 0; h < NH; h++) hs[h] += o->agg_max ? agg[h] : agg[h] / lens[i];
+    }
+}
+
+/* the data-free head scores: random, or weight norms (see localize.h) */
+static up_status head_scores_static(const up_model *base, const up_attr_opts *o, double *hs) {
+    const int L = (int)base->cfg.num_hidden_layers, C = (int)base->cfg.hidden_size, NH = (int)base->cfg.num_attention_heads,
+              D = C / NH;
+    if (o->method == UP_ATTR_RANDOM) {
+        for (size_t i = 0; i < (size_t)L * NH; i++) hs[i] = (double)(up_mix64(o->seed * 104729 + 17 + i) >> 11) / 9007199254740992.0;
+        return UP_OK;
+    }
+    double *q = malloc((size_t)3 * C * sizeof *q), *w = malloc((size_t)C * sizeof *w);
+    if (!q || !w) { free(q); free(w); return up_fail(UP_ERR_NOMEM, "out of memory"); }
+    for (int l = 0; l < L; l++) {
+        weight_row_norms(base, &base->w.layers[l].qkv, 1, q, 3 * C);
+        weight_row_norms(base, &base->w.layers[l].o, 0, w, C);
+        for (int h = 0; h < NH; h++) {
+            double a = 0, b = 0;
+            for (int d = 0; d < D; d++) {
+                for (int part = 0; part < 3; part++) a += q[part * C + h * D + d] * q[part * C + h * D + d];
+                b += w[h * D + d] * w[h * D + d];
+            }
+            hs[(size_t)l * NH + h] = sqrt(a) * sqrt(b);
+        }
+    }
+    free(q);
+    free(w);
+    return UP_OK;
+}
+
 up_status up_attribute(const up_model *base, const up_task *t, const up_dataset *d, const up_attr_opts *o,
                        double *scores) {
-    const int L = (int)base->cfg.num_hidden_layers, F = (int)base->cfg.intermediate_size;
-    memset(scores, 0, (size_t)L * F * sizeof *scores);
+    const int L = (int)base->cfg.num_hidden_layers, F = (int)base->cfg.intermediate_size,
+              NH = (int)base->cfg.num_attention_heads, C = (int)base->cfg.hidden_size;
+    double *hs = o->head_scores;
+    if (hs) {
+        if (o->method == UP_ATTR_IG) return up_fail(UP_ERR_UNSUPPORTED, "attention heads are scored by actxgrad, activation, weight or random, not ig");
+        if (NH > UP_MAX_HEADS) return up_fail(UP_ERR_UNSUPPORTED, "%d heads a layer (at most %d)", NH, UP_MAX_HEADS);
+        memset(hs, 0, (size_t)L * NH * sizeof *hs);
+        if (o->method == UP_ATTR_RANDOM || o->method == UP_ATTR_WEIGHT) {
+            up_status st = head_scores_static(base, o, hs);
+            if (st || o->heads_only) return st;
+        }
+    } else if (o->heads_only) {
+        return up_fail(UP_ERR_INVALID, "heads_only without head_scores");
+    }
+    if (o->heads_only) scores = NULL;
+    else memset(scores, 0, (size_t)L * F * sizeof *scores);
     if (o->method == UP_ATTR_RANDOM) {
         for (size_t i = 0; i < (size_t)L * F; i++) scores[i] = (double)(up_mix64(o->seed * 7919 + i) >> 11) / 9007199254740992.0;
         return UP_OK;
@@ -155,13 +225,16 @@ up_status up_attribute(const up_model *base, const up_task *t, const up_dataset 
 #pragma omp parallel for schedule(static)
             for (int l = 0; l < L; l++) {
                 const float *df = o->method == UP_ATTR_ACTGRAD ? up_run_grad_ffn(r, l) : NULL;
-                accumulate(scores + (size_t)l * F, agg + (size_t)l * F, r->acts[l].f32, df, lens, bn, Tb, F, o);
+                if (scores) accumulate(scores + (size_t)l * F, agg + (size_t)l * F, r->acts[l].f32, df, lens, bn, Tb, F, o);
+                if (hs)
+                    head_accumulate(hs + (size_t)l * NH, up_run_ctx(r, l), up_run_ctx_bf16(r),
+                                    o->method == UP_ATTR_ACTGRAD ? up_run_grad_ctx(r, l) : NULL, lens, bn, Tb, C, NH, o);
             }
         }
         if (o->progress) o->progress(i0 + (size_t)bn, n, o->progress_user);
     }
-    if (!st)
-        for (size_t i = 0; i < (size_t)L * F; i++) scores[i] /= (double)n;
+    for (size_t i = 0; !st && scores && i < (size_t)L * F; i++) scores[i] /= (double)n;
+    for (size_t i = 0; !st && hs && i < (size_t)L * NH; i++) hs[i] /= (double)n;
     up_encoding_free(&e);
     free(ids); free(types); free(lens); free(labels); free(ta); free(tb); free(dl);
     free(agg); free(hbuf); free(gbuf); free(scale);
@@ -182,7 +255,10 @@ static int cmp_ranked(const void *a, const void *b) {
     return x->j - y->j; /* ties: deterministic */
 }
 
-up_status up_prune_to_ratio(up_task *t, const double *scores, int L, int F, double ratio, int per_layer) {
+/* keeps the highest-scoring (1 - ratio) of the L x F units (FFN neurons or
+ * heads), through set(t, layer, kept indices, count) */
+static up_status prune_units(up_task *t, const double *scores, int L, int F, double ratio, int per_layer,
+                             up_status (*set)(up_task *, int, const int32_t *, int)) {
     if (ratio < 0 || ratio > 1) return up_fail(UP_ERR_INVALID, "pruning ratio %g outside 0..1", ratio);
     size_t N = (size_t)L * F;
     ranked *rk = malloc(N * sizeof *rk);
@@ -206,12 +282,20 @@ up_status up_prune_to_ratio(up_task *t, const double *scores, int L, int F, doub
     for (int l = 0; l < L && !st; l++) {
         int n = 0;
         for (int j = 0; j < F; j++) if (!drop[(size_t)l * F + j]) idx[n++] = j;
-        st = up_task_set_kept(t, l, idx, n);
+        st = set(t, l, idx, n);
     }
     free(rk);
     free(drop);
     free(idx);
     return st;
+}
+
+up_status up_prune_to_ratio(up_task *t, const double *scores, int L, int F, double ratio, int per_layer) {
+    return prune_units(t, scores, L, F, ratio, per_layer, up_task_set_kept);
+}
+
+up_status up_prune_heads(up_task *t, const double *head_scores, int L, int NH, double ratio) {
+    return prune_units(t, head_scores, L, NH, ratio, 0, up_task_set_kept_heads);
 }
 
 /* t pruned to ratio r, then (with o->retune) re-tuned from there: *out is t

@@ -37,6 +37,12 @@ typedef struct {
     uint64_t seed;
     void (*progress)(size_t done, size_t total, void *user);
     void *progress_user;
+    /* Attention heads scored the same way (not for ig), when non-NULL: (L,NH),
+     * the head's output (its D context columns) in place of a neuron's
+     * activation: actxgrad |sum_d ctx * d log p / d ctx| per token, activation
+     * its L2 norm per token, weight ||its W_qkv rows|| * ||its W_o columns||. */
+    double *head_scores;
+    int heads_only;       /* 1: score only the heads (scores may be NULL; t may have pruned FFNs) */
 } up_attr_opts;
 up_attr_opts up_attr_defaults(void);
 
@@ -48,6 +54,10 @@ up_status up_attribute(const up_model *base, const up_task *t, const up_dataset 
 /* Sets t's kept neurons: the highest-scoring (1 - ratio) share, ranked over
  * all layers at once (per_layer = 0) or within each layer. */
 up_status up_prune_to_ratio(up_task *t, const double *scores, int L, int F, double ratio, int per_layer);
+
+/* Sets t's kept attention heads: the highest-scoring (1 - ratio) share of
+ * all L x NH heads (a layer may lose all of its heads). */
+up_status up_prune_heads(up_task *t, const double *head_scores, int L, int NH, double ratio);
 
 typedef struct {
     double tolerance;      /* points of the validation metric (default 1.0) */

@@ -102,6 +102,11 @@ up_status up_backward(up_run *r, const float *dlogits, const float *dpooled, con
         return up_fail(UP_ERR_INVALID, "word-embedding gradients with a soft prompt: the prompt rows are not words");
     if (dlogits && !w->has_classifier) return up_fail(UP_ERR_INVALID, "dlogits given but the model has no classifier");
     if ((dlogits || dpooled) && !w->has_pooler) return up_fail(UP_ERR_INVALID, "pooler gradient given but the model has no pooler");
+    for (int l = 0; l < L; l++)
+        if (w->layers[l].qkv.out != 3 * C)
+            return up_fail(UP_ERR_UNSUPPORTED, "layer %d keeps %d of %lld attention heads: training through pruned heads "
+                           "is not supported (prune heads after any re-tuning)", l, w->layers[l].qkv.out / (3 * C / (int)c->num_attention_heads),
+                           (long long)c->num_attention_heads);
 
     float *dx = r->dx, *dx2 = r->dx2;
     if (dhidden) memcpy(dx, dhidden, (size_t)M * C * sizeof *dx);
@@ -176,6 +181,12 @@ up_status up_backward(up_run *r, const float *dlogits, const float *dpooled, con
         const void *ds1_e = operand(r, r->dsum, (size_t)M * C, r->ge);
         TRY(linear_dx(r, &ly->o, ds1_e, M, r->dh1, 0.0f));
         TRY(linear_dw(r, &ly->o, ds1_e, r->dsum, a->ctx, M, lg ? &lg->o : &no_grad));
+        if (r->keep_dffn) memcpy(r->dctx[l], r->dh1, (size_t)M * C * sizeof(float));
+        if (r->head_scale) { /* the forward used s * head output: the chain rule multiplies by s */
+            const int NH = (int)c->num_attention_heads, D = C / NH;
+            for (size_t i = 0; i < (size_t)M; i++)
+                for (int j = 0; j < C; j++) r->dh1[i * C + j] *= r->head_scale[(size_t)l * NH + j / D];
+        }
         TRY(attention_backward(r, a, r->dh1, B, T));
         /* dx += dqkv Wqkv */
         const void *dq_e = operand(r, r->dqkv, (size_t)M * 3 * C, r->ge);
@@ -211,6 +222,18 @@ up_status up_backward(up_run *r, const float *dlogits, const float *dpooled, con
 }
 
 const float *up_run_grad_embeds(const up_run *r) { return r->train ? r->dembeds : NULL; }
+const float *up_run_grad_ctx(const up_run *r, int layer) {
+    if (!r->keep_dffn || layer < 0 || layer >= r->m->cfg.num_hidden_layers) return NULL;
+    return r->dctx[layer];
+}
+
+const void *up_run_ctx(const up_run *r, int layer) {
+    if (!r->train || layer < 0 || layer >= r->m->cfg.num_hidden_layers) return NULL;
+    return r->acts[layer].ctx;
+}
+
+int up_run_ctx_bf16(const up_run *r) { return r->m->act_type == UP_T_BF16; }
+
 const float *up_run_grad_ffn(const up_run *r, int layer) {
     if (!r->keep_dffn || layer < 0 || layer >= r->m->cfg.num_hidden_layers) return NULL;
     return r->dffn[layer];

@@ -109,8 +109,8 @@ static void run_layout(up_run *r, carver *cv) {
         SET(r->ge2, e_copy ? P * es : 0);
         SET(r->dembeds, BTC * 4);
         for (size_t l = 0; l < L; l++) {
-            if (r->keep_dffn) SET(r->dffn[l], BTF * 4);
-            else if (cv->base) r->dffn[l] = NULL;
+            if (r->keep_dffn) { SET(r->dffn[l], BTF * 4); SET(r->dctx[l], BTC * 4); }
+            else if (cv->base) r->dffn[l] = r->dctx[l] = NULL;
         }
     }
 #undef SET
@@ -148,7 +148,8 @@ up_status up_run_new(const up_model *m, int max_B, int max_T, up_run **out) {
     r->hidden = up_calloc(L + 1, sizeof(float *), "hidden pointers");
     r->acts = up_calloc(L, sizeof(up_acts), "layer activations");
     r->dffn = up_calloc(L, sizeof(float *), "ffn gradient pointers");
-    up_status st = r->hidden && r->acts && r->dffn ? up_gemm_ctx_new(m->backend, m->threads, &r->gemm) : UP_ERR_NOMEM;
+    r->dctx = up_calloc(L, sizeof(float *), "context gradient pointers");
+    up_status st = r->hidden && r->acts && r->dffn && r->dctx ? up_gemm_ctx_new(m->backend, m->threads, &r->gemm) : UP_ERR_NOMEM;
     if (st == UP_OK) st = run_alloc(r);
     if (st != UP_OK) {
         up_run_free(r);
@@ -199,6 +200,7 @@ void up_run_free(up_run *r) {
     free(r->hidden);
     free(r->acts);
     free(r->dffn);
+    free(r->dctx);
     free(r->arena);
     free(r);
 }
@@ -261,6 +263,14 @@ static void scale_cols(void *x, up_type t, const float *s, int M, int F) {
 }
 
 void up_run_set_ffn_scale(up_run *r, const float *scale) { r->ffn_scale = scale; }
+void up_run_set_head_scale(up_run *r, const float *scale) { r->head_scale = scale; }
+
+/* x[off .. off+n) of type t times s */
+static void scale_span(void *x, up_type t, size_t off, int n, float s) {
+    for (size_t k = off; k < off + (size_t)n; k++)
+        if (t == UP_T_BF16) ((uint16_t *)x)[k] = up_bf16_from(up_bf16_scalar(((uint16_t *)x)[k]) * s);
+        else ((float *)x)[k] *= s;
+}
 
 up_status up_forward(up_run *r, const up_batch *b) {
     TRY(check_batch(r, b));
@@ -309,27 +319,37 @@ up_status up_forward(up_run *r, const up_batch *b) {
         const float *x = xw;
         const void *xe = e_copy ? a->xe : (const void *)x;
         char *qkv = a->qkv;
-        /* Q, K, V side by side in one (B,T,3C) buffer, one product */
-        TRY(linear_fwd(r, &ly->qkv, xe, C, M, qkv, 3 * C, E, UP_EPI_NONE, NULL, 0));
+        /* an expert may keep nh <= NH heads in this layer: attention width A = nh D */
+        const int nh = ly->qkv.out / (3 * D), A = nh * D;
+        if (nh > 0) {
+        /* Q, K, V side by side in one (B,T,3A) buffer, one product */
+        TRY(linear_fwd(r, &ly->qkv, xe, C, M, qkv, 3 * A, E, UP_EPI_NONE, NULL, 0));
         /* S[b,h] (T,T) = Q[b,h] (T,D) K[b,h]^T */
         up_gemm_args g = up_gemm_plain(T, T, D);
-        g.batch0 = B; g.batch1 = NH;
-        g.A = qkv; g.lda = 3 * C; g.sa0 = (int64_t)T * 3 * C; g.sa1 = D; g.ta = E;
-        g.B = qkv + (size_t)C * es; g.ldb = 3 * C; g.transB = 1; g.sb0 = (int64_t)T * 3 * C; g.sb1 = D; g.tb = E;
-        g.C = r->scores; g.ldc = T; g.sc0 = (int64_t)NH * T * T; g.sc1 = (int64_t)T * T; g.tc = UP_T_F32;
+        g.batch0 = B; g.batch1 = nh;
+        g.A = qkv; g.lda = 3 * A; g.sa0 = (int64_t)T * 3 * A; g.sa1 = D; g.ta = E;
+        g.B = qkv + (size_t)A * es; g.ldb = 3 * A; g.transB = 1; g.sb0 = (int64_t)T * 3 * A; g.sb1 = D; g.tb = E;
+        g.C = r->scores; g.ldc = T; g.sc0 = (int64_t)nh * T * T; g.sc1 = (int64_t)T * T; g.tc = UP_T_F32;
         TRY(up_gemm(r->gemm, &g));
         float *p32 = tr ? a->probs32 : (e_copy ? NULL : (float *)a->probs);
-        up_attn_softmax_forward(p32, p32 ? NULL : a->probs, r->scores, b->lens, B, NH, T, 1.0f / sqrtf((float)D));
-        if (p32 && e_copy) up_f32_to_bf16(a->probs, p32, (size_t)B * NH * T * T);
+        up_attn_softmax_forward(p32, p32 ? NULL : a->probs, r->scores, b->lens, B, nh, T, 1.0f / sqrtf((float)D));
+        if (p32 && e_copy) up_f32_to_bf16(a->probs, p32, (size_t)B * nh * T * T);
         /* ctx[b,:,h] (T,D) = P[b,h] (T,T) V[b,h] (T,D) */
         g = up_gemm_plain(T, D, T);
-        g.batch0 = B; g.batch1 = NH;
-        g.A = a->probs; g.lda = T; g.sa0 = (int64_t)NH * T * T; g.sa1 = (int64_t)T * T; g.ta = E;
-        g.B = qkv + 2 * (size_t)C * es; g.ldb = 3 * C; g.sb0 = (int64_t)T * 3 * C; g.sb1 = D; g.tb = E;
-        g.C = a->ctx; g.ldc = C; g.sc0 = (int64_t)T * C; g.sc1 = D; g.tc = E;
+        g.batch0 = B; g.batch1 = nh;
+        g.A = a->probs; g.lda = T; g.sa0 = (int64_t)nh * T * T; g.sa1 = (int64_t)T * T; g.ta = E;
+        g.B = qkv + 2 * (size_t)A * es; g.ldb = 3 * A; g.sb0 = (int64_t)T * 3 * A; g.sb1 = D; g.tb = E;
+        g.C = a->ctx; g.ldc = A; g.sc0 = (int64_t)T * A; g.sc1 = D; g.tc = E;
         TRY(up_gemm(r->gemm, &g));
+        if (r->head_scale) /* the head probe: head h's output times head_scale[l*NH + h] */
+            for (int h = 0; h < nh; h++)
+                for (size_t i = 0; i < (size_t)M; i++)
+                    scale_span(a->ctx, E, i * A + (size_t)h * D, D, r->head_scale[(size_t)l * NH + h]);
         /* h1 = LN(ctx Wo + bo + x) */
-        TRY(linear_fwd(r, &ly->o, a->ctx, C, M, a->sum1, C, UP_T_F32, UP_EPI_NONE, x, C));
+        TRY(linear_fwd(r, &ly->o, a->ctx, A, M, a->sum1, C, UP_T_F32, UP_EPI_NONE, x, C));
+        } else { /* no head left: the attention block adds only its output bias */
+            for (size_t i = 0; i < (size_t)M * C; i++) a->sum1[i] = x[i] + ly->o.b[i % C];
+        }
         up_layernorm_forward(a->h1, e_copy ? a->h1e : NULL, a->mean1, a->rstd1, a->sum1, ly->ln1_g, ly->ln1_b,
                              (size_t)M, C, c->layer_norm_eps);
         const void *h1e = e_copy ? a->h1e : (const void *)a->h1;

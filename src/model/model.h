@@ -180,6 +180,8 @@ struct up_run {
     int keep_dffn;
     void *mlm;           /* MLM head state (mlm.c), allocated on first use */
     const float *ffn_scale; /* (L,F) per-neuron factors on the FFN activations, or NULL (tests, masking) */
+    const float *head_scale;/* (L,NH) per-head factors on the attention heads' outputs, or NULL */
+    float **dctx;        /* (L) x (B,T,C) kept gradients of the heads' outputs (keep_dffn), or NULL */
     void *arena;
 };
 
@@ -198,6 +200,11 @@ up_status up_run_set_train(up_run *r, int train, int keep_dffn);
  * integrated gradients. up_backward follows it; the kept FFN-activation
  * gradient is then with respect to the scaled activation. */
 void up_run_set_ffn_scale(up_run *r, const float *scale);
+
+/* Multiplies attention head h's output (its D columns of the context, before
+ * W_o) in layer l by scale[l*NH + h] in later forwards (NULL: off): head
+ * masking and finite differences. up_backward follows it. */
+void up_run_set_head_scale(up_run *r, const float *scale);
 
 /* Backward from gradients of the outputs of the last forward: dlogits
  * (B,num_labels), dpooled (B,C), dhidden (B,T,C) of the final layer; each
@@ -218,5 +225,11 @@ const float *up_run_grad_embeds(const up_run *r);
 /* (B,T,F) gradient of layer l's FFN activations (keep_dffn), as they were
  * after the ffn_scale probe when one is set. */
 const float *up_run_grad_ffn(const up_run *r, int layer);
+/* (B,T,C) gradient of layer l's attention context (the heads' outputs side
+ * by side, after the head_scale probe), keep_dffn; and the context itself
+ * (B,T,C) of the run's operand type (bf16 or fp32: see up_run_ctx_bf16). */
+const float *up_run_grad_ctx(const up_run *r, int layer);
+const void *up_run_ctx(const up_run *r, int layer);
+int up_run_ctx_bf16(const up_run *r);
 
 #endif

@@ -29,7 +29,9 @@ up_status up_task_alloc(up_task *t) {
     task_point(t, buf);
     t->kept = up_calloc((size_t)t->n_layers, sizeof *t->kept, "kept neurons");
     t->n_kept = up_calloc((size_t)t->n_layers, sizeof *t->n_kept, "kept counts");
-    return t->kept && t->n_kept ? UP_OK : UP_ERR_NOMEM;
+    t->kept_heads = up_calloc((size_t)t->n_layers, sizeof *t->kept_heads, "kept heads");
+    t->n_kept_heads = up_calloc((size_t)t->n_layers, sizeof *t->n_kept_heads, "kept head counts");
+    return t->kept && t->n_kept && t->kept_heads && t->n_kept_heads ? UP_OK : UP_ERR_NOMEM;
 }
 
 size_t up_task_param_count(const up_task *t) {
@@ -91,13 +93,15 @@ up_status up_task_clone(const up_task *src, up_task **out) {
     if (!t) return UP_ERR_NOMEM;
     *t = *src;
     t->buf = NULL;
-    t->kept = NULL;
-    t->n_kept = NULL;
+    t->kept = t->kept_heads = NULL;
+    t->n_kept = t->n_kept_heads = NULL;
     up_status st = up_task_alloc(t);
     if (st) { up_task_free(t); return st; }
     memcpy(t->buf, src->buf, up_task_param_count(src) * sizeof(float));
     for (int l = 0; l < t->n_layers && !st; l++)
         if (src->kept[l]) st = up_task_set_kept(t, l, src->kept[l], src->n_kept[l]);
+    for (int l = 0; l < t->n_layers && !st; l++)
+        if (src->kept_heads[l]) st = up_task_set_kept_heads(t, l, src->kept_heads[l], src->n_kept_heads[l]);
     if (st) { up_task_free(t); return st; }
     *out = t;
     return UP_OK;
@@ -155,19 +159,25 @@ up_status up_task_make_deep(up_task *t, const up_model *base) {
     return st;
 }
 
-void up_task_clear_kept(up_task *t) {
-    for (int l = 0; l < t->n_layers; l++) {
-        free(t->kept[l]);
-        t->kept[l] = NULL;
-        t->n_kept[l] = 0;
+static void clear_sets(int32_t **sets, int *counts, int L) {
+    for (int l = 0; sets && l < L; l++) {
+        free(sets[l]);
+        sets[l] = NULL;
+        counts[l] = 0;
     }
 }
 
+void up_task_clear_kept(up_task *t) { clear_sets(t->kept, t->n_kept, t->n_layers); }
+void up_task_clear_kept_heads(up_task *t) { clear_sets(t->kept_heads, t->n_kept_heads, t->n_layers); }
+
 void up_task_free(up_task *t) {
     if (!t) return;
-    if (t->kept) up_task_clear_kept(t);
+    up_task_clear_kept(t);
+    up_task_clear_kept_heads(t);
     free(t->kept);
     free(t->n_kept);
+    free(t->kept_heads);
+    free(t->n_kept_heads);
     free(t->buf);
     free(t);
 }
@@ -177,9 +187,11 @@ static int cmp_i32(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-up_status up_task_set_kept(up_task *t, int layer, const int32_t *idx, int n) {
+/* a sorted copy of idx (n entries, no duplicates) into sets[layer] */
+static up_status set_sorted(up_task *t, int32_t **sets, int *counts, const char *what, int layer, const int32_t *idx,
+                            int n) {
     if (layer < 0 || layer >= t->n_layers) return up_fail(UP_ERR_INVALID, "layer %d outside 0..%d", layer, t->n_layers - 1);
-    int32_t *k = up_malloc((size_t)(n > 0 ? n : 1) * sizeof *k, "kept neurons");
+    int32_t *k = up_malloc((size_t)(n > 0 ? n : 1) * sizeof *k, what);
     if (!k) return UP_ERR_NOMEM;
     memcpy(k, idx, (size_t)n * sizeof *k);
     qsort(k, (size_t)n, sizeof *k, cmp_i32);
@@ -187,12 +199,20 @@ up_status up_task_set_kept(up_task *t, int layer, const int32_t *idx, int n) {
         if (k[i] == k[i - 1]) {
             int32_t dup = k[i];
             free(k);
-            return up_fail(UP_ERR_INVALID, "layer %d: neuron %d kept twice", layer, dup);
+            return up_fail(UP_ERR_INVALID, "layer %d: %s %d kept twice", layer, what, dup);
         }
-    free(t->kept[layer]);
-    t->kept[layer] = k;
-    t->n_kept[layer] = n;
+    free(sets[layer]);
+    sets[layer] = k;
+    counts[layer] = n;
     return UP_OK;
+}
+
+up_status up_task_set_kept(up_task *t, int layer, const int32_t *idx, int n) {
+    return set_sorted(t, t->kept, t->n_kept, "neuron", layer, idx, n);
+}
+
+up_status up_task_set_kept_heads(up_task *t, int layer, const int32_t *idx, int n) {
+    return set_sorted(t, t->kept_heads, t->n_kept_heads, "head", layer, idx, n);
 }
 
 /* ---- views ---- */
@@ -290,6 +310,41 @@ up_status up_task_view(const up_model *base, const up_task *t, up_model **out) {
                 memcpy(wout + ((size_t)c * n + i) * es, bo + ((size_t)c * F + t->kept[l][i]) * es, es);
         vl->ffn_in = (up_linear){win, v->act_type, bin, n, C};
         vl->ffn_out = (up_linear){wout, v->act_type, bl->ffn_out.b, C, n};
+    }
+    /* compacted attention: the kept heads' rows of W_qkv (in each of the Q, K, V
+     * blocks) and their columns of W_o */
+    int NH = (int)base->cfg.num_attention_heads, D = C / NH;
+    for (int l = 0; l < t->n_layers && !st; l++) {
+        if (!t->kept_heads[l]) continue;
+        const up_layer *bl = &base->w.layers[l];
+        up_layer *vl = &v->w.layers[l];
+        int n = t->n_kept_heads[l], A = n * D;
+        for (int i = 0; i < n; i++)
+            if (t->kept_heads[l][i] < 0 || t->kept_heads[l][i] >= NH) {
+                st = up_fail(UP_ERR_INVALID, "layer %d: kept head %d outside 0..%d", l, t->kept_heads[l][i], NH - 1);
+                break;
+            }
+        if (st) break;
+        char *wq = up_aligned_alloc((size_t)(A ? 3 * A : 1) * C * es, "expert attention");
+        float *bq = up_aligned_alloc((size_t)(A ? 3 * A : 1) * 4, "expert attention");
+        char *wo = up_aligned_alloc((size_t)C * (A ? A : 1) * es, "expert attention");
+        if (!wq || !bq || !wo) { free(wq); free(bq); free(wo); st = UP_ERR_NOMEM; break; }
+        up_model_own(v, wq);
+        up_model_own(v, bq);
+        up_model_own(v, wo);
+        const char *bw = bl->qkv.w, *ow = bl->o.w;
+        for (int part = 0; part < 3; part++) /* Q, K, V */
+            for (int i = 0; i < n; i++) {
+                size_t src = (size_t)part * C + (size_t)t->kept_heads[l][i] * D, dst = (size_t)part * A + (size_t)i * D;
+                memcpy(wq + dst * C * es, bw + src * C * es, (size_t)D * C * es);
+                memcpy(bq + dst, bl->qkv.b + src, (size_t)D * 4);
+            }
+        for (int c = 0; c < C; c++) /* W_o is (C,C): keep the heads' columns */
+            for (int i = 0; i < n; i++)
+                memcpy(wo + ((size_t)c * A + (size_t)i * D) * es, ow + ((size_t)c * C + (size_t)t->kept_heads[l][i] * D) * es,
+                       (size_t)D * es);
+        vl->qkv = (up_linear){A ? wq : NULL, v->act_type, bq, 3 * A, C};
+        vl->o = (up_linear){A ? wo : NULL, v->act_type, bl->o.b, C, A};
     }
     if (st) {
         up_model_free(v);

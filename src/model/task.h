@@ -30,6 +30,9 @@ typedef struct {
     int n_layers;
     int32_t **kept;      /* (L) arrays */
     int *n_kept;         /* (L) */
+    /* expert: kept attention heads per layer (sorted), NULL = all */
+    int32_t **kept_heads;/* (L) arrays */
+    int *n_kept_heads;   /* (L) */
     float *buf;          /* one allocation behind prompt and head */
 } up_task;
 
@@ -52,8 +55,13 @@ size_t up_task_param_count(const up_task *t);
 /* Sets the kept FFN neurons of layer l (copied, sorted); n = F keeps all. */
 up_status up_task_set_kept(up_task *t, int layer, const int32_t *idx, int n);
 void up_task_clear_kept(up_task *t);
+/* The same for attention heads: the heads layer l keeps (n may be 0: the
+ * layer's attention is skipped, its output bias stays). */
+up_status up_task_set_kept_heads(up_task *t, int layer, const int32_t *idx, int n);
+void up_task_clear_kept_heads(up_task *t);
 
-/* A view of base with t's head and t's compacted FFN. */
+/* A view of base with t's head and t's compacted FFN and attention (the
+ * kept heads' rows of W_qkv and columns of W_o). */
 up_status up_task_view(const up_model *base, const up_task *t, up_model **out);
 /* Refreshes a view's head operands after t's head changed (training). */
 up_status up_task_view_sync_head(up_model *view, const up_task *t);

@@ -154,9 +154,32 @@ up_status up_tune(const up_model *base, const char *task_name, const up_dataset 
         st = encode_all(t, base->tok, train, pick, n, &E);
     }
     int max_len = t ? t->max_len : o->max_len;
-    if (!st) st = up_task_view(base, t, &v);
+    /* an expert with pruned attention heads trains on the full attention with
+     * those heads masked to zero (the same function: test_localize), since the
+     * backward runs on every head; evaluation uses the compacted view */
+    int L = (int)base->cfg.num_hidden_layers, NH = (int)base->cfg.num_attention_heads, masked = 0;
+    float *head_mask = NULL;
+    int32_t **no_heads = NULL;
+    for (int l = 0; t && l < L; l++) masked |= t->kept_heads[l] != NULL;
+    if (!st && masked) {
+        head_mask = calloc((size_t)L * NH, sizeof *head_mask);
+        no_heads = calloc((size_t)L, sizeof *no_heads);
+        if (!head_mask || !no_heads) st = up_fail(UP_ERR_NOMEM, "out of memory");
+        for (int l = 0; !st && l < L; l++)
+            for (int h = 0; h < NH; h++) {
+                int keep = !t->kept_heads[l];
+                for (int i = 0; !keep && i < t->n_kept_heads[l]; i++) keep = t->kept_heads[l][i] == h;
+                head_mask[(size_t)l * NH + h] = (float)keep;
+            }
+    }
+    if (!st) {
+        up_task tv = *t;
+        if (masked) tv.kept_heads = no_heads;
+        st = up_task_view(base, &tv, &v);
+    }
     if (!st) st = up_run_new(v, B, max_len, &r);
     if (!st) st = up_run_set_train(r, 1, 0);
+    if (!st && masked) up_run_set_head_scale(r, head_mask);
     size_t np = t ? up_task_param_count(t) : 0;
     if (!st) {
         g = calloc(np, 4);
@@ -278,6 +301,7 @@ up_status up_tune(const up_model *base, const char *task_name, const up_dataset 
     rep->val_metric = best_metric;
     free(ids); free(types); free(lens); free(labels);
     free(g); free(m1); free(m2); free(dlogits); free(pick); free(order);
+    free(head_mask); free(no_heads);
     encoded_free(&E);
     up_run_free(r);
     up_model_free(v);
