@@ -1,5 +1,5 @@
 # Convenience entry points; the build itself is CMake (build/).
-#   make demo   install what is missing, build, run the worked example
+#   make demo   install what is missing, build, run the whole pipeline (GLUE=DIR: the five-task benchmark)
 #   make test   install what is missing, build, run the test suite (CTest)
 BUILD ?= build
 JOBS ?= $(shell nproc)
@@ -16,7 +16,7 @@ build: deps
 	@cmake --build $(BUILD) -j $(JOBS)
 
 demo: build
-	@bash scripts/demo.sh $(BUILD)
+	@GLUE=$(GLUE) bash scripts/demo.sh $(BUILD)
 
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

@@ -45,13 +45,17 @@ data=(--model "$model" --task spam --train "$out/data/train.tsv" --val "$out/dat
 
 step "3. prompt tuning on the frozen model: 20 soft prompt vectors + a head" \
   "unplug tune ${data[*]} --out $d/tuned.expert --epochs 3"
-"$cli" tune "${data[@]}" --out "$d/tuned.expert" --epochs 3 2> >(grep -E "^tuning|epoch [0-9]+/" >&2) | tee "$d/tune.out"
+# progress (stderr) live, filtered; the result (stdout) after it
+"$cli" tune "${data[@]}" --out "$d/tuned.expert" --epochs 3 2>&1 >"$d/tune.out" | tee "$d/tune.err" |
+  grep -E "^tuning|epoch [0-9]+/[0-9]+ +step" || true
+cat "$d/tune.out"
 
 step "4. attribution (activation x gradient) and the search for the largest FFN pruning ratio within 1 point" \
   "unplug localize ${data[*]} --expert $d/tuned.expert --out $d/expert.expert --sweep 0.3,0.5,0.7"
 "$cli" localize "${data[@]}" --expert "$d/tuned.expert" --out "$d/expert.expert" \
-  --sweep 0.3,0.5,0.7 --curve "$d/curve.tsv" --scores "$d/scores.tsv" 2> >(grep -E "ratio|attribution:" >&2) |
-  tee "$d/localize.out"
+  --sweep 0.3,0.5,0.7 --curve "$d/curve.tsv" --scores "$d/scores.tsv" 2>&1 >"$d/localize.out" | tee "$d/localize.err" |
+  grep -E "ratio" || true
+grep -v "^sweep" "$d/localize.out"
 awk -F'\t' '$1 == "sweep" {print "spam\t" $2 "\t" $3 "\t" $4 "\t" $5}' "$d/localize.out" >"$out/sweep.tsv"
 for m in random weight; do
   "$cli" localize "${data[@]}" --expert "$d/tuned.expert" --out "$d/$m.expert" --method "$m" --sweep 0.3,0.5,0.7 \

@@ -7,7 +7,7 @@
 # whitespace runs collapsed, bytes outside ASCII dropped, first 400
 # characters). Groups easy-ham-1,
 # hard-ham-1 -> ham; spam-1, spam-2 -> spam. The split is by the message's
-# MD5 checksum (stable, seeded by nothing that changes): first hex digit 0 ->
+# MD5 checksum (stable, seeded by nothing that changes): first hex digit 0 or 3 ->
 # test, 1 or 2 -> val, else train; train is capped at TRAIN_PER_CLASS mails a class.
 # Usage: scripts/spam-data.sh OUT_DIR      (npm and jq, installed from Debian if missing;
 #        the tarball is kept in OUT_DIR)
@@ -54,7 +54,7 @@ BEGIN { print "text\tlabel" > (out "/train.tsv"); print "text\tlabel" > (out "/v
   text = substr(clean(subj " . " clean(body)), 1, 400)
   if (text == "" || text == ".") next
   d = substr($2, 1, 1)
-  if (d == "0") f = "test"; else if (d == "1" || d == "2") f = "val"; else { if (++n[label] > per) next; f = "train" }
+  if (d == "0" || d == "3") f = "test"; else if (d == "1" || d == "2") f = "val"; else { if (++n[label] > per) next; f = "train" }
   print text "\t" label > (out "/" f ".tsv")
 }'
 for f in train val test; do echo "spam-data: $f $(($(wc -l <"$out/$f.tsv") - 1)) mails ($(grep -c $'\tspam$' "$out/$f.tsv") spam)" >&2; done
