@@ -63,7 +63,7 @@ static const char *serve_help =
     "usage: unplug serve [--model DIR] [--experts-dir DIR] [--expert FILE]... [--router FILE]\n"
     "                    [--host 127.0.0.1] [--port 8080] [--workers N] [--threads N]\n"
     "                    [--max-batch 32] [--max-wait-ms 2] [--queue 4096] [--max-body BYTES]\n"
-    "                    [--max-inputs 64] [--max-text BYTES] [--max-len TOKENS]\n"
+    "                    [--max-inputs 64] [--max-text BYTES] [--max-len TOKENS] [--round-len 8]\n"
     "                    [--api-key-file FILE] [--precision fp32|bf16|auto] [--quiet]\n"
     "Serves many task experts over one copy of the base model (default\n"
     "models/unplug-mini). Every DIR/*.expert is plugged at start, and\n"
@@ -78,7 +78,9 @@ static const char *serve_help =
     "\n"
     "Inputs are batched per task (up to --max-batch, waiting at most --max-wait-ms),\n"
     "round the tasks; --workers compute threads (default one per core) of --threads\n"
-    "OpenMP threads each. A request that names no task goes to the --router (see\n"
+    "OpenMP threads each; a batch is padded to a multiple of --round-len tokens\n"
+    "(fewer distinct matrix shapes for oneDNN to build kernels for). A request\n"
+    "that names no task goes to the --router (see\n"
     "unplug router build). With --api-key-file the admin endpoints need\n"
     "\"Authorization: Bearer KEY\". Binds 127.0.0.1 unless --host says otherwise;\n"
     "--port 0 takes a free port (printed). SIGTERM or SIGINT drains the requests in\n"
@@ -161,6 +163,7 @@ int cmd_serve(int argc, char **argv) {
         else if (!strcmp(s, "--max-inputs")) { if (!num_arg(s, v, 1, 1e6, &x)) return 2; o.lim.max_inputs = (int)x; }
         else if (!strcmp(s, "--max-text")) { if (!num_arg(s, v, 1, 1e9, &x)) return 2; o.lim.max_text = (size_t)x; }
         else if (!strcmp(s, "--max-len")) { if (!num_arg(s, v, 0, 1 << 20, &x)) return 2; o.max_len = (int)x; }
+        else if (!strcmp(s, "--round-len")) { if (!num_arg(s, v, 1, 512, &x)) return 2; o.round_len = (int)x; }
         else { fprintf(stderr, "unplug: unknown option '%s' (see unplug serve --help)\n", s); return 2; }
     }
     char key[512];

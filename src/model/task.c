@@ -430,6 +430,19 @@ up_status up_task_classify(const up_model *v, const up_task *t, up_run *r, up_ta
     if (tt.max_len > s->T) tt.max_len = s->T;
     int Tb = up_task_fill_batch(&tt, v->tok, a, b, n, (int32_t)v->cfg.pad_token_id, &s->enc, s->ids, s->types, s->lens);
     if (Tb < 0) return UP_ERR_INVALID;
+    if (s->round_T > 1) { /* pad the length up to a multiple of round_T: fewer distinct product shapes */
+        int T2 = (Tb + s->round_T - 1) / s->round_T * s->round_T;
+        if (T2 > tt.max_len) T2 = tt.max_len;
+        for (int i = n - 1; i >= 0 && T2 > Tb; i--) { /* rows move to stride T2, last first */
+            memmove(s->ids + (size_t)i * T2, s->ids + (size_t)i * Tb, (size_t)Tb * 4);
+            memmove(s->types + (size_t)i * T2, s->types + (size_t)i * Tb, (size_t)Tb * 4);
+            for (int j = Tb; j < T2; j++) {
+                s->ids[(size_t)i * T2 + j] = (int32_t)v->cfg.pad_token_id;
+                s->types[(size_t)i * T2 + j] = 0;
+            }
+        }
+        if (T2 > Tb) Tb = T2;
+    }
     up_batch bt = up_task_batch(t, n, Tb, s->ids, s->types, s->lens);
     up_status st = r->m == v ? UP_OK : up_run_use(r, v);
     if (!st) st = up_forward(r, &bt);

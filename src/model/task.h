@@ -86,6 +86,7 @@ typedef struct {
     int32_t *ids, *types, *lens;
     up_encoding enc;
     int B, T;
+    int round_T;   /* > 1: batches are padded to a multiple of round_T tokens (serving: fewer shapes) */
 } up_task_buf;
 up_status up_task_buf_init(up_task_buf *s, int B, int T);
 void up_task_buf_free(up_task_buf *s);

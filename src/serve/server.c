@@ -113,7 +113,7 @@ struct up_server {
 static double now_ms(void) { return up_now() * 1e3; }
 
 up_server_opts up_server_opts_default(void) {
-    return (up_server_opts){.host = "127.0.0.1", .max_batch = 32, .max_wait_ms = 2, .queue_cap = 4096,
+    return (up_server_opts){.host = "127.0.0.1", .max_batch = 32, .max_wait_ms = 2, .queue_cap = 4096, .round_len = 8,
                             .max_body = 1 << 20, .lim = {.max_inputs = 64, .max_text = 16384}};
 }
 
@@ -737,6 +737,7 @@ up_status up_server_start(up_hub *hub, const up_server_opts *o, up_server **out)
         w->s = s;
         st = up_run_new(base, B, T, &w->run);
         if (!st) st = up_task_buf_init(&w->buf, B, T);
+        w->buf.round_T = s->o.round_len;
         if (st) break;
         w->probs = up_malloc((size_t)B * UP_MAX_LABELS * sizeof(float), "worker");
         w->cls = up_malloc((size_t)B * 2 * base->cfg.hidden_size * sizeof(float), "worker");

@@ -38,6 +38,7 @@ typedef struct {
     size_t max_body;           /* request body bytes before 413 (1 MiB) */
     up_req_limits lim;         /* inputs per request (64), bytes per text (16 KiB) */
     int max_len;               /* tokens per input, 0: each expert's own */
+    int round_len;             /* a batch's length is padded to a multiple of this (8; 1: exact) */
     const up_router *router;   /* picks the task of requests that name none; NULL: they are refused */
     int quiet;                 /* no access log on stderr */
 } up_server_opts;
