@@ -170,6 +170,17 @@ os.symlink(f"{tmp}/outside/secret.expert", f"{tmp}/ex/escape.expert")
 st, _, p = call("POST", "/v1/experts", {"name": "escape"}, headers=auth); err(st, p, 400, "a symlink out of the directory")
 os.remove(f"{tmp}/ex/escape.expert")
 st, _, p = call("POST", "/v1/experts", {"name": "nothere"}, headers=auth); err(st, p, 404, "missing expert file")
+# messages that quote the request stay valid UTF-8 (a cut inside a character once dropped the answer)
+st, _, p = call("POST", "/v1/classify", raw=json.dumps({"task": "sent", "inputs": ["a"], "a" * 63 + "\u00e9": 1}))
+err(st, p, 400, "unknown field cut inside a character")
+st, _, p = call("DELETE", "/v1/experts/" + "a" * 39 + "%C3%A9", headers=auth); err(st, p, 404, "unplug a non-ASCII name")
+# a body announced over the limit is refused before it is sent
+import socket
+sk = socket.create_connection(("127.0.0.1", port), timeout=10)
+sk.sendall(b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000000\r\n\r\n")
+head = sk.recv(4096).decode("latin-1")
+sk.close()
+check(head.startswith("HTTP/1.1 413"), f"huge Content-Length: {head[:80]!r}")
 st, _, p = call("DELETE", "/v1/experts/nothere", headers=auth); err(st, p, 404, "unplug a task not plugged")
 
 # 4. the router: requests without a task go to the right expert
@@ -198,17 +209,24 @@ PY
 kill -TERM $pid; wait $pid; rc=$?
 [ $rc -eq 0 ] && grep -q "stopped" "$tmp/serve.log" && ok || { bad "SIGTERM exit $rc"; tail -5 "$tmp/serve.log" >&2; }
 
-# queue full: 503 with Retry-After (a queue of 2 inputs, requests of 3)
-start "$tmp/serve2.log" --queue 2 --quiet
+# queue full: 503 with Retry-After (a queue of 4 inputs; a 4-input request waits 1.5 s for its batch to fill)
+start "$tmp/serve2.log" --queue 4 --max-inputs 4 --max-wait-ms 1500 --max-batch 64 --quiet
 python3 - "$port" <<'PY' && ok || bad "queue full"
-import http.client, json, sys
-c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=30)
-c.request("POST", "/v1/classify", body=json.dumps({"task": "sent", "inputs": ["a", "b", "c"]}))
-r = c.getresponse(); p = r.read()
-assert r.status == 503 and r.getheader("Retry-After") == "1" and json.loads(p)["error"]["code"] == 503, (r.status, p)
-c.request("POST", "/v1/classify", body=json.dumps({"task": "sent", "inputs": ["a", "b"]}))
-r = c.getresponse(); p = r.read()
-assert r.status == 200, (r.status, p)
+import http.client, json, sys, threading, time
+port = int(sys.argv[1])
+def post(inputs, out):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    c.request("POST", "/v1/classify", body=json.dumps({"task": "sent", "inputs": inputs}))
+    r = c.getresponse(); out.append((r.status, r.getheader("Retry-After"), r.read()))
+first = []
+t = threading.Thread(target=post, args=(["a", "b", "c", "d"], first)); t.start()
+time.sleep(0.5)
+second = []
+post(["e"], second)
+t.join()
+st, ra, p = second[0]
+assert st == 503 and ra == "1" and json.loads(p)["error"]["code"] == 503, second
+assert first[0][0] == 200, first
 PY
 kill -TERM $pid; wait $pid
 
@@ -234,6 +252,17 @@ assert len(res) == 6 and all(s == 200 for s, _ in res), res
 PY
 wait $pid; rc=$?
 [ $rc -eq 0 ] && grep -q "SIGTERM: draining" "$tmp/serve3.log" && ok || { bad "drained server exit $rc"; cat "$tmp/serve3.log" >&2; }
+
+# an input that cannot be encoded (4 prompt vectors do not fit --max-len 5) is a 400 naming it
+start "$tmp/serve4.log" --max-len 5 --quiet
+python3 - "$port" <<'PY' && ok || bad "unencodable input"
+import http.client, json, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=30)
+c.request("POST", "/v1/classify", body=json.dumps({"task": "sent", "inputs": ["a good film"]}))
+r = c.getresponse(); p = json.loads(r.read())
+assert r.status == 400 and "inputs[0]" in p["error"]["message"], (r.status, p)
+PY
+kill -TERM $pid; wait $pid
 
 # bad start-up: a router for another model, a port in use, a missing directory
 expect_fail "missing experts dir" "cannot open the experts directory" "$cli" serve --model "$M" --experts-dir "$tmp/none" --port 0

@@ -255,6 +255,8 @@ up_status up_expert_load(const char *path, up_model *base, up_task **out, up_exp
         const char *ln = json_string_value(json_array_get(labels, (size_t)i));
         if (!ln || !ln[0] || strlen(ln) >= 32) { st = up_fail(UP_ERR_FORMAT, "%s: label %d: expected a name of 1..31 bytes", path, i); goto done; }
         snprintf(t->labels[i], sizeof t->labels[i], "%s", ln);
+        for (int k = 0; k < i; k++)
+            if (!strcmp(t->labels[k], ln)) { st = up_fail(UP_ERR_FORMAT, "%s: label '%s' appears twice", path, ln); goto done; }
     }
     t->n_prompt = (int)P;
     t->prompt_layers = (int)K;

@@ -21,6 +21,18 @@ static const char *kind(const json_t *v) {
     }
 }
 
+/* the first bytes of s that fit cap (NUL included) without splitting a
+ * UTF-8 sequence (s is valid UTF-8: jansson checked it) */
+static void cut_utf8(char *out, size_t cap, const char *s) {
+    size_t n = strlen(s);
+    if (n >= cap) {
+        n = cap - 1;
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) n--; /* s[n] would start the cut-off part */
+    }
+    memcpy(out, s, n);
+    out[n] = 0;
+}
+
 static json_t *load(const char *body, size_t len, char *msg, size_t msg_len) {
     json_error_t err;
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
@@ -62,7 +74,11 @@ int up_req_parse_classify(const char *body, size_t len, const up_req_limits *lim
     const char *key;
     json_t *v;
     json_object_foreach(root, key, v)
-        if (strcmp(key, "task") && strcmp(key, "inputs")) FAIL(400, "unknown field '%.64s' (expected task, inputs)", key);
+        if (strcmp(key, "task") && strcmp(key, "inputs")) {
+            char k[68];
+            cut_utf8(k, sizeof k, key);
+            FAIL(400, "unknown field '%s' (expected task, inputs)", k);
+        }
     json_t *task = json_object_get(root, "task"), *inputs = json_object_get(root, "inputs");
     if (task && !json_is_null(task)) {
         if (!json_is_string(task)) FAIL(400, "task must be a string, got %s", kind(task));

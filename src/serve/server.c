@@ -58,7 +58,7 @@ struct pending {
     up_req *in;
     up_hub_expert **ex;  /* (n) the expert of each input (acquired) */
     float *probs;        /* (n, UP_MAX_LABELS) */
-    int failed;          /* a batch failed: 500 */
+    int failed;          /* an input failed: its HTTP status (400: it cannot be encoded, 500) */
     char err[256];
     item *items;         /* (n) */
 };
@@ -85,6 +85,8 @@ typedef struct {
     float *probs;                   /* (max_batch, UP_MAX_LABELS) */
     float *cls;                     /* (max_batch, 2C) router features */
     const char **a, **b;            /* (max_batch) */
+    up_status *st;                  /* (max_batch) each input's outcome */
+    char (*msg)[200];               /* (max_batch) and its message */
     item **batch;                   /* (max_batch) */
 } worker;
 
@@ -166,10 +168,28 @@ static MHD_Result_t send_text(struct MHD_Connection *c, int code, const char *ty
     return ret;
 }
 
+/* a JSON string of s; bytes of invalid UTF-8 (a file name, say) become '?' */
+static json_t *jstr(const char *s) {
+    json_t *j = json_string(s);
+    if (j) return j;
+    char *t = strdup(s ? s : "");
+    for (char *p = t; p && *p; p++)
+        if ((unsigned char)*p >= 0x80) *p = '?';
+    j = json_string(t ? t : "");
+    free(t);
+    return j;
+}
+
+static const char *encode_failed = "{\"error\":{\"code\":500,\"message\":\"the answer could not be encoded\"}}\n";
+
 static MHD_Result_t send_json(struct MHD_Connection *c, int code, json_t *j) {
-    char *body = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(9));
+    char *body = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
     json_decref(j);
-    if (!body) return MHD_NO;
+    if (!body) {
+        body = strdup(encode_failed);
+        code = 500;
+        if (!body) return MHD_NO;
+    }
     size_t n = strlen(body);
     char *nl = realloc(body, n + 2);
     if (nl) { body = nl; body[n] = '\n'; body[n + 1] = 0; }
@@ -178,10 +198,10 @@ static MHD_Result_t send_json(struct MHD_Connection *c, int code, json_t *j) {
 
 static MHD_Result_t send_error_h(struct MHD_Connection *c, int code, const char *msg, const char *hdr,
                                  const char *hval) {
-    json_t *j = json_pack("{s:{s:i,s:s}}", "error", "code", code, "message", msg);
+    json_t *j = json_pack("{s:{s:i,s:o}}", "error", "code", code, "message", jstr(msg));
     char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
-    if (!body) return MHD_NO;
+    if (!body && !(body = strdup(encode_failed))) return MHD_NO;
     return send_text(c, code, "application/json", body, hdr, hval);
 }
 
@@ -216,7 +236,10 @@ static int pick_queue(up_server *s, double now, double *wait) {
         queue *q = &s->q[i];
         if (!q->n) continue;
         double due = q->head->t_enq + s->o.max_wait_ms;
-        if (q->n >= s->o.max_batch || s->draining || s->stop) due = -INFINITY;
+        /* a full queue (or any, when stopping) is due now; among due queues the
+         * one due longest goes first, so a full busy queue cannot starve an
+         * overdue quiet one */
+        if ((q->n >= s->o.max_batch || s->draining || s->stop) && due > now) due = now;
         if (due < best_due) { best_due = due; best = i; }
     }
     *wait = best < 0 ? INFINITY : best_due - now;
@@ -259,7 +282,7 @@ static void route_batch(worker *w, int n) {
             if (ex[i]) up_hub_release(s->hub, ex[i]);
             if (!it->req->failed)
                 snprintf(it->req->err, sizeof it->req->err, "%s", st ? up_errmsg() : "the router picked a task whose expert is not plugged");
-            it->req->failed = 1;
+            it->req->failed = st == UP_ERR_INVALID ? 400 : st ? 500 : 503;
             finish_item(s, it);
             continue;
         }
@@ -316,14 +339,22 @@ static void *worker_main(void *arg) {
         }
         count_batch(s, e->name, n);
         pthread_mutex_unlock(&s->mu);
-        up_status st = up_task_classify(e->view, e->task, w->run, &w->buf, w->a, w->b, n, w->probs);
-        pthread_mutex_lock(&s->mu);
         int NL = e->task->n_labels;
+        up_status st = up_task_classify(e->view, e->task, w->run, &w->buf, w->a, w->b, n, w->probs);
+        for (int i = 0; i < n; i++) w->st[i] = st;
+        if (st && n > 1) /* one bad input must not fail the others: each alone */
+            for (int i = 0; i < n; i++) {
+                w->st[i] = up_task_classify(e->view, e->task, w->run, &w->buf, w->a + i, w->b + i, 1, w->probs + (size_t)i * NL);
+                if (w->st[i]) snprintf(w->msg[i], sizeof w->msg[i], "%s", up_errmsg());
+            }
+        else if (st)
+            snprintf(w->msg[0], sizeof w->msg[0], "%s", up_errmsg());
+        pthread_mutex_lock(&s->mu);
         for (int i = 0; i < n; i++) {
             pending *p = w->batch[i]->req;
-            if (st) {
-                if (!p->failed) snprintf(p->err, sizeof p->err, "inference failed: %s", up_errmsg());
-                p->failed = 1;
+            if (w->st[i]) {
+                if (!p->failed) snprintf(p->err, sizeof p->err, "inputs[%d]: %s", w->batch[i]->idx, w->msg[i]);
+                p->failed = w->st[i] == UP_ERR_INVALID ? 400 : 500;
             } else {
                 memcpy(p->probs + (size_t)w->batch[i]->idx * UP_MAX_LABELS, w->probs + (size_t)i * NL, NL * sizeof(float));
             }
@@ -344,11 +375,12 @@ typedef struct {
 
 static json_t *expert_json(const up_hub_expert *e) {
     json_t *labels = json_array();
-    for (int i = 0; i < e->task->n_labels; i++) json_array_append_new(labels, json_string(e->task->labels[i]));
+    for (int i = 0; i < e->task->n_labels; i++) json_array_append_new(labels, jstr(e->task->labels[i]));
     json_t *metrics = json_loads(e->info.metrics, 0, NULL);
     const char *slash = strrchr(e->file, '/');
-    return json_pack("{s:s,s:s,s:o,s:s,s:f,s:f,s:I,s:i,s:f,s:o}", "task", e->name, "file", slash ? slash + 1 : e->file,
-                     "labels", labels, "method", e->info.method, "ratio", e->info.ratio, "ffn_kept",
+    return json_pack("{s:o,s:o,s:o,s:o,s:f,s:f,s:I,s:i,s:f,s:o}", "task", jstr(e->name), "file",
+                     jstr(slash ? slash + 1 : e->file), "labels", labels, "method", jstr(e->info.method), "ratio",
+                     e->info.ratio, "ffn_kept",
                      e->kept_share_permille / 1000.0, "bytes", (json_int_t)e->bytes, "max_len", e->task->max_len,
                      "plug_ms", e->plug_ms, "metrics", metrics ? metrics : json_object());
 }
@@ -370,7 +402,7 @@ static MHD_Result_t do_classify(up_server *s, struct MHD_Connection *c, const bo
     p.probs = calloc((size_t)n * UP_MAX_LABELS, sizeof(float));
     up_hub_expert *named = NULL;
     const char *err = NULL;
-    if (!p.ex || !p.items || !p.probs) { code = 500; err = "out of memory"; }
+    if (!p.ex || !p.items || !p.probs) { code = 500; err = "out of memory"; snprintf(in.task, sizeof in.task, "unknown"); }
     else if (in.task[0]) {
         named = up_hub_acquire(s->hub, in.task);
         if (!named) {
@@ -414,9 +446,9 @@ static MHD_Result_t do_classify(up_server *s, struct MHD_Connection *c, const bo
         ret = code == 503 ? send_error_h(c, code, err, MHD_HTTP_HEADER_RETRY_AFTER, "1") : send_error(c, code, err);
     } else if (p.failed) {
         pthread_mutex_lock(&s->mu);
-        count_request(s, in.task, 500, now_ms() - t0, n);
+        count_request(s, in.task[0] ? in.task : "none", p.failed, now_ms() - t0, n);
         pthread_mutex_unlock(&s->mu);
-        ret = send_error(c, 500, p.err);
+        ret = send_error(c, p.failed, p.err);
     } else {
         json_t *res = json_array();
         for (int i = 0; i < n; i++) {
@@ -428,8 +460,8 @@ static MHD_Result_t do_classify(up_server *s, struct MHD_Connection *c, const bo
                 json_object_set_new(probs, t->labels[k], json_real(pr[k]));
                 if (pr[k] > pr[best]) best = k;
             }
-            json_array_append_new(res, json_pack("{s:s,s:o,s:s}", "label", t->labels[best], "probabilities", probs,
-                                                 "expert", p.ex[i]->name));
+            json_array_append_new(res, json_pack("{s:o,s:o,s:o}", "label", jstr(t->labels[best]), "probabilities",
+                                                 probs, "expert", jstr(p.ex[i]->name)));
         }
         double ms = now_ms() - t0;
         pthread_mutex_lock(&s->mu);
@@ -474,7 +506,8 @@ static MHD_Result_t do_plug(up_server *s, struct MHD_Connection *c, const body *
     up_status st = up_hub_plug(s->hub, real, task);
     if (st) {
         snprintf(msg, sizeof msg, "cannot plug %s.expert: %s", name, up_errmsg());
-        return send_error(c, st == UP_ERR_NOMEM ? 500 : 422, msg);
+        int full = strstr(up_errmsg(), "experts are plugged already") != NULL;
+        return send_error(c, st == UP_ERR_NOMEM ? 500 : full ? 503 : 422, msg);
     }
     up_hub_expert *e = up_hub_acquire(s->hub, task);
     if (!e) return send_error(c, 500, "the expert was unplugged at once");
@@ -485,9 +518,10 @@ static MHD_Result_t do_plug(up_server *s, struct MHD_Connection *c, const body *
 }
 
 static MHD_Result_t do_unplug(up_server *s, struct MHD_Connection *c, const char *task) {
+    if (strlen(task) >= 32 || !up_req_name_ok(task)) return send_error(c, 404, "no expert is plugged under that name");
     if (up_hub_unplug(s->hub, task) != UP_OK) {
         char msg[128];
-        snprintf(msg, sizeof msg, "no expert is plugged for task '%.40s'", task);
+        snprintf(msg, sizeof msg, "no expert is plugged for task '%s'", task);
         return send_error(c, 404, msg);
     }
     if (!s->o.quiet) fprintf(stderr, "unplug serve: unplugged %s\n", task);
@@ -628,6 +662,15 @@ typedef struct {
     double t0;
 } conn_state;
 
+static MHD_Result_t too_big(up_server *s, struct MHD_Connection *c) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "the request body is over the limit of %zu bytes", s->o.max_body);
+    pthread_mutex_lock(&s->mu);
+    count_request(s, NULL, 413, -1, 0);
+    pthread_mutex_unlock(&s->mu);
+    return send_error(c, 413, msg);
+}
+
 static MHD_Result_t on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                const char *version, const char *upload, size_t *upload_size, void **con_cls) {
     (void)version;
@@ -642,7 +685,10 @@ static MHD_Result_t on_request(void *cls, struct MHD_Connection *c, const char *
         s->open_requests++;
         pthread_mutex_unlock(&s->mu);
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > s->o.max_body) cs->bd.too_big = 1;
+        if (cl && strtoull(cl, NULL, 10) > s->o.max_body) { /* refuse before reading any of it */
+            cs->bd.too_big = 1;
+            return too_big(s, c);
+        }
         return MHD_YES;
     }
     if (*upload_size) { /* body bytes */
@@ -663,14 +709,7 @@ static MHD_Result_t on_request(void *cls, struct MHD_Connection *c, const char *
         *upload_size = 0;
         return MHD_YES;
     }
-    if (cs->bd.too_big) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "the request body is over the limit of %zu bytes", s->o.max_body);
-        pthread_mutex_lock(&s->mu);
-        count_request(s, NULL, 413, -1, 0);
-        pthread_mutex_unlock(&s->mu);
-        return send_error(c, 413, msg);
-    }
+    if (cs->bd.too_big) return too_big(s, c);
     return route(s, c, url, method, &cs->bd, cs->t0);
 }
 
@@ -710,7 +749,10 @@ up_status up_server_start(up_hub *hub, const up_server_opts *o, up_server **out)
     if (s->o.workers <= 0) s->o.workers = cores;
     if (s->o.threads_per_worker <= 0) s->o.threads_per_worker = cores / s->o.workers > 0 ? cores / s->o.workers : 1;
     if (s->o.max_batch < 1 || s->o.max_batch > 256) { free(s); return up_fail(UP_ERR_INVALID, "max batch must be 1..256, got %d", o->max_batch); }
-    if (s->o.queue_cap < 1) s->o.queue_cap = 1;
+    if (s->o.queue_cap < s->o.lim.max_inputs) s->o.queue_cap = s->o.lim.max_inputs; /* a valid request always fits an empty queue */
+    if (!(s->o.max_wait_ms >= 0)) s->o.max_wait_ms = 2;
+    if (s->o.max_wait_ms > 10000) s->o.max_wait_ms = 10000;
+    if (s->o.round_len < 1) s->o.round_len = 1;
     if (s->o.experts_dir && !realpath(s->o.experts_dir, s->dir)) {
         free(s);
         return up_fail(UP_ERR_IO, "experts directory %s: %s", o->experts_dir, strerror(errno));
@@ -725,8 +767,8 @@ up_status up_server_start(up_hub *hub, const up_server_opts *o, up_server **out)
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&s->work, &ca);
+    pthread_cond_init(&s->idle, &ca);
     pthread_condattr_destroy(&ca);
-    pthread_cond_init(&s->idle, NULL);
     const up_model *base = up_hub_base(hub);
     int T = (int)base->cfg.max_position_embeddings, B = s->o.max_batch;
     if (s->o.max_len > 0 && s->o.max_len < T) T = s->o.max_len;
@@ -744,7 +786,9 @@ up_status up_server_start(up_hub *hub, const up_server_opts *o, up_server **out)
         w->a = up_calloc((size_t)B, sizeof *w->a, "worker");
         w->b = up_calloc((size_t)B, sizeof *w->b, "worker");
         w->batch = up_calloc((size_t)B, sizeof *w->batch, "worker");
-        if (!w->probs || !w->cls || !w->a || !w->b || !w->batch) { st = UP_ERR_NOMEM; break; }
+        w->st = up_calloc((size_t)B, sizeof *w->st, "worker");
+        w->msg = up_calloc((size_t)B, sizeof *w->msg, "worker");
+        if (!w->probs || !w->cls || !w->a || !w->b || !w->batch || !w->st || !w->msg) { st = UP_ERR_NOMEM; break; }
         if (pthread_create(&w->th, NULL, worker_main, w)) { st = up_fail(UP_ERR_INTERNAL, "cannot start a worker thread"); break; }
         s->nw++;
     }
@@ -775,7 +819,7 @@ void up_server_stop(up_server *s) {
     pthread_cond_broadcast(&s->work);
     /* every request begun gets its answer sent (a stuck client gets 30 s) */
     struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
+    clock_gettime(CLOCK_MONOTONIC, &until);
     until.tv_sec += 30;
     while (s->active > 0 || s->open_requests > 0)
         if (pthread_cond_timedwait(&s->idle, &s->mu, &until) == ETIMEDOUT) break;
@@ -788,7 +832,7 @@ void up_server_stop(up_server *s) {
         worker *w = &s->w[i];
         up_run_free(w->run);
         up_task_buf_free(&w->buf);
-        free(w->probs); free(w->cls); free(w->a); free(w->b); free(w->batch);
+        free(w->probs); free(w->cls); free(w->a); free(w->b); free(w->batch); free(w->st); free(w->msg);
     }
     free(s->w);
     pthread_cond_destroy(&s->work);
