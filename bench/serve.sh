@@ -67,18 +67,13 @@ end
 ''')
 PY
 
+. scripts/serve-port.sh
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 start_server() { # DIR
   "$cli" serve --model "$model" --experts-dir "$1" --port 0 --quiet ${WORKERS:+--workers $WORKERS} \
     ${THREADS:+--threads $THREADS} 2>"$work/serve.log" &
   spid=$!
-  port=
-  for _ in $(seq 300); do
-    port=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$work/serve.log")
-    [ -n "$port" ] && break
-    sleep 0.1
-  done
-  [ -n "$port" ] || { cat "$work/serve.log" >&2; exit 1; }
+  port=$(serve_port "$work/serve.log" "$spid") || exit 1
 }
 stop_server() { kill -TERM "$spid"; wait "$spid" || true; }
 

@@ -73,13 +73,8 @@ cp "$d/expert.expert" "$out/experts/spam.expert"
 "$cli" serve --model "$model" --experts-dir "$out/experts" --port 0 2>"$out/serve.log" &
 spid=$!
 trap 'kill $spid 2>/dev/null || true' EXIT
-port=
-for _ in $(seq 300); do
-  port=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$out/serve.log")
-  [ -n "$port" ] && break
-  sleep 0.1
-done
-[ -n "$port" ] || { cat "$out/serve.log" >&2; exit 1; }
+. scripts/serve-port.sh
+port=$(serve_port "$out/serve.log" "$spid")
 req='{"task": "spam", "inputs": ["Meeting moved to 3pm . Hi all, the design review is moved to Thursday 3pm, same room. Bring the test plan.", "FREE money!!! . Click here to claim your prize, limited time offer, act now and earn $$$ from home"]}'
 echo "\$ curl -s -X POST localhost:$port/v1/classify -d '$req'"
 curl -s -X POST "localhost:$port/v1/classify" -d "$req"

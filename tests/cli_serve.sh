@@ -44,18 +44,12 @@ m = re.search(r"held-out routing accuracy ([\d.]+)%", open(sys.argv[1]).read())
 assert m and float(m.group(1)) >= 95, m
 PY
 
+. "$src/scripts/serve-port.sh"
 start() { # LOG extra-args...: starts the server, sets $pid and $port
   local log=$1; shift
   "$cli" serve --model "$M" --experts-dir "$tmp/ex" --port 0 --precision fp32 --workers 2 --threads 1 "$@" 2>"$log" &
   pid=$!
-  port=
-  for i in $(seq 300); do
-    port=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$log")
-    [ -n "$port" ] && break
-    kill -0 $pid 2>/dev/null || break
-    sleep 0.1
-  done
-  [ -n "$port" ] && ok || { bad "server did not start"; cat "$log" >&2; }
+  port=$(serve_port "$log" $pid) && ok || bad "server did not start"
 }
 
 start "$tmp/serve.log" --max-wait-ms 3 --max-inputs 8 --max-text 2000 --max-body 8192 --api-key-file "$tmp/key" \
