@@ -255,6 +255,41 @@ up_status up_task_view_sync_head(up_model *v, const up_task *t) {
     return UP_OK;
 }
 
+/* kept indices (n of them) must lie in 0..lim-1 */
+static up_status check_kept(const int32_t *k, int n, int lim, int layer, const char *what) {
+    for (int i = 0; i < n; i++)
+        if (k[i] < 0 || k[i] >= lim)
+            return up_fail(UP_ERR_INVALID, "layer %d: kept %s %d outside 0..%d", layer, what, k[i], lim - 1);
+    return UP_OK;
+}
+
+/* three aligned buffers the view owns (a size of 0 still gets one) */
+static up_status own_buffers(up_model *v, size_t a, size_t b, size_t c, char **pa, char **pb, char **pc) {
+    size_t sz[3] = {a, b, c};
+    char **p[3] = {pa, pb, pc};
+    for (int i = 0; i < 3; i++) {
+        *p[i] = up_aligned_alloc(sz[i] ? sz[i] : 64, "expert weights");
+        if (!*p[i]) return UP_ERR_NOMEM;
+        up_status st = up_model_own(v, *p[i]); /* frees it on failure */
+        if (st) return st;
+    }
+    return UP_OK;
+}
+
+/* dst row block i (unit rows of row_bytes) = src row block idx[i] */
+static void gather_rows(char *dst, const void *src, const int32_t *idx, int n, int unit, size_t row_bytes) {
+    for (int i = 0; i < n; i++)
+        memcpy(dst + (size_t)i * unit * row_bytes, (const char *)src + (size_t)idx[i] * unit * row_bytes, unit * row_bytes);
+}
+
+/* dst (rows, n*unit) = the column blocks idx[i] (unit columns each) of src (rows, cols), es bytes an element */
+static void gather_cols(char *dst, const void *src, const int32_t *idx, int n, int unit, int rows, int cols, size_t es) {
+    for (int r = 0; r < rows; r++)
+        for (int i = 0; i < n; i++)
+            memcpy(dst + ((size_t)r * n + i) * unit * es, (const char *)src + ((size_t)r * cols + (size_t)idx[i] * unit) * es,
+                   unit * es);
+}
+
 up_status up_task_view(const up_model *base, const up_task *t, up_model **out) {
     *out = NULL;
     if (t->C != base->cfg.hidden_size || t->n_layers != base->cfg.num_hidden_layers)
@@ -284,67 +319,38 @@ up_status up_task_view(const up_model *base, const up_task *t, up_model **out) {
     for (int l = 0; l < t->n_layers && !st; l++) {
         if (!t->kept[l]) continue;
         const up_layer *bl = &base->w.layers[l];
-        up_layer *vl = &v->w.layers[l];
         int n = t->n_kept[l], F = bl->ffn_in.out;
-        for (int i = 0; i < n; i++)
-            if (t->kept[l][i] < 0 || t->kept[l][i] >= F) {
-                st = up_fail(UP_ERR_INVALID, "layer %d: kept neuron %d outside 0..%d", l, t->kept[l][i], F - 1);
-                break;
-            }
-        if (st) break;
-        char *win = up_aligned_alloc((size_t)(n ? n : 1) * C * es, "expert FFN");
-        float *bin = up_aligned_alloc((size_t)(n ? n : 1) * 4, "expert FFN");
-        char *wout = up_aligned_alloc((size_t)C * (n ? n : 1) * es, "expert FFN");
-        if (!win || !bin || !wout) { free(win); free(bin); free(wout); st = UP_ERR_NOMEM; break; }
-        up_model_own(v, win);
-        up_model_own(v, bin);
-        up_model_own(v, wout);
-        const char *bw = bl->ffn_in.w, *bo = bl->ffn_out.w;
-        for (int i = 0; i < n; i++) {
-            int j = t->kept[l][i];
-            memcpy(win + (size_t)i * C * es, bw + (size_t)j * C * es, (size_t)C * es);
-            bin[i] = bl->ffn_in.b[j];
-        }
-        for (int c = 0; c < C; c++) /* W_out is (C,F): keep columns */
-            for (int i = 0; i < n; i++)
-                memcpy(wout + ((size_t)c * n + i) * es, bo + ((size_t)c * F + t->kept[l][i]) * es, es);
-        vl->ffn_in = (up_linear){win, v->act_type, bin, n, C};
-        vl->ffn_out = (up_linear){wout, v->act_type, bl->ffn_out.b, C, n};
+        const int32_t *k = t->kept[l];
+        char *win, *bin, *wout;
+        if ((st = check_kept(k, n, F, l, "neuron")) ||
+            (st = own_buffers(v, (size_t)n * C * es, (size_t)n * 4, (size_t)C * n * es, &win, &bin, &wout)))
+            break;
+        gather_rows(win, bl->ffn_in.w, k, n, 1, (size_t)C * es);
+        gather_rows(bin, (const char *)bl->ffn_in.b, k, n, 1, 4);
+        gather_cols(wout, bl->ffn_out.w, k, n, 1, C, F, es); /* W_out is (C,F) */
+        v->w.layers[l].ffn_in = (up_linear){win, v->act_type, (const float *)bin, n, C};
+        v->w.layers[l].ffn_out = (up_linear){wout, v->act_type, bl->ffn_out.b, C, n};
     }
-    /* compacted attention: the kept heads' rows of W_qkv (in each of the Q, K, V
-     * blocks) and their columns of W_o */
+    /* compacted attention: the kept heads' D rows of W_qkv in each of the Q, K,
+     * V blocks (and of its bias) and their D columns of W_o */
     int NH = (int)base->cfg.num_attention_heads, D = C / NH;
     for (int l = 0; l < t->n_layers && !st; l++) {
         if (!t->kept_heads[l]) continue;
         const up_layer *bl = &base->w.layers[l];
-        up_layer *vl = &v->w.layers[l];
         int n = t->n_kept_heads[l], A = n * D;
-        for (int i = 0; i < n; i++)
-            if (t->kept_heads[l][i] < 0 || t->kept_heads[l][i] >= NH) {
-                st = up_fail(UP_ERR_INVALID, "layer %d: kept head %d outside 0..%d", l, t->kept_heads[l][i], NH - 1);
-                break;
-            }
-        if (st) break;
-        char *wq = up_aligned_alloc((size_t)(A ? 3 * A : 1) * C * es, "expert attention");
-        float *bq = up_aligned_alloc((size_t)(A ? 3 * A : 1) * 4, "expert attention");
-        char *wo = up_aligned_alloc((size_t)C * (A ? A : 1) * es, "expert attention");
-        if (!wq || !bq || !wo) { free(wq); free(bq); free(wo); st = UP_ERR_NOMEM; break; }
-        up_model_own(v, wq);
-        up_model_own(v, bq);
-        up_model_own(v, wo);
-        const char *bw = bl->qkv.w, *ow = bl->o.w;
-        for (int part = 0; part < 3; part++) /* Q, K, V */
-            for (int i = 0; i < n; i++) {
-                size_t src = (size_t)part * C + (size_t)t->kept_heads[l][i] * D, dst = (size_t)part * A + (size_t)i * D;
-                memcpy(wq + dst * C * es, bw + src * C * es, (size_t)D * C * es);
-                memcpy(bq + dst, bl->qkv.b + src, (size_t)D * 4);
-            }
-        for (int c = 0; c < C; c++) /* W_o is (C,C): keep the heads' columns */
-            for (int i = 0; i < n; i++)
-                memcpy(wo + ((size_t)c * A + (size_t)i * D) * es, ow + ((size_t)c * C + (size_t)t->kept_heads[l][i] * D) * es,
-                       (size_t)D * es);
-        vl->qkv = (up_linear){A ? wq : NULL, v->act_type, bq, 3 * A, C};
-        vl->o = (up_linear){A ? wo : NULL, v->act_type, bl->o.b, C, A};
+        const int32_t *k = t->kept_heads[l];
+        char *wq, *bq, *wo;
+        if ((st = check_kept(k, n, NH, l, "head")) ||
+            (st = own_buffers(v, (size_t)3 * A * C * es, (size_t)3 * A * 4, (size_t)C * A * es, &wq, &bq, &wo)))
+            break;
+        for (int part = 0; part < 3; part++) { /* Q, K, V */
+            gather_rows(wq + (size_t)part * A * C * es, (const char *)bl->qkv.w + (size_t)part * C * C * es, k, n, D,
+                        (size_t)C * es);
+            gather_rows(bq + (size_t)part * A * 4, (const char *)(bl->qkv.b + (size_t)part * C), k, n, D, 4);
+        }
+        gather_cols(wo, bl->o.w, k, n, D, C, C, es); /* W_o is (C,C) */
+        v->w.layers[l].qkv = (up_linear){A ? wq : NULL, v->act_type, (const float *)bq, 3 * A, C};
+        v->w.layers[l].o = (up_linear){A ? wo : NULL, v->act_type, bl->o.b, C, A};
     }
     if (st) {
         up_model_free(v);
