@@ -27,7 +27,8 @@ static float get(const void *p, up_type t, size_t i) {
 /* runs g on backend and on the reference, compares C */
 static void check_case(up_gemm_ctx *ctx, up_gemm_args g, const char *name, double tol) {
     size_t csize = (size_t)g.batch0 * g.batch1 * g.M * g.ldc + 64;
-    if (g.batch0 * g.batch1 > 1) csize = (size_t)(g.batch0 * g.sc0 + g.batch1 * g.sc1) + (size_t)g.M * g.ldc + 64;
+    if (g.batch0 * g.batch1 * g.batch2 > 1)
+        csize = (size_t)(g.batch2 * g.sc2 + g.batch0 * g.sc0 + g.batch1 * g.sc1) + (size_t)g.M * g.ldc + 64;
     void *c1 = make(csize, g.tc), *c2 = malloc(csize * (g.tc == UP_T_BF16 ? 2 : 4));
     memcpy(c2, c1, csize * (g.tc == UP_T_BF16 ? 2 : 4));
     up_gemm_args r = g;
@@ -93,6 +94,33 @@ static void run_all(up_gemm_ctx *ctx) {
         g.alpha = 0.35355339f;
         check_case(ctx, g, types ? "attention scores bf16" : "attention scores f32", types ? 2e-2 : 1e-5);
         free(qkv);
+    }
+    /* broadcast batches (zero strides) over three batch dims: the K and V
+     * planes [p][b][h] (T,D) = x[b] (T,C) W[(1+p)A + hD ..]^T of the
+     * inference attention, and a plain (B, NH) product with A broadcast */
+    for (int types = 0; types < 2; types++) {
+        int B = 3, NH = 4, T = 9, D = 8, C = NH * D;
+        up_type t = types ? UP_T_BF16 : UP_T_F32;
+        void *x = make((size_t)NH * T * C, t), *w = make((size_t)3 * C * C, t); /* x: (NH,T,C) for the second */
+        up_gemm_args g = up_gemm_plain(T, D, C);
+        g.batch2 = 2; g.batch0 = B; g.batch1 = NH;
+        g.A = x; g.lda = C; g.sa0 = (int64_t)T * C; g.ta = t;
+        g.B = (const char *)w + (size_t)C * C * (types ? 2 : 4); g.ldb = C; g.transB = 1; g.tb = t;
+        g.sb2 = (int64_t)C * C; g.sb1 = (int64_t)D * C;
+        g.ldc = D; g.sc2 = (int64_t)B * T * C; g.sc0 = (int64_t)NH * T * D; g.sc1 = (int64_t)T * D;
+        g.tc = t;
+        check_case(ctx, g, types ? "K,V planes bf16" : "K,V planes f32", types ? 2e-2 : 1e-5);
+        g = up_gemm_plain(T, D, C);
+        g.batch0 = B; g.batch1 = NH;
+        g.A = x; g.lda = C; g.sa1 = (int64_t)T * C; g.ta = t; /* A broadcast over batch0 */
+        g.B = w; g.ldb = D; g.sb0 = (int64_t)C * D; g.sb1 = (int64_t)3 * C * D; g.tb = t;
+        g.ldc = D + 1; g.sc0 = (int64_t)NH * T * (D + 1); g.sc1 = (int64_t)T * (D + 1); g.tc = UP_T_F32;
+        g.bias = (const float *)make(D, UP_T_F32);
+        check_case(ctx, g, types ? "broadcast A bf16" : "broadcast A f32", types ? 2e-2 : 1e-5);
+        free((void *)g.bias);
+        g.sc0 = 0;
+        CHECK_FAIL(up_gemm(ctx, &g), "cannot be broadcast"); /* a zero output stride */
+        free(x); free(w);
     }
 }
 

@@ -7,6 +7,7 @@
  */
 #include "test.h"
 #include "kernels/ops.h"
+#include "kernels/gemm.h"
 
 static uint64_t rs = 0x9E3779B97F4A7C15ull;
 static double urand(void) {
@@ -225,7 +226,56 @@ static void test_embed_bias(void) {
     compare("bias", db, eb, E);
 }
 
+/* The bf16-output kernels (AVX512-BF16 where the CPU has it, else the
+ * cloned loops) against the fp32 path rounded once to bf16: row lengths
+ * that are and are not multiples of 16, padded keys. */
+static void test_bf16_outputs(void) {
+    static const int Ts[] = {5, 16, 37, 128};
+    for (int k = 0; k < 4; k++) {
+        int B = 3, NH = 2, T = Ts[k];
+        size_t n = (size_t)B * NH * T * T;
+        int32_t lens[3] = {T, T > 3 ? T - 3 : 1, 1};
+        float *s = malloc(n * 4), *s2 = malloc(n * 4), *p32 = malloc(n * 4);
+        uint16_t *p16 = malloc(n * 2);
+        for (size_t i = 0; i < n; i++) s[i] = 6.0f * (float)sin(0.37 * i + k);
+        memcpy(s2, s, n * 4);
+        up_attn_softmax_forward(p32, NULL, s, lens, B, NH, T, 0.3f);
+        up_attn_softmax_forward(NULL, p16, s2, lens, B, NH, T, 0.3f);
+        double maxd = 0;
+        int zero = 1;
+        for (size_t i = 0; i < n; i++) {
+            double d = fabs(up_bf16_scalar(p16[i]) - p32[i]);
+            maxd = d > maxd ? d : maxd;
+            size_t b = i / ((size_t)NH * T * T), j = i % T;
+            if ((int)j >= lens[b]) zero &= p16[i] == 0;
+        }
+        CHECK_MSG(maxd <= 4e-3, "bf16 softmax T=%d: max diff %g", T, maxd);
+        CHECK_MSG(zero, "bf16 softmax T=%d: a padded key has non-zero probability", T);
+        free(s); free(s2); free(p32); free(p16);
+    }
+    for (int W = 16; W <= 48; W += 32) { /* widths 16 and 48 */
+        int rows = 37;
+        float *x = malloc((size_t)rows * W * 4), *g = malloc(W * 4), *bb = malloc(W * 4);
+        float *y1 = malloc((size_t)rows * W * 4), *y2 = malloc((size_t)rows * W * 4), m1[37], r1[37], m2[37], r2[37];
+        uint16_t *yb = malloc((size_t)rows * W * 2);
+        for (int i = 0; i < rows * W; i++) x[i] = 3.0f + 2.0f * (float)cos(0.71 * i);
+        for (int i = 0; i < W; i++) { g[i] = 1.0f + 0.01f * i; bb[i] = 0.1f * (float)sin(i); }
+        up_layernorm_forward(y1, NULL, m1, r1, x, g, bb, rows, W, 1e-12f);
+        up_layernorm_forward(y2, yb, m2, r2, x, g, bb, rows, W, 1e-12f);
+        double d32 = 0, d16 = 0;
+        for (int i = 0; i < rows * W; i++) {
+            d32 = fmax(d32, fabs(y2[i] - y1[i]));
+            d16 = fmax(d16, fabs(up_bf16_scalar(yb[i]) - up_bf16_scalar(up_bf16_from(y2[i]))));
+        }
+        for (int i = 0; i < rows; i++) d32 = fmax(d32, fmax(fabs(m1[i] - m2[i]), fabs(r1[i] - r2[i]) / r1[i]));
+        CHECK_MSG(d32 <= 1e-5, "layernorm W=%d with a bf16 copy: fp32 output differs by %g", W, d32);
+        CHECK_MSG(d16 == 0, "layernorm W=%d: the bf16 copy is not the fp32 output rounded (%g)", W, d16);
+        free(x); free(g); free(bb); free(y1); free(y2); free(yb);
+    }
+}
+
 int main(void) {
+    test_bf16_outputs();
     test_layernorm();
     test_softmax();
     test_acts();

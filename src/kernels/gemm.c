@@ -18,8 +18,8 @@
 
 /* The fields of up_gemm_args that define a primitive (no pointers). */
 typedef struct {
-    int M, N, K, batch0, batch1;
-    int64_t sa0, sa1, sb0, sb1, sc0, sc1, lda, ldb, ldc, ldadd;
+    int M, N, K, batch0, batch1, batch2;
+    int64_t sa0, sa1, sb0, sb1, sc0, sc1, sa2, sb2, sc2, lda, ldb, ldc, ldadd;
     int transA, transB, ta, tb, tc, has_bias, act, has_add, beta_one;
     float alpha;
 } gemm_key;
@@ -69,18 +69,34 @@ static void entry_free(gemm_entry *e) {
 
 static dnnl_data_type_t dt(int t) { return t == UP_T_BF16 ? dnnl_bf16 : dnnl_f32; }
 
-/* A (rows, cols) operand, optionally stored transposed, with batch dims. */
+static int batched(const up_gemm_args *g) { return g->batch0 > 1 || g->batch1 > 1 || g->batch2 > 1; }
+
+/* A (rows, cols) operand, optionally stored transposed, with batch dims
+ * (b2, b0, b1) outermost first when batched: 5 dims with batch2, else 4. A
+ * zero stride broadcasts (extent 1); an extent-1 dimension gets the stride a
+ * dense layout would give it. */
 static dnnl_status_t operand_md(dnnl_memory_desc_t *md, const up_gemm_args *g, int rows, int cols,
-                                int64_t ld, int trans, int64_t s0, int64_t s1, int t) {
+                                int64_t ld, int trans, const int64_t bs[3], int t) {
     dnnl_dims_t dims, strides;
-    int nd = 0;
-    if (g->batch0 > 1 || g->batch1 > 1) {
-        dims[nd] = g->batch0; strides[nd++] = s0;
-        dims[nd] = g->batch1; strides[nd++] = g->batch1 > 1 ? s1 : 1;
+    int nd = 0, nb = 0;
+    if (batched(g)) {
+        const int ext[3] = {g->batch2, g->batch0, g->batch1};
+        for (int i = g->batch2 > 1 ? 0 : 1; i < 3; i++, nb++) {
+            dims[nd] = bs[i] == 0 ? 1 : ext[i];
+            strides[nd++] = bs[i];
+        }
     }
     dims[nd] = rows; strides[nd++] = trans ? 1 : ld;
     dims[nd] = cols; strides[nd++] = trans ? ld : 1;
-    if (nd == 4 && g->batch0 == 1) strides[0] = (int64_t)g->batch1 * (s1 ? s1 : 1);
+    /* extent-1 batch dims: the stride a dense layout gives them (oneDNN
+     * picks its AMX kernels only for such plain layouts) */
+    for (int i = nb - 1; i >= 0; i--)
+        if (dims[i] == 1) {
+            int64_t s = 1;
+            for (int j = i + 1; j < nd; j++)
+                if (dims[j] * strides[j] > s) s = dims[j] * strides[j];
+            strides[i] = s;
+        }
     return dnnl_memory_desc_init_by_strides(md, nd, dims, dt(t), strides);
 }
 
@@ -91,15 +107,16 @@ static up_status entry_create(up_gemm_ctx *c, const up_gemm_args *g, const gemm_
     dnnl_primitive_desc_t pd = NULL;
     memset(e, 0, sizeof *e);
     e->key = *k;
-    int batched = g->batch0 > 1 || g->batch1 > 1;
-    DN(operand_md(&a_md, g, g->M, g->K, g->lda, g->transA, g->sa0, g->sa1, g->ta), "src desc");
-    DN(operand_md(&b_md, g, g->K, g->N, g->ldb, g->transB, g->sb0, g->sb1, g->tb), "weights desc");
-    DN(operand_md(&c_md, g, g->M, g->N, g->ldc, 0, g->sc0, g->sc1, g->tc), "dst desc");
+    const int64_t sa[3] = {g->sa2, g->sa0, g->sa1}, sb[3] = {g->sb2, g->sb0, g->sb1}, sc[3] = {g->sc2, g->sc0, g->sc1};
+    DN(operand_md(&a_md, g, g->M, g->K, g->lda, g->transA, sa, g->ta), "src desc");
+    DN(operand_md(&b_md, g, g->K, g->N, g->ldb, g->transB, sb, g->tb), "weights desc");
+    DN(operand_md(&c_md, g, g->M, g->N, g->ldc, 0, sc, g->tc), "dst desc");
     if (g->bias) {
-        dnnl_dims_t bd = {1, 1, 1, 1};
-        int nd = batched ? 4 : 2;
+        dnnl_dims_t bd = {1, 1, 1, 1, 1};
+        int nd = !batched(g) ? 2 : g->batch2 > 1 ? 5 : 4;
         bd[nd - 1] = g->N;
-        DN(dnnl_memory_desc_init_by_tag(&bias_md, nd, bd, dnnl_f32, nd == 4 ? dnnl_abcd : dnnl_ab), "bias desc");
+        DN(dnnl_memory_desc_init_by_tag(&bias_md, nd, bd, dnnl_f32, nd == 5 ? dnnl_abcde : nd == 4 ? dnnl_abcd : dnnl_ab),
+           "bias desc");
     }
     dnnl_matmul_desc_t md;
     DN(dnnl_matmul_desc_init(&md, &a_md, &b_md, g->bias ? &bias_md : NULL, &c_md), "matmul desc");
@@ -152,8 +169,9 @@ fail_quiet:
 static gemm_key make_key(const up_gemm_args *g) {
     gemm_key k;
     memset(&k, 0, sizeof k); /* padding bytes take part in memcmp */
-    k.M = g->M; k.N = g->N; k.K = g->K; k.batch0 = g->batch0; k.batch1 = g->batch1;
+    k.M = g->M; k.N = g->N; k.K = g->K; k.batch0 = g->batch0; k.batch1 = g->batch1; k.batch2 = g->batch2;
     k.sa0 = g->sa0; k.sa1 = g->sa1; k.sb0 = g->sb0; k.sb1 = g->sb1; k.sc0 = g->sc0; k.sc1 = g->sc1;
+    k.sa2 = g->sa2; k.sb2 = g->sb2; k.sc2 = g->sc2;
     k.lda = g->lda; k.ldb = g->ldb; k.ldc = g->ldc; k.ldadd = g->add ? g->ldadd : 0;
     k.transA = g->transA; k.transB = g->transB; k.ta = g->ta; k.tb = g->tb; k.tc = g->tc;
     k.has_bias = g->bias != NULL; k.act = g->act; k.has_add = g->add != NULL; k.beta_one = g->beta != 0.0f;
@@ -250,10 +268,12 @@ void up_gemm_ctx_free(up_gemm_ctx *c) {
 up_backend up_gemm_ctx_backend(const up_gemm_ctx *c) { return c->backend; }
 
 up_status up_gemm(up_gemm_ctx *c, const up_gemm_args *g) {
-    if (g->M <= 0 || g->N <= 0 || g->K <= 0 || g->batch0 <= 0 || g->batch1 <= 0)
-        return up_fail(UP_ERR_INVALID, "gemm: sizes must be positive, got M=%d N=%d K=%d batch=%dx%d",
-                       g->M, g->N, g->K, g->batch0, g->batch1);
-    if (g->add && (g->batch0 > 1 || g->batch1 > 1))
+    if (g->M <= 0 || g->N <= 0 || g->K <= 0 || g->batch0 <= 0 || g->batch1 <= 0 || g->batch2 <= 0)
+        return up_fail(UP_ERR_INVALID, "gemm: sizes must be positive, got M=%d N=%d K=%d batch=%dx%dx%d",
+                       g->M, g->N, g->K, g->batch2, g->batch0, g->batch1);
+    if ((g->batch0 > 1 && !g->sc0) || (g->batch1 > 1 && !g->sc1) || (g->batch2 > 1 && !g->sc2))
+        return up_fail(UP_ERR_INVALID, "gemm: the output cannot be broadcast (zero batch stride)");
+    if (g->add && (g->batch0 > 1 || g->batch1 > 1 || g->batch2 > 1))
         return up_fail(UP_ERR_INVALID, "gemm: a residual add is not supported with batches");
 #ifdef UP_WITH_DNNL
     if (c->backend == UP_BACKEND_DNNL) return gemm_dnnl(c, g);

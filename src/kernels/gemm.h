@@ -6,12 +6,14 @@
  * compare against) and oneDNN (fp32, or bf16 operands with fp32 accumulation
  * on AVX512-BF16 / AMX), chosen at run time.
  *
- * Definition, for every batch index (b0, b1):
+ * Definition, for every batch index (b2, b0, b1) (b2 outermost):
  *     C[m,n] = act(alpha * sum_k A[m,k] * B[k,n] + bias[n]) + add[m,n]
  *                                   (beta == 1: C[m,n] += the same)
  * A is (M,K) with row stride lda (transA: stored as (K,M)), B is (K,N) with row
  * stride ldb (transB: stored as (N,K), the layout of a PyTorch Linear weight).
- * Operands may be F32 or BF16; accumulation is always fp32.
+ * Operands may be F32 or BF16; accumulation is always fp32. A batch stride
+ * of 0 in A or B broadcasts that operand over the batch dimension (C's
+ * strides must not be 0).
  *
  *     up_gemm_args g = up_gemm_plain(M, N, K);
  *     g.A = x; g.lda = K;                    // x is (M,K)
@@ -30,9 +32,10 @@ typedef enum { UP_EPI_NONE = 0, UP_EPI_GELU, UP_EPI_GELU_TANH, UP_EPI_RELU, UP_E
 
 typedef struct {
     int M, N, K;
-    /* two batch dimensions (1 if unused) and the element strides of each */
-    int batch0, batch1;
-    int64_t sa0, sa1, sb0, sb1, sc0, sc1;
+    /* up to three batch dimensions (1 if unused; batch2 is the outermost)
+     * and the element strides of each operand along them */
+    int batch0, batch1, batch2;
+    int64_t sa0, sa1, sb0, sb1, sc0, sc1, sa2, sb2, sc2;
     const void *A; int64_t lda; int transA; up_type ta;
     const void *B; int64_t ldb; int transB; up_type tb;
     void *C; int64_t ldc; up_type tc;
@@ -50,7 +53,7 @@ typedef struct {
 static inline up_gemm_args up_gemm_plain(int M, int N, int K) {
     up_gemm_args g = {0};
     g.M = M; g.N = N; g.K = K;
-    g.batch0 = g.batch1 = 1;
+    g.batch0 = g.batch1 = g.batch2 = 1;
     g.alpha = 1.0f;
     return g;
 }

@@ -22,11 +22,12 @@ static inline float epilogue(float x, up_epi act) {
 }
 
 void up_gemm_ref(const up_gemm_args *g) {
+    for (int b2 = 0; b2 < g->batch2; b2++)
     for (int b0 = 0; b0 < g->batch0; b0++)
         for (int b1 = 0; b1 < g->batch1; b1++) {
-            int64_t oa = b0 * g->sa0 + b1 * g->sa1;
-            int64_t ob = b0 * g->sb0 + b1 * g->sb1;
-            int64_t oc = b0 * g->sc0 + b1 * g->sc1;
+            int64_t oa = b2 * g->sa2 + b0 * g->sa0 + b1 * g->sa1;
+            int64_t ob = b2 * g->sb2 + b0 * g->sb0 + b1 * g->sb1;
+            int64_t oc = b2 * g->sc2 + b0 * g->sc0 + b1 * g->sc1;
 #pragma omp parallel for schedule(static)
             for (int m = 0; m < g->M; m++) {
                 for (int n = 0; n < g->N; n++) {

@@ -9,8 +9,13 @@
 #include "kernels/ops.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include "kernels/gemm.h"
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define UP_X86 1
+#endif
 
 /* rows per parallel chunk: enough work to amortize the dispatch */
 #define CHUNK 16
@@ -80,9 +85,52 @@ static void layernorm_rows(size_t lo, size_t hi, float *out, uint16_t *out_bf16,
     }
 }
 
+#ifdef UP_X86
+static int has_avx512bf16(void);
+
+/* layernorm_rows on AVX512-BF16 for C a multiple of 16: the same two-pass
+ * mean and variance, the fp32 and bf16 outputs written in one pass. */
+__attribute__((target("avx512f,avx512bf16,avx512vl,avx512bw")))
+static void layernorm_rows_bf16(size_t lo, size_t hi, float *out, uint16_t *out_bf16, float *mean, float *rstd,
+                                const float *inp, const float *gamma, const float *beta, int C, float eps) {
+    for (size_t r = lo; r < hi; r++) {
+        const float *x = inp + r * C;
+        float *y = out + r * C;
+        uint16_t *yb = out_bf16 + r * C;
+        __m512 vs = _mm512_setzero_ps();
+        for (int i = 0; i < C; i += 16) vs = _mm512_add_ps(vs, _mm512_loadu_ps(x + i));
+        float m = _mm512_reduce_add_ps(vs) / C;
+        __m512 vm = _mm512_set1_ps(m), vv = _mm512_setzero_ps();
+        for (int i = 0; i < C; i += 16) {
+            __m512 d = _mm512_sub_ps(_mm512_loadu_ps(x + i), vm);
+            vv = _mm512_fmadd_ps(d, d, vv);
+        }
+        float rs = 1.0f / sqrtf(_mm512_reduce_add_ps(vv) / C + eps);
+        __m512 vr = _mm512_set1_ps(rs);
+        for (int i = 0; i < C; i += 16) {
+            __m512 d = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm), vr);
+            __m512 o = _mm512_fmadd_ps(d, _mm512_loadu_ps(gamma + i), _mm512_loadu_ps(beta + i));
+            _mm512_storeu_ps(y + i, o);
+            _mm256_storeu_si256((__m256i *)(yb + i), (__m256i)_mm512_cvtneps_pbh(o));
+        }
+        if (mean) mean[r] = m;
+        if (rstd) rstd[r] = rs;
+    }
+}
+#endif
+
 void up_layernorm_forward(float *out, uint16_t *out_bf16, float *mean, float *rstd,
                           const float *inp, const float *gamma, const float *beta,
                           size_t rows, int C, float eps) {
+#ifdef UP_X86
+    if (out_bf16 && C % 16 == 0 && has_avx512bf16()) {
+#pragma omp parallel for schedule(static)
+        for (size_t lo = 0; lo < rows; lo += CHUNK)
+            layernorm_rows_bf16(lo, lo + CHUNK < rows ? lo + CHUNK : rows, out, out_bf16, mean, rstd, inp, gamma, beta,
+                                C, eps);
+        return;
+    }
+#endif
 #pragma omp parallel for schedule(static)
     for (size_t lo = 0; lo < rows; lo += CHUNK)
         layernorm_rows(lo, lo + CHUNK < rows ? lo + CHUNK : rows, out, out_bf16, mean, rstd, inp, gamma, beta, C, eps);
@@ -165,9 +213,75 @@ static void softmax_rows(size_t lo, size_t hi, float *probs32, uint16_t *probs16
     }
 }
 
+#ifdef UP_X86
+/* The bf16-output softmax on AVX512-BF16 (measured 2.4x the cloned loop
+ * above at 32 x 4 x 128 x 128): exp as 2^y = 2^n 2^f with n = round(y),
+ * f in [-1/2, 1/2], 2^f by its degree-6 Taylor polynomial in f ln 2
+ * (relative error < 2e-7) and vscalefps for 2^n (underflow goes to 0), one
+ * native conversion to bf16 per 16 probabilities. */
+__attribute__((target("avx512f,avx512bf16,avx512vl,avx512bw")))
+static void softmax_rows_bf16(size_t lo, size_t hi, uint16_t *probs16, float *scores, const int32_t *lens, int NH,
+                              int T, float scale) {
+    const __m512 k = _mm512_set1_ps(scale * 1.44269504088896341f), lo_clamp = _mm512_set1_ps(-150.0f);
+    const __m512 c1 = _mm512_set1_ps(0.69314718056f), c2 = _mm512_set1_ps(0.24022650695f),
+                 c3 = _mm512_set1_ps(0.05550410866f), c4 = _mm512_set1_ps(0.00961812911f),
+                 c5 = _mm512_set1_ps(0.00133335581f), c6 = _mm512_set1_ps(0.00015403530f), one = _mm512_set1_ps(1.0f);
+    for (size_t r = lo; r < hi; r++) {
+        int b = (int)(r / ((size_t)NH * T));
+        int len = lens[b] < T ? lens[b] : T;
+        float *s = scores + r * T;
+        uint16_t *p = probs16 + r * T;
+        __m512 vmx = _mm512_set1_ps(-INFINITY);
+        for (int j = 0; j < len; j += 16) {
+            __mmask16 m = len - j >= 16 ? 0xffff : (__mmask16)((1u << (len - j)) - 1);
+            vmx = _mm512_mask_max_ps(vmx, m, vmx, _mm512_maskz_loadu_ps(m, s + j));
+        }
+        __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vmx)), vsum = _mm512_setzero_ps();
+        for (int j = 0; j < len; j += 16) {
+            __mmask16 m = len - j >= 16 ? 0xffff : (__mmask16)((1u << (len - j)) - 1);
+            __m512 y = _mm512_max_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, s + j), mx), k), lo_clamp);
+            __m512 n = _mm512_roundscale_ps(y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            __m512 f = _mm512_sub_ps(y, n);
+            __m512 q = _mm512_fmadd_ps(c6, f, c5);
+            q = _mm512_fmadd_ps(q, f, c4);
+            q = _mm512_fmadd_ps(q, f, c3);
+            q = _mm512_fmadd_ps(q, f, c2);
+            q = _mm512_fmadd_ps(q, f, c1);
+            q = _mm512_fmadd_ps(q, f, one);
+            __m512 e = _mm512_maskz_scalef_ps(m, q, n);
+            _mm512_mask_storeu_ps(s + j, m, e);
+            vsum = _mm512_add_ps(vsum, e);
+        }
+        float sum = _mm512_reduce_add_ps(vsum);
+        __m512 inv = _mm512_set1_ps(len > 0 ? 1.0f / sum : 0.0f);
+        for (int j = 0; j < T; j += 16) {
+            __mmask16 m = T - j >= 16 ? 0xffff : (__mmask16)((1u << (T - j)) - 1);
+            __m512 e = _mm512_maskz_loadu_ps(m, s + j); /* keys past len: zero */
+            if (j + 16 > len) e = _mm512_maskz_mov_ps(len - j <= 0 ? 0 : (__mmask16)((1u << (len - j)) - 1), e);
+            __m256bh h = _mm512_cvtneps_pbh(_mm512_mul_ps(e, inv));
+            _mm256_mask_storeu_epi16(p + j, m, (__m256i)h);
+        }
+    }
+}
+
+static int has_avx512bf16(void) {
+    static int has = -1;
+    if (has < 0) has = __builtin_cpu_supports("avx512bf16") && !getenv("UP_NO_AVX512BF16");
+    return has;
+}
+#endif
+
 void up_attn_softmax_forward(float *probs32, uint16_t *probs16, float *scores,
                              const int32_t *lens, int B, int NH, int T, float scale) {
     size_t rows = (size_t)B * NH * T;
+#ifdef UP_X86
+    if (!probs32 && has_avx512bf16()) {
+#pragma omp parallel for schedule(static)
+        for (size_t lo = 0; lo < rows; lo += CHUNK)
+            softmax_rows_bf16(lo, lo + CHUNK < rows ? lo + CHUNK : rows, probs16, scores, lens, NH, T, scale);
+        return;
+    }
+#endif
 #pragma omp parallel for schedule(static)
     for (size_t lo = 0; lo < rows; lo += CHUNK)
         softmax_rows(lo, lo + CHUNK < rows ? lo + CHUNK : rows, probs32, probs16, scores, lens, NH, T, scale);

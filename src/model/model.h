@@ -158,6 +158,7 @@ struct up_run {
     float **hidden;      /* (L+1) x (B,T,C); inference: two alternating buffers */
     up_acts *acts;       /* (L) */
     float *scores;       /* (B,NH,T,T) scratch */
+    float *obias;        /* (C) the output bias with the value bias folded in (inference attention) */
     float *emb_sum;      /* (B,T,C) embeddings before LayerNorm */
     float *emb_mean, *emb_rstd; /* (B,T) */
     float *cls;          /* (B,C) final [CLS] rows, or their mean over each row's tokens (pool_mean) */
