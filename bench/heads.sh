@@ -6,7 +6,8 @@
 # `unplug eval` against the tuned model (report split, speed-up).
 # Writes OUT/heads.tsv: task method heads_pruned val_before val_after report speedup_32x128 speedup_1x128
 # Usage: bench/heads.sh DATA_DIR [OUT_DIR]      (default build/results)
-# Env: BUILD (build), MODEL, TASKS ("sst2 trec"), SHARES ("0.125 0.25 0.5"), METHODS ("actxgrad random")
+# Env: BUILD (build), MODEL, TASKS ("sst2 trec"), SHARES ("0.125 0.25 0.5"), METHODS ("actxgrad random"),
+#      EVAL_ONLY (1: keep the head experts of an earlier run, re-run only eval)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${1:?usage: bench/heads.sh DATA_DIR [OUT_DIR]}
@@ -21,7 +22,7 @@ for task in ${TASKS:-sst2 trec}; do
     for share in ${SHARES:-0.125 0.25 0.5}; do
       o=$d/heads-$method-$share
       # shellcheck disable=SC2046
-      "$cli" localize --model "$model" --task "$task" --data "$data" --expert "$d/expert.expert" --keep-ffn \
+      [ "${EVAL_ONLY:-0}" = 1 ] || "$cli" localize --model "$model" --task "$task" --data "$data" --expert "$d/expert.expert" --keep-ffn \
         --heads "$share" --method "$method" --max-examples 2000 $(retune "$task") --out "$o.expert" >"$o.out" 2>"$o.err"
       "$cli" eval --model "$model" --task "$task" --data "$data" --expert "$o.expert" --full "$d/tuned.expert" >"$o.eval"
       python3 - "$o.out" "$o.eval" "$task" "$method" "$share" >>"$out/heads.tsv" <<'PY'

@@ -16,6 +16,8 @@
 #        METHODS ("random weight activation"), MAX_EXAMPLES (attribution examples, 0 = all),
 #        TABLES_ONLY (1: only rebuild OUT/results.md from the files of an earlier run),
 #        SKIP_TUNE (1: keep OUT/TASK/tuned.expert from an earlier run),
+#        EVAL_ONLY (1: keep every expert of an earlier run, re-run only eval and the tables;
+#                   for re-measuring after an engine change),
 #        RETUNE (1: re-tune in the search; sst2 2 epochs on 16,000 examples, others 3 epochs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +32,9 @@ methods=${METHODS:-random weight activation}
 maxex=${MAX_EXAMPLES:-0}
 [ -x "$cli" ] || { echo "bench/tasks.sh: $cli not built (make)" >&2; exit 1; }
 mkdir -p "$out"
-[ "${TABLES_ONLY:-0}" = 1 ] && tasks_to_run= || { tasks_to_run=$tasks; : >"$out/sweep.tsv"; }
+eval_only=${EVAL_ONLY:-0}
+[ "${TABLES_ONLY:-0}" = 1 ] && tasks_to_run= || tasks_to_run=$tasks
+[ -n "$tasks_to_run" ] && [ "$eval_only" != 1 ] && : >"$out/sweep.tsv"
 
 epochs_of() { case $1 in sst2) echo 2 ;; *) echo 8 ;; esac; }
 retune_of() {
@@ -43,6 +47,11 @@ for task in $tasks_to_run; do
   mkdir -p "$d"
   common=(--model "$model" --task "$task" --data "$data")
   t0=$(date +%s)
+  if [ "$eval_only" = 1 ]; then
+    echo "== $task: eval (experts of the earlier run)"
+    "$cli" eval "${common[@]}" --expert "$d/expert.expert" --full "$d/tuned.expert" --iters 9 | tee "$d/eval.out"
+    continue
+  fi
   if [ "${SKIP_TUNE:-0}" = 1 ] && [ -f "$d/tuned.expert" ]; then
     echo "== $task: tuned earlier"
     t0=$((t0 - $(cat "$d/tune.seconds" 2>/dev/null || echo 0)))

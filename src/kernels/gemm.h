@@ -71,6 +71,11 @@ up_status up_gemm(up_gemm_ctx *c, const up_gemm_args *g);
  * reference backend and by tests. */
 void up_gemm_ref(const up_gemm_args *g);
 
+/* 1 when the CPU converts to bf16 natively (AVX512-BF16) and the
+ * environment does not set UP_NO_AVX512BF16 (which forces the portable
+ * kernels, for tests and comparisons). */
+int up_cpu_avx512bf16(void);
+
 /* bf16 <-> fp32 conversions (round to nearest even), vectorized where the CPU allows. */
 void up_f32_to_bf16(uint16_t *dst, const float *src, size_t n);
 void up_bf16_to_f32(float *dst, const uint16_t *src, size_t n);

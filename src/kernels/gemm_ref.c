@@ -55,6 +55,31 @@ static void f32_to_bf16_range(uint16_t *dst, const float *src, size_t n) {
     for (size_t i = 0; i < n; i++) dst[i] = up_bf16_from(src[i]);
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#include <stdlib.h>
+int up_cpu_avx512bf16(void) {
+    static int has = -1;
+    if (has < 0) has = __builtin_cpu_supports("avx512bf16") && !getenv("UP_NO_AVX512BF16");
+    return has;
+}
+
+/* the native conversion (round to nearest even, as up_bf16_from; it reads
+ * fp32 denormals as zero, which no weight or activation here is) */
+__attribute__((target("avx512f,avx512bf16,avx512vl,avx512bw")))
+static void f32_to_bf16_native(uint16_t *dst, const float *src, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(dst + i), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(src + i)));
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm256_mask_storeu_epi16(dst + i, m, (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, src + i)));
+    }
+}
+#else
+int up_cpu_avx512bf16(void) { return 0; }
+#endif
+
 __attribute__((target_clones("avx512f", "avx2", "default")))
 static void bf16_to_f32_range(float *dst, const uint16_t *src, size_t n) {
 #pragma omp simd
@@ -64,6 +89,14 @@ static void bf16_to_f32_range(float *dst, const uint16_t *src, size_t n) {
 /* chunks of 16K elements in parallel; each chunk runs the cloned kernel */
 #define CONV_CHUNK 16384
 void up_f32_to_bf16(uint16_t *dst, const float *src, size_t n) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (up_cpu_avx512bf16()) {
+#pragma omp parallel for schedule(static) if (n > 4 * CONV_CHUNK)
+        for (size_t i = 0; i < n; i += CONV_CHUNK)
+            f32_to_bf16_native(dst + i, src + i, n - i < CONV_CHUNK ? n - i : CONV_CHUNK);
+        return;
+    }
+#endif
 #pragma omp parallel for schedule(static) if (n > 4 * CONV_CHUNK)
     for (size_t i = 0; i < n; i += CONV_CHUNK) f32_to_bf16_range(dst + i, src + i, n - i < CONV_CHUNK ? n - i : CONV_CHUNK);
 }

@@ -86,7 +86,6 @@ static void layernorm_rows(size_t lo, size_t hi, float *out, uint16_t *out_bf16,
 }
 
 #ifdef UP_X86
-static int has_avx512bf16(void);
 
 /* layernorm_rows on AVX512-BF16 for C a multiple of 16: the same two-pass
  * mean and variance, the fp32 and bf16 outputs written in one pass. */
@@ -123,7 +122,7 @@ void up_layernorm_forward(float *out, uint16_t *out_bf16, float *mean, float *rs
                           const float *inp, const float *gamma, const float *beta,
                           size_t rows, int C, float eps) {
 #ifdef UP_X86
-    if (out_bf16 && C % 16 == 0 && has_avx512bf16()) {
+    if (out_bf16 && C % 16 == 0 && up_cpu_avx512bf16()) {
 #pragma omp parallel for schedule(static)
         for (size_t lo = 0; lo < rows; lo += CHUNK)
             layernorm_rows_bf16(lo, lo + CHUNK < rows ? lo + CHUNK : rows, out, out_bf16, mean, rstd, inp, gamma, beta,
@@ -264,18 +263,13 @@ static void softmax_rows_bf16(size_t lo, size_t hi, uint16_t *probs16, float *sc
     }
 }
 
-static int has_avx512bf16(void) {
-    static int has = -1;
-    if (has < 0) has = __builtin_cpu_supports("avx512bf16") && !getenv("UP_NO_AVX512BF16");
-    return has;
-}
 #endif
 
 void up_attn_softmax_forward(float *probs32, uint16_t *probs16, float *scores,
                              const int32_t *lens, int B, int NH, int T, float scale) {
     size_t rows = (size_t)B * NH * T;
 #ifdef UP_X86
-    if (!probs32 && has_avx512bf16()) {
+    if (!probs32 && up_cpu_avx512bf16()) {
 #pragma omp parallel for schedule(static)
         for (size_t lo = 0; lo < rows; lo += CHUNK)
             softmax_rows_bf16(lo, lo + CHUNK < rows ? lo + CHUNK : rows, probs16, scores, lens, NH, T, scale);
