@@ -1017,26 +1017,48 @@ static int cmd_localize(args *a) {
 }
 
 /* median seconds of a forward of B x T random ids on a view */
-static double time_view(const up_model *v, const up_task *t, int B, int T, int iters) {
-    up_run *r;
-    if (up_run_new(v, B, T, &r) != UP_OK) return NAN;
+/* Median forward times of two task views (full, expert) at B x T. Each is
+ * timed in blocks of consecutive forwards, the blocks alternating (full,
+ * expert, full, ...) over three rounds, so that a change in the machine's
+ * load falls on both alike; the first forward of every block is a warm-up
+ * and not counted. Within a block a model runs as a single-task server runs
+ * it: alternating the two models forward by forward makes both about 10%
+ * slower here (each evicts the other's buffers from the shared cache;
+ * docs/RESULTS.md). */
+static void time_views(const up_model *const v[2], const up_task *const t[2], int B, int T, int iters,
+                       double out[2]) {
+    enum { ROUNDS = 3 };
+    up_run *r[2] = {NULL, NULL};
     int32_t *ids = malloc((size_t)B * T * 4), *lens = malloc((size_t)B * 4);
-    int V = (int)v->cfg.vocab_size;
+    out[0] = out[1] = NAN;
+    if (!ids || !lens || up_run_new(v[0], B, T, &r[0]) != UP_OK || up_run_new(v[1], B, T, &r[1]) != UP_OK) goto done;
+    int V = (int)v[0]->cfg.vocab_size;
     for (int i = 0; i < B * T; i++) ids[i] = 5 + (int)((i * 2654435761u) % (unsigned)(V - 5));
     for (int i = 0; i < B; i++) lens[i] = T;
-    up_batch b = up_task_batch(t, B, T, ids, NULL, lens);
-    double ts[32];
-    up_forward(r, &b);
-    for (int i = 0; i < iters; i++) {
-        double t0 = up_now();
-        up_forward(r, &b);
-        ts[i] = up_now() - t0;
+    up_batch b[2] = {up_task_batch(t[0], B, T, ids, NULL, lens), up_task_batch(t[1], B, T, ids, NULL, lens)};
+    int per = (iters + ROUNDS - 1) / ROUNDS, n = 0;
+    double ts[2][ROUNDS * 11];
+    if (per > 11) per = 11;
+    for (int round = 0; round < ROUNDS; round++) {
+        for (int k = 0; k < 2; k++) {
+            up_forward(r[k], &b[k]);
+            for (int i = 0; i < per; i++) {
+                double t0 = up_now();
+                up_forward(r[k], &b[k]);
+                ts[k][n + i] = up_now() - t0;
+            }
+        }
+        n += per;
     }
-    qsort(ts, (size_t)iters, sizeof *ts, cmp_double);
+    for (int k = 0; k < 2; k++) {
+        qsort(ts[k], (size_t)n, sizeof ts[k][0], cmp_double);
+        out[k] = ts[k][n / 2];
+    }
+done:
     free(ids);
     free(lens);
-    up_run_free(r);
-    return ts[iters / 2];
+    up_run_free(r[0]);
+    up_run_free(r[1]);
 }
 
 static const char *eval_help =
@@ -1106,7 +1128,11 @@ static int cmd_eval(args *a) {
             int shapes[2][2] = {{32, 128}, {1, 128}};
             for (int k = 0; k < 2; k++) {
                 int B = shapes[k][0], T = shapes[k][1] < t->max_len ? shapes[k][1] : t->max_len;
-                double tf = time_view(vf, full, B, T, iters), te = time_view(ve, t, B, T, iters);
+                const up_model *vs[2] = {vf, ve};
+                const up_task *ts[2] = {full, t};
+                double tt[2];
+                time_views(vs, ts, B, T, iters, tt);
+                double tf = tt[0], te = tt[1];
                 printf("%-22s %8.2f ms %8.2f ms   speed-up %.2fx\n", k ? "latency 1 x 128" : "batch 32 x 128", 1e3 * tf,
                        1e3 * te, tf / te);
             }
