@@ -98,18 +98,21 @@ static void run_all(up_gemm_ctx *ctx) {
     /* broadcast batches (zero strides) over three batch dims: the K and V
      * planes [p][b][h] (T,D) = x[b] (T,C) W[(1+p)A + hD ..]^T of the
      * inference attention, and a plain (B, NH) product with A broadcast */
-    for (int types = 0; types < 2; types++) {
-        int B = 3, NH = 4, T = 9, D = 8, C = NH * D;
-        up_type t = types ? UP_T_BF16 : UP_T_F32;
-        void *x = make((size_t)NH * T * C, t), *w = make((size_t)3 * C * C, t); /* x: (NH,T,C) for the second */
+    for (int types = 0; types < 4; types++) { /* types & 1: bf16; types & 2: an expert keeping 2 of 4 heads */
+        int B = 3, NH = 4, T = 9, D = 8, C = NH * D, nh = types & 2 ? 2 : NH, A = nh * D;
+        up_type t = types & 1 ? UP_T_BF16 : UP_T_F32;
+        void *x = make((size_t)NH * T * C, t), *w = make((size_t)3 * A * C, t); /* x: (NH,T,C) for the second */
         up_gemm_args g = up_gemm_plain(T, D, C);
-        g.batch2 = 2; g.batch0 = B; g.batch1 = NH;
+        g.batch2 = 2; g.batch0 = B; g.batch1 = nh;
         g.A = x; g.lda = C; g.sa0 = (int64_t)T * C; g.ta = t;
-        g.B = (const char *)w + (size_t)C * C * (types ? 2 : 4); g.ldb = C; g.transB = 1; g.tb = t;
-        g.sb2 = (int64_t)C * C; g.sb1 = (int64_t)D * C;
-        g.ldc = D; g.sc2 = (int64_t)B * T * C; g.sc0 = (int64_t)NH * T * D; g.sc1 = (int64_t)T * D;
+        g.B = (const char *)w + (size_t)A * C * (t == UP_T_BF16 ? 2 : 4); g.ldb = C; g.transB = 1; g.tb = t;
+        g.sb2 = (int64_t)A * C; g.sb1 = (int64_t)D * C;
+        g.ldc = D; g.sc2 = (int64_t)B * T * A; g.sc0 = (int64_t)nh * T * D; g.sc1 = (int64_t)T * D;
         g.tc = t;
-        check_case(ctx, g, types ? "K,V planes bf16" : "K,V planes f32", types ? 2e-2 : 1e-5);
+        char name[64];
+        snprintf(name, sizeof name, "K,V planes %s, %d of %d heads", t == UP_T_BF16 ? "bf16" : "f32", nh, NH);
+        check_case(ctx, g, name, t == UP_T_BF16 ? 2e-2 : 1e-5);
+        if (types & 2) { free(x); free(w); continue; }
         g = up_gemm_plain(T, D, C);
         g.batch0 = B; g.batch1 = NH;
         g.A = x; g.lda = C; g.sa1 = (int64_t)T * C; g.ta = t; /* A broadcast over batch0 */
@@ -118,8 +121,12 @@ static void run_all(up_gemm_ctx *ctx) {
         g.bias = (const float *)make(D, UP_T_F32);
         check_case(ctx, g, types ? "broadcast A bf16" : "broadcast A f32", types ? 2e-2 : 1e-5);
         free((void *)g.bias);
+        g.bias = NULL;
         g.sc0 = 0;
         CHECK_FAIL(up_gemm(ctx, &g), "cannot be broadcast"); /* a zero output stride */
+        g.sc0 = (int64_t)NH * T * (D + 1);
+        g.sb0 = 0; /* A and B both broadcast over batch0 */
+        CHECK_FAIL(up_gemm(ctx, &g), "both operands");
         free(x); free(w);
     }
 }

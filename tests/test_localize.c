@@ -514,6 +514,20 @@ int main(int argc, char **argv) {
         test_deep_prompts(m, 1);
         test_heads(m);
     }
+    /* the compacted FFN and heads again on oneDNN (fp32), whose inference
+     * attention takes the head-major layout with broadcast products */
+    up_model *dn = NULL;
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/tests/data/models/bert-f32-gelu", src);
+    up_model_opts o = up_model_opts_default();
+    o.precision = UP_PREC_FP32;
+    o.backend = UP_BACKEND_DNNL;
+    if (up_model_load(dir, &o, &dn) != UP_OK) printf("oneDNN backend not built: %s\n", up_errmsg());
+    if (dn) {
+        test_compaction_equals_masking(dn);
+        test_heads(dn);
+    }
+    up_model_free(dn);
     up_model_free(other);
     up_model_free(m);
     return test_done();

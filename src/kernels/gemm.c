@@ -273,6 +273,9 @@ up_status up_gemm(up_gemm_ctx *c, const up_gemm_args *g) {
                        g->M, g->N, g->K, g->batch2, g->batch0, g->batch1);
     if ((g->batch0 > 1 && !g->sc0) || (g->batch1 > 1 && !g->sc1) || (g->batch2 > 1 && !g->sc2))
         return up_fail(UP_ERR_INVALID, "gemm: the output cannot be broadcast (zero batch stride)");
+    if ((g->batch0 > 1 && !g->sa0 && !g->sb0) || (g->batch1 > 1 && !g->sa1 && !g->sb1) ||
+        (g->batch2 > 1 && !g->sa2 && !g->sb2))
+        return up_fail(UP_ERR_INVALID, "gemm: both operands broadcast over one batch dimension");
     if (g->add && (g->batch0 > 1 || g->batch1 > 1 || g->batch2 > 1))
         return up_fail(UP_ERR_INVALID, "gemm: a residual add is not supported with batches");
 #ifdef UP_WITH_DNNL

@@ -57,11 +57,13 @@ static void f32_to_bf16_range(uint16_t *dst, const float *src, size_t n) {
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 int up_cpu_avx512bf16(void) {
-    static int has = -1;
-    if (has < 0) has = __builtin_cpu_supports("avx512bf16") && !getenv("UP_NO_AVX512BF16");
-    return has;
+    static _Atomic int has = -1; /* server workers may ask first at the same time */
+    int h = atomic_load(&has);
+    if (h < 0) atomic_store(&has, h = __builtin_cpu_supports("avx512bf16") && !getenv("UP_NO_AVX512BF16"));
+    return h;
 }
 
 /* the native conversion (round to nearest even, as up_bf16_from; it reads
