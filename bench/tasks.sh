@@ -28,7 +28,7 @@ model=${MODEL:-models/unplug-mini}
 tasks=${TASKS:-sst2 mrpc rte cola trec}
 tol=${TOLERANCE:-1.0}
 sweep=${SWEEP:-0.3,0.5,0.7}
-methods=${METHODS:-random weight activation}
+methods=${METHODS-random weight activation}   # METHODS= (empty): no comparison sweeps
 maxex=${MAX_EXAMPLES:-0}
 [ -x "$cli" ] || { echo "bench/tasks.sh: $cli not built (make)" >&2; exit 1; }
 mkdir -p "$out"
