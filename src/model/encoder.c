@@ -282,22 +282,19 @@ static void scale_span(void *x, up_type t, size_t off, int n, float s) {
         else ((float *)x)[k] *= s;
 }
 
-/* The training layout: Q, K, V side by side in one (B,T,3A) buffer, the one
- * the backward reads, and probabilities kept per layer. */
-static up_status attn_train(up_run *r, int l, up_acts *a, const void *xe, const float *x, const up_batch *b, int nh) {
-    const up_layer *ly = &r->m->w.layers[l];
-    const up_config *c = &r->m->cfg;
-    const int B = b->B, T = b->T, C = (int)c->hidden_size, D = C / (int)c->num_attention_heads, A = nh * D;
+/* The attention core shared by both layouts: S = Q K^T per (b, h), masked
+ * softmax into a->probs (and the fp32 copy training keeps), ctx = P V.
+ * Q[b,h] starts at q + (b sq0 + h D) elements with rows ldq apart; K[b,h]
+ * and V[b,h] at k, v + (b skv0 + h skv1) with rows ldkv apart. */
+static up_status attn_core(up_run *r, up_acts *a, const up_batch *b, int nh, int D, const char *q, int64_t ldq,
+                           int64_t sq0, const char *k, const char *v, int64_t ldkv, int64_t skv0, int64_t skv1) {
+    const int B = b->B, T = b->T, A = nh * D;
     const up_type E = r->m->act_type;
-    const size_t es = E == UP_T_BF16 ? 2 : 4;
     const int e_copy = E == UP_T_BF16;
-    char *qkv = a->qkv;
-    TRY(linear_fwd(r, &ly->qkv, xe, C, B * T, qkv, 3 * A, E, UP_EPI_NONE, NULL, 0));
-    /* S[b,h] (T,T) = Q[b,h] (T,D) K[b,h]^T */
     up_gemm_args g = up_gemm_plain(T, T, D);
     g.batch0 = B; g.batch1 = nh;
-    g.A = qkv; g.lda = 3 * A; g.sa0 = (int64_t)T * 3 * A; g.sa1 = D; g.ta = E;
-    g.B = qkv + (size_t)A * es; g.ldb = 3 * A; g.transB = 1; g.sb0 = (int64_t)T * 3 * A; g.sb1 = D; g.tb = E;
+    g.A = q; g.lda = ldq; g.sa0 = sq0; g.sa1 = D; g.ta = E;
+    g.B = k; g.ldb = ldkv; g.transB = 1; g.sb0 = skv0; g.sb1 = skv1; g.tb = E;
     g.C = r->scores; g.ldc = T; g.sc0 = (int64_t)nh * T * T; g.sc1 = (int64_t)T * T; g.tc = UP_T_F32;
     TRY(up_gemm(r->gemm, &g));
     float *p32 = r->train ? a->probs32 : (e_copy ? NULL : (float *)a->probs);
@@ -307,9 +304,23 @@ static up_status attn_train(up_run *r, int l, up_acts *a, const void *xe, const 
     g = up_gemm_plain(T, D, T);
     g.batch0 = B; g.batch1 = nh;
     g.A = a->probs; g.lda = T; g.sa0 = (int64_t)nh * T * T; g.sa1 = (int64_t)T * T; g.ta = E;
-    g.B = qkv + 2 * (size_t)A * es; g.ldb = 3 * A; g.sb0 = (int64_t)T * 3 * A; g.sb1 = D; g.tb = E;
+    g.B = v; g.ldb = ldkv; g.sb0 = skv0; g.sb1 = skv1; g.tb = E;
     g.C = a->ctx; g.ldc = A; g.sc0 = (int64_t)T * A; g.sc1 = D; g.tc = E;
-    TRY(up_gemm(r->gemm, &g));
+    return up_gemm(r->gemm, &g);
+}
+
+/* The training layout: Q, K, V side by side in one (B,T,3A) buffer, the one
+ * the backward reads, and probabilities kept per layer. */
+static up_status attn_train(up_run *r, int l, up_acts *a, const void *xe, const float *x, const up_batch *b, int nh) {
+    const up_layer *ly = &r->m->w.layers[l];
+    const up_config *c = &r->m->cfg;
+    const int B = b->B, T = b->T, C = (int)c->hidden_size, D = C / (int)c->num_attention_heads, A = nh * D;
+    const up_type E = r->m->act_type;
+    const size_t es = E == UP_T_BF16 ? 2 : 4;
+    char *qkv = a->qkv;
+    TRY(linear_fwd(r, &ly->qkv, xe, C, B * T, qkv, 3 * A, E, UP_EPI_NONE, NULL, 0));
+    const int64_t ld = 3 * A, s0 = (int64_t)T * 3 * A;
+    TRY(attn_core(r, a, b, nh, D, qkv, ld, s0, qkv + (size_t)A * es, qkv + 2 * (size_t)A * es, ld, s0, D));
     if (r->head_scale) /* the head probe: head h's output times head_scale[l*NH + h] */
         for (int h = 0; h < nh; h++)
             for (size_t i = 0; i < (size_t)B * T; i++)
@@ -355,23 +366,7 @@ static up_status attn_infer(up_run *r, int l, up_acts *a, const void *xe, const 
     g.sb2 = (int64_t)A * C; g.sb1 = (int64_t)D * C; g.b_const = 1;
     g.C = kp; g.ldc = D; g.tc = E; g.sc2 = (int64_t)B * T * A; g.sc0 = (int64_t)nh * T * D; g.sc1 = (int64_t)T * D;
     TRY(up_gemm(r->gemm, &g));
-    /* S[b,h] (T,T) = Q[b,h] K[b,h]^T */
-    g = up_gemm_plain(T, T, D);
-    g.batch0 = B; g.batch1 = nh;
-    g.A = q; g.lda = A; g.sa0 = (int64_t)T * A; g.sa1 = D; g.ta = E;
-    g.B = kp; g.ldb = D; g.transB = 1; g.sb0 = (int64_t)nh * T * D; g.sb1 = (int64_t)T * D; g.tb = E;
-    g.C = r->scores; g.ldc = T; g.sc0 = (int64_t)nh * T * T; g.sc1 = (int64_t)T * T; g.tc = UP_T_F32;
-    TRY(up_gemm(r->gemm, &g));
-    int e16 = E == UP_T_BF16;
-    up_attn_softmax_forward(e16 ? NULL : (float *)a->probs, e16 ? a->probs : NULL, r->scores, b->lens, B, nh, T,
-                            1.0f / sqrtf((float)D));
-    /* ctx[b,:,h] (T,D) = P[b,h] V[b,h] */
-    g = up_gemm_plain(T, D, T);
-    g.batch0 = B; g.batch1 = nh;
-    g.A = a->probs; g.lda = T; g.sa0 = (int64_t)nh * T * T; g.sa1 = (int64_t)T * T; g.ta = E;
-    g.B = vp; g.ldb = D; g.sb0 = (int64_t)nh * T * D; g.sb1 = (int64_t)T * D; g.tb = E;
-    g.C = a->ctx; g.ldc = A; g.sc0 = (int64_t)T * A; g.sc1 = D; g.tc = E;
-    TRY(up_gemm(r->gemm, &g));
+    TRY(attn_core(r, a, b, nh, D, q, A, (int64_t)T * A, kp, vp, D, (int64_t)nh * T * D, (int64_t)T * D));
     /* sum1 = ctx Wo + (bo + Wo bv) + x */
     fold_value_bias(r->obias, ly->o.b, ly->o.w, ly->o.wt, ly->qkv.b + 2 * A, C, A);
     up_linear lo = ly->o;
