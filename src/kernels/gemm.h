@@ -71,6 +71,12 @@ up_status up_gemm(up_gemm_ctx *c, const up_gemm_args *g);
  * reference backend and by tests. */
 void up_gemm_ref(const up_gemm_args *g);
 
+/* x86-64 with GCC-style intrinsics and target attributes: the kernels that
+ * dispatch on AVX512-BF16 are compiled only there */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define UP_X86 1
+#endif
+
 /* 1 when the CPU converts to bf16 natively (AVX512-BF16) and the
  * environment does not set UP_NO_AVX512BF16 (which forces the portable
  * kernels, for tests and comparisons). */

@@ -55,7 +55,7 @@ static void f32_to_bf16_range(uint16_t *dst, const float *src, size_t n) {
     for (size_t i = 0; i < n; i++) dst[i] = up_bf16_from(src[i]);
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#ifdef UP_X86
 #include <immintrin.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -91,7 +91,7 @@ static void bf16_to_f32_range(float *dst, const uint16_t *src, size_t n) {
 /* chunks of 16K elements in parallel; each chunk runs the cloned kernel */
 #define CONV_CHUNK 16384
 void up_f32_to_bf16(uint16_t *dst, const float *src, size_t n) {
-#if defined(__x86_64__) && defined(__GNUC__)
+#ifdef UP_X86
     if (up_cpu_avx512bf16()) {
 #pragma omp parallel for schedule(static) if (n > 4 * CONV_CHUNK)
         for (size_t i = 0; i < n; i += CONV_CHUNK)

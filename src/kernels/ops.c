@@ -12,9 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "kernels/gemm.h"
-#if defined(__x86_64__) && defined(__GNUC__)
+#ifdef UP_X86
 #include <immintrin.h>
-#define UP_X86 1
 #endif
 
 /* rows per parallel chunk: enough work to amortize the dispatch */
