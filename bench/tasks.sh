@@ -18,7 +18,8 @@
 #        SKIP_TUNE (1: keep OUT/TASK/tuned.expert from an earlier run),
 #        EVAL_ONLY (1: keep every expert of an earlier run, re-run only eval and the tables;
 #                   for re-measuring after an engine change),
-#        RETUNE (1: re-tune in the search; sst2 2 epochs on 16,000 examples, others 3 epochs)
+#        RETUNE (1: re-tune in the search; sst2 2 epochs on 16,000 examples, others 3 epochs),
+#        RETUNE_ARGS (the re-tuning options for every task instead, e.g. "--retune-epochs 1 --max-train 4000")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${1:?usage: bench/tasks.sh DATA_DIR [OUT_DIR]}
@@ -39,6 +40,7 @@ eval_only=${EVAL_ONLY:-0}
 epochs_of() { case $1 in sst2) echo 2 ;; *) echo 8 ;; esac; }
 retune_of() {
   [ "${RETUNE:-1}" = 0 ] && return
+  [ -n "${RETUNE_ARGS:-}" ] && { echo "$RETUNE_ARGS"; return; }
   case $1 in sst2) echo --retune-epochs 2 --max-train 16000 ;; *) echo --retune-epochs 3 ;; esac
 }
 

@@ -44,6 +44,34 @@ a, b = ([json.loads(l) for l in open(p)] for p in sys.argv[1:3])
 assert len(a) == len(b) == 3
 assert max(abs(x - y) for ra, rb in zip(a, b) for x, y in zip(ra["cls"], rb["cls"])) < 1e-5
 PY
+# --pool mean|cls [--normalize] and --hidden: the embedding is the mean of the
+# hidden rows (or row 0), normalised to norm 1, the same with batch 1 or 3
+"$cli" embed --model "$models/bert-f32-gelu" --precision fp32 --hidden <"$tmp/in.txt" >"$tmp/hid.jsonl" 2>/dev/null || bad "embed --hidden exit"
+"$cli" tokenize --model "$models/bert-f32-gelu" <"$tmp/in.txt" >"$tmp/tok1.jsonl" 2>/dev/null
+for b in 1 3; do
+  "$cli" embed --model "$models/bert-f32-gelu" --precision fp32 --pool mean --batch $b <"$tmp/in.txt" >"$tmp/mean$b.jsonl" 2>/dev/null || bad "embed --pool mean exit"
+  "$cli" embed --model "$models/bert-f32-gelu" --precision fp32 --pool mean --normalize --batch $b <"$tmp/in.txt" >"$tmp/norm$b.jsonl" 2>/dev/null || bad "embed --normalize exit"
+done
+"$cli" embed --model "$models/bert-f32-gelu" --precision fp32 --pool cls <"$tmp/in.txt" >"$tmp/clsp.jsonl" 2>/dev/null || bad "embed --pool cls exit"
+python3 - "$tmp" <<'PY' && ok || bad "embed --pool / --normalize / --hidden"
+import json, math, sys
+d = sys.argv[1]
+load = lambda n: [json.loads(l) for l in open(f"{d}/{n}")]
+hid, tok, clsp = load("hid.jsonl"), load("tok1.jsonl"), load("clsp.jsonl")
+assert len(hid) == 3 and all(len(h["hidden"]) == len(t["ids"]) for h, t in zip(hid, tok)), "one hidden row per token"
+for b in (1, 3):
+    mean, norm = load(f"mean{b}.jsonl"), load(f"norm{b}.jsonl")
+    for h, m, n, c in zip(hid, mean, norm, clsp):
+        rows = h["hidden"]
+        want = [sum(r[k] for r in rows) / len(rows) for k in range(len(rows[0]))]
+        assert max(abs(x - y) for x, y in zip(want, m["embedding"])) < 1e-5, "mean pooling"
+        s = math.sqrt(sum(x * x for x in want))
+        assert max(abs(x / s - y) for x, y in zip(want, n["embedding"])) < 1e-5, "normalisation"
+        assert max(abs(x - y) for x, y in zip(rows[0], c["embedding"])) < 1e-5, "cls pooling"
+        assert max(abs(x - y) for x, y in zip(rows[0], h["cls"])) < 1e-6, "hidden row 0 is cls"
+PY
+expect_fail "normalize without pool" "--normalize needs --pool" "$cli" embed --model "$models/bert-f32-gelu" --normalize
+expect_fail "bad pool" "--pool expects cls or mean" "$cli" embed --model "$models/bert-f32-gelu" --pool max
 # long input is truncated and said so
 python3 -c "print(' '.join(['word']*200))" | "$cli" embed --model "$models/bert-f32-gelu" >"$tmp/long.jsonl" 2>"$tmp/err" || bad "long exit"
 grep -q "truncated" "$tmp/err" && ok || bad "truncation not reported"

@@ -48,6 +48,7 @@ typedef struct {
     long max_train, max_examples;
     double head_lr, tolerance, max_ratio, fixed_ratio, head_ratio;
     int keep_ffn;
+    int normalize, hidden; /* embed */
 } args;
 
 int die(const char *what) {
@@ -125,6 +126,8 @@ static int parse_args(int argc, char **argv, args *a) {
         else if (!strcmp(s, "--signed")) a->keep_sign = 1;
         else if (!strcmp(s, "--deep")) a->deep = 1;
         else if (!strcmp(s, "--keep-ffn")) a->keep_ffn = 1;
+        else if (!strcmp(s, "--normalize")) a->normalize = 1;
+        else if (!strcmp(s, "--hidden")) a->hidden = 1;
         else if (!strcmp(s, "--pool")) {
             NEED();
             if (strcmp(v, "cls") && strcmp(v, "mean")) {
@@ -368,13 +371,19 @@ static int cmd_tokenize(args *a) {
 
 static const char *embed_help =
     "usage: unplug embed --model DIR [--pairs] [--max-len N] [--batch N]\n"
+    "                    [--pool cls|mean [--normalize]] [--hidden]\n"
     "                    [--precision fp32|bf16|auto] [--backend onednn|reference] [--threads N]\n"
     "Reads lines from stdin (with --pairs a tab separates a pair), runs the encoder\n"
     "in batches of --batch lines (default 32) and writes one JSON object per line:\n"
     "{\"cls\": [...], \"pooled\": [...]} (final-layer [CLS] vector and pooler output;\n"
-    "\"logits\" too when the checkpoint has a classification head).\n";
+    "\"logits\" too when the checkpoint has a classification head).\n"
+    "--pool writes {\"embedding\": [...]} instead: the final [CLS] vector (cls) or\n"
+    "the mean of the final hidden states over the line's tokens (mean, as\n"
+    "sentence-transformers pools), --normalize scales it to L2 norm 1.\n"
+    "--hidden adds \"hidden\": the final hidden state of every token, (tokens, hidden).\n";
 
-static int embed_flush(up_model *m, up_run *run, up_encoding *enc, int n, int32_t *ids, int32_t *types, int32_t *lens) {
+static int embed_flush(up_model *m, up_run *run, const args *a, float *emb, up_encoding *enc, int n, int32_t *ids,
+                       int32_t *types, int32_t *lens) {
     const up_config *c = up_model_config(m);
     int T = 1;
     for (int i = 0; i < n; i++) T = enc[i].n > T ? enc[i].n : T;
@@ -389,9 +398,29 @@ static int embed_flush(up_model *m, up_run *run, up_encoding *enc, int n, int32_
     if (up_forward(run, &b) != UP_OK) return 0;
     const float *cls = up_run_cls(run), *pooled = up_run_pooled(run), *logits = up_run_logits(run);
     int C = (int)c->hidden_size;
+    if (a->pool_mean >= 0 && up_run_embed(run, a->pool_mean ? UP_POOL_MEAN : UP_POOL_CLS, a->normalize, emb) != UP_OK)
+        return 0;
+    const float *hidden = up_run_hidden(run, (int)c->num_hidden_layers);
     for (int i = 0; i < n; i++) {
-        printf("{\"cls\": ");
-        print_floats(cls + (size_t)i * C, C);
+        if (a->pool_mean >= 0) {
+            printf("{\"embedding\": ");
+            print_floats(emb + (size_t)i * C, C);
+        } else {
+            printf("{\"cls\": ");
+            print_floats(cls + (size_t)i * C, C);
+        }
+        if (a->hidden) {
+            printf(", \"hidden\": [");
+            for (int t = 0; t < enc[i].n; t++) {
+                if (t) putchar(',');
+                print_floats(hidden + ((size_t)i * T + t) * C, C);
+            }
+            putchar(']');
+        }
+        if (a->pool_mean >= 0) {
+            printf("}\n");
+            continue;
+        }
         if (pooled) {
             printf(", \"pooled\": ");
             print_floats(pooled + (size_t)i * C, C);
@@ -424,23 +453,25 @@ static int cmd_embed(args *a) {
     up_run *run = NULL;
     up_encoding *enc = calloc((size_t)B, sizeof *enc);
     int32_t *ids = malloc((size_t)B * max_len * 4), *types = malloc((size_t)B * max_len * 4), *lens = malloc((size_t)B * 4);
+    float *emb = malloc((size_t)B * up_model_config(m)->hidden_size * sizeof *emb);
     int rc = 0, n = 0;
-    if (!enc || !ids || !types || !lens) { rc = 1; fprintf(stderr, "unplug: out of memory\n"); goto done; }
+    if (a->normalize && a->pool_mean < 0) { rc = 2; fprintf(stderr, "unplug: --normalize needs --pool cls|mean\n"); goto done; }
+    if (!enc || !ids || !types || !lens || !emb) { rc = 1; fprintf(stderr, "unplug: out of memory\n"); goto done; }
     if (up_run_new(m, B, max_len, &run) != UP_OK) { rc = die("cannot set up the run"); goto done; }
     reader r = {0};
     char *line;
     while ((line = next_line(&r))) {
         if (!encode_line(t, line, r.lineno, a->pairs, max_len, &enc[n])) { rc = 1; break; }
         if (++n == B) {
-            if (!embed_flush(m, run, enc, n, ids, types, lens)) { rc = die("forward failed"); break; }
+            if (!embed_flush(m, run, a, emb, enc, n, ids, types, lens)) { rc = die("forward failed"); break; }
             n = 0;
         }
     }
-    if (!rc && n && !embed_flush(m, run, enc, n, ids, types, lens)) rc = die("forward failed");
+    if (!rc && n && !embed_flush(m, run, a, emb, enc, n, ids, types, lens)) rc = die("forward failed");
     free(r.line);
 done:
     for (int i = 0; enc && i < B; i++) up_encoding_free(&enc[i]);
-    free(enc); free(ids); free(types); free(lens);
+    free(enc); free(ids); free(types); free(lens); free(emb);
     up_run_free(run);
     up_model_free(m);
     return rc;

@@ -374,6 +374,22 @@ static up_status attn_infer(up_run *r, int l, up_acts *a, const void *xe, const 
     return linear_fwd(r, &lo, a->ctx, A, B * T, a->sum1, C, UP_T_F32, UP_EPI_NONE, x, C);
 }
 
+/* out (B,C) <- each row's final [CLS] vector (mean 0), or the mean of its
+ * lens[b] real tokens' final hidden states (mean 1: sentence-transformers'
+ * mean pooling, [CLS] and [SEP] included); last is (B,T,C) */
+static void pool_rows(float *out, const float *last, int B, int T, int C, const int32_t *lens, int mean) {
+    for (int i = 0; i < B; i++) {
+        float *dst = out + (size_t)i * C;
+        memcpy(dst, last + (size_t)i * T * C, (size_t)C * 4);
+        if (!mean) continue;
+        for (int t = 1; t < lens[i]; t++) {
+            const float *h = last + ((size_t)i * T + t) * C;
+            for (int k = 0; k < C; k++) dst[k] += h[k];
+        }
+        for (int k = 0; k < C; k++) dst[k] /= (float)lens[i];
+    }
+}
+
 up_status up_forward(up_run *r, const up_batch *b) {
     TRY(check_batch(r, b));
     const up_model *m = r->m;
@@ -453,17 +469,7 @@ up_status up_forward(up_run *r, const up_batch *b) {
     }
 
     /* [CLS] rows (or each row's mean over its tokens), pooler, classifier */
-    const float *last = r->hidden[L];
-    for (int i = 0; i < B; i++) {
-        float *dst = r->cls + (size_t)i * C;
-        memcpy(dst, last + (size_t)i * T * C, (size_t)C * 4);
-        if (!w->pool_mean) continue;
-        for (int t = 1; t < b->lens[i]; t++) {
-            const float *h = last + ((size_t)i * T + t) * C;
-            for (int k = 0; k < C; k++) dst[k] += h[k];
-        }
-        for (int k = 0; k < C; k++) dst[k] /= (float)b->lens[i];
-    }
+    pool_rows(r->cls, r->hidden[L], B, T, C, b->lens, w->pool_mean);
     const void *clse = r->cls;
     if (e_copy) {
         up_f32_to_bf16(r->clse, r->cls, (size_t)B * C);
@@ -484,6 +490,22 @@ up_status up_forward(up_run *r, const up_batch *b) {
 }
 
 const float *up_run_cls(const up_run *r) { return r->cls; }
+
+up_status up_run_embed(const up_run *r, up_pool pool, int normalize, float *out) {
+    if (!r || !out || !r->B) return up_fail(UP_ERR_INVALID, "up_run_embed: needs a run after up_forward and an output of (B, hidden)");
+    if (pool != UP_POOL_CLS && pool != UP_POOL_MEAN) return up_fail(UP_ERR_INVALID, "up_run_embed: pool %d is neither UP_POOL_CLS nor UP_POOL_MEAN", (int)pool);
+    int C = (int)r->m->cfg.hidden_size;
+    pool_rows(out, r->hidden[r->m->cfg.num_hidden_layers], r->B, r->T, C, r->lens, pool == UP_POOL_MEAN);
+    for (int i = 0; normalize && i < r->B; i++) {
+        float *v = out + (size_t)i * C;
+        double ss = 0;
+        for (int k = 0; k < C; k++) ss += (double)v[k] * v[k];
+        /* as torch.nn.functional.normalize: v / max(||v||, 1e-12) */
+        float inv = (float)(1.0 / (sqrt(ss) > 1e-12 ? sqrt(ss) : 1e-12));
+        for (int k = 0; k < C; k++) v[k] *= inv;
+    }
+    return UP_OK;
+}
 const float *up_run_pooled(const up_run *r) { return r->m->w.has_pooler ? r->pooled : NULL; }
 const float *up_run_logits(const up_run *r) { return r->m->w.has_classifier ? r->logits : NULL; }
 const float *up_run_hidden(const up_run *r, int layer) {
