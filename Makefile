@@ -1,5 +1,6 @@
 # Convenience entry points; the build itself is CMake (build/).
-#   make demo   install what is missing, build, run the whole pipeline (GLUE=DIR: the five-task benchmark)
+#   make demo   install what is missing, build, fetch the real model, run the whole pipeline
+#               (MODEL=models/unplug-mini: the committed model; GLUE=DIR: the five-task benchmark)
 #   make test   install what is missing, build, run the test suite (CTest)
 BUILD ?= build
 JOBS ?= $(shell nproc)
@@ -17,7 +18,7 @@ build: deps
 	@cmake --build $(BUILD) -j $(JOBS)
 
 demo: build
-	@GLUE=$(GLUE) bash scripts/demo.sh $(BUILD)
+	@GLUE=$(GLUE) MODEL=$(MODEL) bash scripts/demo.sh $(BUILD)
 
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

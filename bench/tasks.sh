@@ -19,7 +19,8 @@
 #        EVAL_ONLY (1: keep every expert of an earlier run, re-run only eval and the tables;
 #                   for re-measuring after an engine change),
 #        RETUNE (1: re-tune in the search; sst2 2 epochs on 16,000 examples, others 3 epochs),
-#        RETUNE_ARGS (the re-tuning options for every task instead, e.g. "--retune-epochs 1 --max-train 4000")
+#        RETUNE_ARGS (the re-tuning options for every task instead, e.g. "--retune-epochs 1 --max-train 4000"),
+#        LOCALIZE_ARGS (more options of the actxgrad localize, e.g. "--search-steps 5")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${1:?usage: bench/tasks.sh DATA_DIR [OUT_DIR]}
@@ -69,7 +70,7 @@ for task in $tasks_to_run; do
   mx=()
   [ "$maxex" != 0 ] && mx=(--max-examples "$maxex")
   "$cli" localize "${common[@]}" --expert "$d/tuned.expert" --out "$d/expert.expert" --tolerance "$tol" \
-    --sweep "$sweep" --scores "$d/scores.tsv" --curve "$d/curve.tsv" "${mx[@]}" $(retune_of "$task") --lr 3e-3 --head-lr 3e-3 \
+    --sweep "$sweep" --scores "$d/scores.tsv" --curve "$d/curve.tsv" "${mx[@]}" $(retune_of "$task") --lr 3e-3 --head-lr 3e-3 ${LOCALIZE_ARGS:-} \
     >"$d/localize.out" 2> >(tee "$d/localize.err" | grep -vE "^attribution [0-9]+/" >&2)
   grep -v "^sweep" "$d/localize.out"
   grep "^sweep" "$d/localize.out" | sed "s/^sweep/$task/" >>"$out/sweep.tsv"

@@ -49,6 +49,7 @@ typedef struct {
     double head_lr, tolerance, max_ratio, fixed_ratio, head_ratio;
     int keep_ffn;
     int normalize, hidden; /* embed */
+    int search_steps;      /* localize */
 } args;
 
 int die(const char *what) {
@@ -117,6 +118,7 @@ static int parse_args(int argc, char **argv, args *a) {
         else if (!strcmp(s, "--split")) { NEED(); a->split = v; }
         else if (!strcmp(s, "--sweep")) { NEED(); a->sweep = v; }
         else if (!strcmp(s, "--ig-steps")) { NEED(); if (!parse_int(s, v, 1, 1000, &a->ig_steps)) return 0; }
+        else if (!strcmp(s, "--search-steps")) { NEED(); if (!parse_int(s, v, 1, 30, &a->search_steps)) return 0; }
         else if (!strcmp(s, "--retune-epochs")) { NEED(); if (!parse_int(s, v, 0, 100, &a->retune_epochs)) return 0; }
         else if (!strcmp(s, "--prompts")) { NEED(); if (!parse_int(s, v, 0, 512, &a->prompts)) return 0; }
         else if (!strcmp(s, "--epochs")) { NEED(); if (!parse_int(s, v, 1, 1000, &a->epochs)) return 0; }
@@ -836,6 +838,7 @@ static const char *localize_help =
     "                       [--agg mean|max] [--signed]\n"
     "                       [--max-examples N] [--tolerance 1.0] [--max-ratio 0.95] [--ratio R] [--per-layer]\n"
     "                       [--scores FILE.tsv] [--curve FILE.tsv] [--sweep 0.3,0.5,0.7] [--retune-epochs N]\n"
+    "                       [--search-steps 8]\n"
     "                       [--heads R [--keep-ffn]]\n"
     "Scores every FFN neuron's relevance to the task on its training split\n"
     "(default: |activation x gradient of the gold label's log-probability|, mean\n"
@@ -844,6 +847,8 @@ static const char *localize_help =
     "the cost), then finds by binary search the\n"
     "largest pruning ratio whose validation metric stays within --tolerance points\n"
     "of the unpruned tuned model (or prunes --ratio R), and writes the expert.\n"
+    "The search tries --max-ratio first, then halves the interval: --search-steps\n"
+    "ratios in all (default 8; fewer when each is re-tuned at length).\n"
     "--scores writes layer, neuron, score; --curve every ratio tried; --sweep also\n"
     "evaluates fixed ratios (validation and report split) into --curve, for\n"
     "comparing methods. --retune-epochs N re-tunes prompt and head on the pruned\n"
@@ -985,6 +990,7 @@ static int cmd_localize(args *a) {
         if (a->tolerance >= 0) so.tolerance = a->tolerance;
         if (a->max_ratio >= 0) so.max_ratio = a->max_ratio;
         so.per_layer = a->per_layer;
+        if (a->search_steps) so.iters = a->search_steps - 1;
         so.point = search_point;
         so.point_user = &cc;
         if (a->retune_epochs > 0) {
