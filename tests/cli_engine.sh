@@ -61,6 +61,7 @@ hid, tok, clsp = load("hid.jsonl"), load("tok1.jsonl"), load("clsp.jsonl")
 assert len(hid) == 3 and all(len(h["hidden"]) == len(t["ids"]) for h, t in zip(hid, tok)), "one hidden row per token"
 for b in (1, 3):
     mean, norm = load(f"mean{b}.jsonl"), load(f"norm{b}.jsonl")
+    assert len(mean) == len(norm) == len(clsp) == 3, "one embedding per line"
     for h, m, n, c in zip(hid, mean, norm, clsp):
         rows = h["hidden"]
         want = [sum(r[k] for r in rows) / len(rows) for k in range(len(rows[0]))]

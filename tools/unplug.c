@@ -382,6 +382,8 @@ static const char *embed_help =
     "--pool writes {\"embedding\": [...]} instead: the final [CLS] vector (cls) or\n"
     "the mean of the final hidden states over the line's tokens (mean, as\n"
     "sentence-transformers pools), --normalize scales it to L2 norm 1.\n"
+    "sentence-transformers cuts inputs at its max_seq_length (sentence_bert_config.json,\n"
+    "256 for all-MiniLM-L6-v2): --max-len 256 gives its embeddings of longer texts.\n"
     "--hidden adds \"hidden\": the final hidden state of every token, (tokens, hidden).\n";
 
 static int embed_flush(up_model *m, up_run *run, const args *a, float *emb, up_encoding *enc, int n, int32_t *ids,
@@ -439,6 +441,7 @@ static int embed_flush(up_model *m, up_run *run, const args *a, float *emb, up_e
 static int cmd_embed(args *a) {
     if (a->help) return fputs(embed_help, stdout), 0;
     if (!a->model) return fputs(embed_help, stderr), 2;
+    if (a->normalize && a->pool_mean < 0) return fputs("unplug: --normalize needs --pool cls|mean\n", stderr), 2;
     up_model_opts o = model_opts(a);
     up_model *m;
     if (up_model_load(a->model, &o, &m) != UP_OK) return die("cannot load the model");
@@ -457,7 +460,6 @@ static int cmd_embed(args *a) {
     int32_t *ids = malloc((size_t)B * max_len * 4), *types = malloc((size_t)B * max_len * 4), *lens = malloc((size_t)B * 4);
     float *emb = malloc((size_t)B * up_model_config(m)->hidden_size * sizeof *emb);
     int rc = 0, n = 0;
-    if (a->normalize && a->pool_mean < 0) { rc = 2; fprintf(stderr, "unplug: --normalize needs --pool cls|mean\n"); goto done; }
     if (!enc || !ids || !types || !lens || !emb) { rc = 1; fprintf(stderr, "unplug: out of memory\n"); goto done; }
     if (up_run_new(m, B, max_len, &run) != UP_OK) { rc = die("cannot set up the run"); goto done; }
     reader r = {0};
