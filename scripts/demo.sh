@@ -10,7 +10,7 @@
 #   6. serving                     unplug serve + a few HTTP requests
 #   7. speed-up vs batch / length  bench/scaling.sh
 #   8. report                      unplug report        -> report.html
-# then a summary table. About 5-10 minutes on 2 cores.
+# then a summary table. About 17 minutes on 2 cores (6 on unplug-mini).
 # Usage: scripts/demo.sh [BUILD_DIR] [OUT_DIR]        (default build, BUILD_DIR/demo)
 # MODEL=DIR (make demo MODEL=models/unplug-mini) runs it on another model; the
 # committed unplug-mini needs no network for the model.
