@@ -760,7 +760,7 @@ static const char *tune_help =
     "(--deep: deep prompts, learned vectors in the prompt rows of every layer's\n"
     "input) and a pooler + classifier head on the mean of the final hidden states\n"
     "(--pool cls: on the final [CLS] vector), AdamW with warmup and linear decay,\n"
-    "early stopping on the validation split (val.tsv, or a seeded 10%% carve-out\n"
+    "early stopping on the validation split (val.tsv, or a seeded 10% carve-out\n"
     "of train). Writes the tuned task as an expert file with every FFN neuron kept.\n"
     "--data DIR holds the GLUE layout (glue/SST-2/train.tsv, ..., trec/TREC.train).\n";
 
