@@ -501,7 +501,8 @@ up_status up_run_embed(const up_run *r, up_pool pool, int normalize, float *out)
         double ss = 0;
         for (int k = 0; k < C; k++) ss += (double)v[k] * v[k];
         /* as torch.nn.functional.normalize: v / max(||v||, 1e-12) */
-        float inv = (float)(1.0 / (sqrt(ss) > 1e-12 ? sqrt(ss) : 1e-12));
+        double norm = sqrt(ss);
+        float inv = (float)(1.0 / (norm > 1e-12 ? norm : 1e-12));
         for (int k = 0; k < C; k++) v[k] *= inv;
     }
     return UP_OK;
