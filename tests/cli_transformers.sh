@@ -18,4 +18,4 @@ skip() {
 [ -f "$model/model.safetensors" ] || skip "no $model (fetch it: make model)"
 [ -d "$data/glue" ] || skip "no $data/glue (the GLUE and TREC copies in ../shared/data)"
 "$py" -c "import transformers, torch" 2>/dev/null || skip "no transformers + torch at $py (make it: scripts/ref-venv.sh)"
-"$py" "$src/tests/ref_transformers.py" "$cli" "$model" "$data" --report "$tmp/report.json"
+"$py" "$src/tests/ref_transformers.py" "$cli" "$model" "$data"
