@@ -76,10 +76,10 @@ int main(int argc, char **argv) {
         double tl[REPS], tg[REPS];
         for (int k = 0; k < REPS; k++) {
             up_task *t;
-            up_expert_info info;
+            up_expert_meta info;
             up_model *v;
             double t0 = up_now();
-            up_expert_load(argv[i + 2], base, &t, &info);
+            up_expert_read(argv[i + 2], base, &t, &info);
             double t1 = up_now();
             up_task_view(base, t, &v);
             tg[k] = (up_now() - t1) * 1e3;

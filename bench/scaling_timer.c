@@ -79,10 +79,10 @@ int main(int argc, char **argv) {
     int iters = atoi(argv[5]), rc = 0;
     up_model *m = NULL, *v[2] = {NULL, NULL};
     up_task *t[2] = {NULL, NULL};
-    up_expert_info info;
+    up_expert_meta info;
     up_model_opts o = up_model_opts_default();
-    if (iters < 1 || up_model_load(argv[1], &o, &m) != UP_OK || up_expert_load(argv[2], m, &t[0], &info) != UP_OK ||
-        up_expert_load(argv[3], m, &t[1], &info) != UP_OK)
+    if (iters < 1 || up_model_load(argv[1], &o, &m) != UP_OK || up_expert_read(argv[2], m, &t[0], &info) != UP_OK ||
+        up_expert_read(argv[3], m, &t[1], &info) != UP_OK)
         rc = 1;
     if (!rc) up_task_clear_kept(t[0]); /* the tuned model: every neuron */
     if (!rc && (up_task_view(m, t[0], &v[0]) != UP_OK || up_task_view(m, t[1], &v[1]) != UP_OK)) rc = 1;

@@ -80,7 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (again.n != d.n || again.n_labels != d.n_labels || again.pair != d.pair) abort();
         for (size_t i = 0; i < d.n; i++)
             if (again.ex[i].label != d.ex[i].label || strcmp(again.ex[i].text, d.ex[i].text)) abort();
-        up_dataset_free(&again);
+        up_dataset_clear(&again);
         /* carve-out: sizes add up, and both parts stay consistent */
         size_t n = d.n;
         up_dataset val;
@@ -89,13 +89,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             if (val.n + d.n != n || val.n < 1 || d.n < 1) abort();
             check(&val, runs[r].fmt);
             check(&d, runs[r].fmt);
-            up_dataset_free(&val);
+            up_dataset_clear(&val);
         } else if (up_dataset_carve(&d, 0.3, 1, &val) == UP_OK) {
             abort();
         }
         int maj = up_majority_label(&d);
         if (maj < 0 || maj >= d.n_labels) abort();
-        up_dataset_free(&d);
+        up_dataset_clear(&d);
     }
     return 0;
 }

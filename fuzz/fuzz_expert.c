@@ -22,8 +22,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char path[64];
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     up_task *t = NULL;
-    up_expert_info info;
-    if (up_expert_load(path, NULL, &t, &info) == UP_OK) {
+    up_expert_meta info;
+    if (up_expert_read(path, NULL, &t, &info) == UP_OK) {
         volatile float sink = t->prompt[0] + t->cls_b[t->n_labels - 1];
         for (int l = 0; l < t->n_layers; l++)
             if (t->kept[l] && t->n_kept[l]) sink += (float)t->kept[l][t->n_kept[l] - 1];

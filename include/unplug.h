@@ -39,6 +39,17 @@ extern "C" {
 
 #define UP_VERSION "0.1.0"
 
+/* Every function of the API is UP_API: the shared library exports these and
+ * nothing else. */
+#if defined(__GNUC__) && !defined(UP_STATIC_ONLY)
+#define UP_API __attribute__((visibility("default")))
+#else
+#define UP_API
+#endif
+
+/* The library's version, "0.1.0" (UP_VERSION of the build). */
+UP_API const char *up_version(void);
+
 /* ---- status ------------------------------------------------------------ */
 
 typedef enum {
@@ -52,26 +63,26 @@ typedef enum {
 } up_status;
 
 /* Message of the last failure on this thread ("" if none). */
-const char *up_errmsg(void);
-const char *up_status_name(up_status s);
+UP_API const char *up_errmsg(void);
+UP_API const char *up_status_name(up_status s);
 
 /* Log levels and the log callback; the default (fn NULL) writes messages up
  * to max_level (initially warnings) to stderr. */
 enum { UP_LOG_ERROR = 0, UP_LOG_WARN = 1, UP_LOG_INFO = 2, UP_LOG_DEBUG = 3 };
 typedef void (*up_log_fn)(int level, const char *msg, void *user);
-void up_set_log(up_log_fn fn, void *user, int max_level);
+UP_API void up_set_log(up_log_fn fn, void *user, int max_level);
 
 /* ---- CPU and compute ---------------------------------------------------- */
 
 typedef struct {
     int avx2, avx512f, avx512bw, avx512_bf16, amx_tile, amx_bf16;
 } up_cpu_features;
-up_cpu_features up_cpu_detect(void);
+UP_API up_cpu_features up_cpu_detect(void);
 
 typedef enum { UP_PREC_AUTO = 0, UP_PREC_FP32, UP_PREC_BF16 } up_precision;
 typedef enum { UP_BACKEND_AUTO = 0, UP_BACKEND_REF, UP_BACKEND_DNNL } up_backend;
-const char *up_precision_name(up_precision p);
-const char *up_backend_name(up_backend b);
+UP_API const char *up_precision_name(up_precision p);
+UP_API const char *up_backend_name(up_backend b);
 
 /* ---- configuration (config.json) ----------------------------------------- */
 
@@ -95,8 +106,8 @@ typedef struct {
 } up_config;
 
 /* Parse config.json text (len bytes); path only names the file in messages. */
-up_status up_config_parse(const char *path, const char *json, size_t len, up_config *out);
-up_status up_config_load(const char *path, up_config *out);
+UP_API up_status up_config_parse(const char *path, const char *json, size_t len, up_config *out);
+UP_API up_status up_config_load(const char *path, up_config *out);
 
 /* ---- tokenizer (BertTokenizer) ------------------------------------------ */
 
@@ -107,20 +118,20 @@ typedef struct {
     int strip_accents;          /* -1: follows lowercase (as in HF), 0, 1 */
     int tokenize_chinese_chars; /* 1 (HF default) */
 } up_tokenizer_opts;
-up_tokenizer_opts up_tokenizer_opts_default(void);
+UP_API up_tokenizer_opts up_tokenizer_opts_default(void);
 
 /* Loads vocab.txt (one token per line, id = line number). */
-up_status up_tokenizer_load(const char *vocab_path, const up_tokenizer_opts *opts,
+UP_API up_status up_tokenizer_load(const char *vocab_path, const up_tokenizer_opts *opts,
                             up_tokenizer **out);
 /* The same from a buffer; name only appears in messages. */
-up_status up_tokenizer_from_buffer(const char *name, const char *buf, size_t len,
+UP_API up_status up_tokenizer_from_buffer(const char *name, const char *buf, size_t len,
                                    const up_tokenizer_opts *opts, up_tokenizer **out);
-void up_tokenizer_free(up_tokenizer *t);
-int64_t up_tokenizer_vocab_size(const up_tokenizer *t);
-int up_tokenizer_lowercase(const up_tokenizer *t);
+UP_API void up_tokenizer_free(up_tokenizer *t);
+UP_API int64_t up_tokenizer_vocab_size(const up_tokenizer *t);
+UP_API int up_tokenizer_lowercase(const up_tokenizer *t);
 /* id of a token, -1 if absent; token text of an id, NULL if out of range */
-int32_t up_tokenizer_id(const up_tokenizer *t, const char *token);
-const char *up_tokenizer_token(const up_tokenizer *t, int32_t id);
+UP_API int32_t up_tokenizer_id(const up_tokenizer *t, const char *token);
+UP_API const char *up_tokenizer_token(const up_tokenizer *t, int32_t id);
 
 typedef struct {
     int32_t *ids;      /* (n) */
@@ -132,11 +143,11 @@ typedef struct {
 /* [CLS] a [SEP] (b [SEP]), longest-first truncation to max_len tokens.
  * Invalid UTF-8 bytes are dropped (as HF does with the U+FFFD it would get
  * from decoding with errors="replace"). b may be NULL. */
-up_status up_tokenizer_encode(const up_tokenizer *t, const char *a, const char *b,
+UP_API up_status up_tokenizer_encode(const up_tokenizer *t, const char *a, const char *b,
                               int max_len, up_encoding *enc);
 /* Word pieces of one text, no special tokens, no truncation. */
-up_status up_tokenizer_wordpieces(const up_tokenizer *t, const char *text, up_encoding *enc);
-void up_encoding_free(up_encoding *enc);
+UP_API up_status up_tokenizer_wordpieces(const up_tokenizer *t, const char *text, up_encoding *enc);
+UP_API void up_encoding_free(up_encoding *enc);
 
 /* ---- model -------------------------------------------------------------- */
 
@@ -147,24 +158,24 @@ typedef struct {
     up_backend backend;     /* AUTO: oneDNN */
     int threads;            /* 0: all cores */
 } up_model_opts;
-up_model_opts up_model_opts_default(void);
+UP_API up_model_opts up_model_opts_default(void);
 
 /* dir holds config.json, model.safetensors (or an index + shards), vocab.txt. */
-up_status up_model_load(const char *dir, const up_model_opts *opts, up_model **out);
-void up_model_free(up_model *m);
-const up_config *up_model_config(const up_model *m);
-const up_tokenizer *up_model_tokenizer(const up_model *m);
-up_precision up_model_precision(const up_model *m);
-up_backend up_model_backend(const up_model *m);
-int64_t up_model_param_count(const up_model *m);
-int up_model_has_classifier(const up_model *m);
+UP_API up_status up_model_load(const char *dir, const up_model_opts *opts, up_model **out);
+UP_API void up_model_free(up_model *m);
+UP_API const up_config *up_model_config(const up_model *m);
+UP_API const up_tokenizer *up_model_tokenizer(const up_model *m);
+UP_API up_precision up_model_precision(const up_model *m);
+UP_API up_backend up_model_backend(const up_model *m);
+UP_API int64_t up_model_param_count(const up_model *m);
+UP_API int up_model_has_classifier(const up_model *m);
 /* "F32", "F16" or "BF16" summary of the stored dtypes, e.g. "F32 (204 tensors)" */
-const char *up_model_dtypes(const up_model *m);
-int up_model_num_files(const up_model *m);
+UP_API const char *up_model_dtypes(const up_model *m);
+UP_API int up_model_num_files(const up_model *m);
 
 /* Builds a model with random weights (normal, std 0.02) from a config, for
  * benchmarks of any shape; no tokenizer. */
-up_status up_model_random(const up_config *cfg, const up_model_opts *opts, uint64_t seed,
+UP_API up_status up_model_random(const up_config *cfg, const up_model_opts *opts, uint64_t seed,
                           up_model **out);
 
 /* ---- running ------------------------------------------------------------ */
@@ -190,18 +201,18 @@ typedef struct {
 /* Per-request state sized for at most max_B x max_T tokens; all buffers are
  * allocated here, none during up_forward. */
 typedef struct up_run up_run;
-up_status up_run_new(const up_model *m, int max_B, int max_T, up_run **out);
-void up_run_free(up_run *r);
+UP_API up_status up_run_new(const up_model *m, int max_B, int max_T, up_run **out);
+UP_API void up_run_free(up_run *r);
 /* Keep every layer's hidden states and FFN activations (costs memory). */
-void up_run_keep_all(up_run *r, int keep);
+UP_API void up_run_keep_all(up_run *r, int keep);
 
-up_status up_forward(up_run *r, const up_batch *b);
+UP_API up_status up_forward(up_run *r, const up_batch *b);
 
 /* Outputs of the last up_forward; B and T as in that batch. */
-const float *up_run_cls(const up_run *r);      /* (B,C) final-layer [CLS] (a task view with mean
+UP_API const float *up_run_cls(const up_run *r);      /* (B,C) final-layer [CLS] (a task view with mean
                                                   pooling: the mean over each row's tokens) */
-const float *up_run_pooled(const up_run *r);   /* (B,C) tanh pooler */
-const float *up_run_logits(const up_run *r);   /* (B,num_labels) or NULL */
+UP_API const float *up_run_pooled(const up_run *r);   /* (B,C) tanh pooler */
+UP_API const float *up_run_logits(const up_run *r);   /* (B,num_labels) or NULL */
 /* Sentence embeddings of the last up_forward, out is (B,C): UP_POOL_CLS the
  * final [CLS] row, UP_POOL_MEAN the mean of each row's final hidden states over
  * its lens[b] tokens ([CLS] and [SEP] included: sentence-transformers' mean
@@ -209,13 +220,244 @@ const float *up_run_logits(const up_run *r);   /* (B,num_labels) or NULL */
  * normalize != 0 scales each row to L2 norm 1. Valid after a forward that
  * returned UP_OK. */
 typedef enum { UP_POOL_CLS = 0, UP_POOL_MEAN = 1 } up_pool;
-up_status up_run_embed(const up_run *r, up_pool pool, int normalize, float *out);
+UP_API up_status up_run_embed(const up_run *r, up_pool pool, int normalize, float *out);
 /* layer 0 = embeddings output, layer l = output of encoder layer l (1..L);
  * needs keep_all for l < L. (B,T,C) */
-const float *up_run_hidden(const up_run *r, int layer);
+UP_API const float *up_run_hidden(const up_run *r, int layer);
 /* FFN intermediate activation after the activation function of encoder layer
  * l (0..L-1), (B,T,F); needs keep_all. */
-const float *up_run_ffn_act(const up_run *r, int layer);
+UP_API const float *up_run_ffn_act(const up_run *r, int layer);
+
+
+/* ---- model: batch conveniences ------------------------------------------ */
+
+/* Token ids of n texts (pairs when b is non-NULL), [CLS] a [SEP] (b [SEP]),
+ * truncated to max_len (0: max_position_embeddings): enc is (n), each freed
+ * with up_encoding_free. */
+UP_API up_status up_model_tokenize(const up_model *m, size_t n, const char *const *a, const char *const *b,
+                                   int max_len, up_encoding *enc);
+
+typedef struct {
+    up_pool pool;   /* UP_POOL_CLS (default) or UP_POOL_MEAN */
+    int normalize;  /* L2-normalize each row */
+    int max_len;    /* tokens per text, truncated; 0: max_position_embeddings */
+    int batch;      /* texts per forward (32) */
+} up_embed_opts;
+UP_API up_embed_opts up_embed_opts_default(void);
+/* Sentence embeddings of n texts (or pairs), out (n, hidden_size). Thread-safe:
+ * several threads may embed with one model at once. */
+UP_API up_status up_model_embed(const up_model *m, size_t n, const char *const *a, const char *const *b,
+                                const up_embed_opts *o, float *out);
+
+/* ---- datasets ------------------------------------------------------------ */
+
+/* Labelled examples of a classification task: single texts or pairs, labels
+ * as names in id order. Read from files (GLUE TSVs, TREC, tsv with text /
+ * text_b / label columns, jsonl; docs/FORMATS.md) or built from rows in
+ * memory. */
+typedef struct up_dataset up_dataset;
+
+/* format: NULL or "auto" (by name and first line), "sst2", "cola", "mrpc",
+ * "rte", "wnli", "qnli", "qqp", "mnli", "trec", "tsv", "jsonl". label_space
+ * NULL: labels from this file; else the file must use label_space's labels
+ * (a validation or test file read with its training file's labels). */
+UP_API up_status up_dataset_load(const char *path, const char *format, const up_dataset *label_space,
+                                 up_dataset **out);
+/* n rows in memory: text[i], text_b[i] (text_b NULL: single texts), label[i]
+ * (a name). label_space as for up_dataset_load; without it labels are taken
+ * in order of first appearance. name: the task name ("sst2" ... decides the
+ * metric, "cola": Matthews correlation) or NULL ("rows"). Texts are copied;
+ * they must be non-empty, valid UTF-8. */
+UP_API up_status up_dataset_from_rows(const char *name, size_t n, const char *const *text,
+                                      const char *const *text_b, const char *const *label,
+                                      const up_dataset *label_space, up_dataset **out);
+/* A task's three splits in a data directory laid out as GLUE ("sst2", "mrpc",
+ * "rte", "cola", "wnli", "qnli", "qqp", "mnli", "trec"): train; validation =
+ * val.tsv, or a seeded 10% carve-out of train; report = dev.tsv (TREC.test).
+ * report may be NULL. */
+UP_API up_status up_dataset_task(const char *task, const char *data_dir, uint64_t seed, up_dataset **train,
+                                 up_dataset **val, up_dataset **report);
+UP_API size_t up_dataset_size(const up_dataset *d);
+UP_API const char *up_dataset_name(const up_dataset *d);
+UP_API int up_dataset_is_pair(const up_dataset *d);
+UP_API int up_dataset_n_labels(const up_dataset *d);
+UP_API const char *up_dataset_label(const up_dataset *d, int id);
+/* Example i: texts and label id (b NULL for single texts); UP_ERR_INVALID out of range. */
+UP_API up_status up_dataset_example(const up_dataset *d, size_t i, const char **a, const char **b, int *label);
+UP_API void up_dataset_free(up_dataset *d);
+
+/* ---- progress of long calls ---------------------------------------------- */
+
+typedef enum {
+    UP_STAGE_TUNE = 0,    /* a tuning step: epoch, epochs, done/total steps of the epoch, loss, rate */
+    UP_STAGE_ATTRIBUTION, /* done/total examples scored, rate */
+    UP_STAGE_SWEEP,       /* a fixed ratio: ratio, metric (validation), report (NaN without a report split) */
+    UP_STAGE_SEARCH,      /* a ratio of the search: ratio, metric, ok (within the tolerance) */
+    UP_STAGE_RETUNE,      /* re-tuning ended (epochs): before -> metric, ok (kept) */
+    UP_STAGE_HEADS,       /* heads pruned: ratio (of heads), before -> metric */
+} up_stage;
+typedef struct {
+    up_stage stage;
+    long done, total;
+    int epoch, epochs;     /* 1-based */
+    double loss, rate;     /* rate: examples/s */
+    double ratio, metric, report, before;
+    int ok;
+} up_progress;
+typedef void (*up_progress_fn)(const up_progress *p, void *user);
+
+/* ---- experts ------------------------------------------------------------- */
+
+/* A task on a base model: soft prompt, classification head, and for a pruned
+ * expert the FFN neurons and attention heads it keeps, with its metadata (the
+ * attribution method, the pruning ratio, measured metrics, the base model's
+ * fingerprint). Saved as a TASK.expert file (docs/FORMATS.md). An expert
+ * holds a pointer to its base model, which must outlive it. */
+typedef struct up_expert up_expert;
+
+/* m: the base the expert was made for (checked by fingerprint); NULL reads
+ * the file alone (info only; classify then fails). */
+UP_API up_status up_expert_load(const up_model *m, const char *path, up_expert **out);
+/* Writes atomically (a temporary file renamed over path). */
+UP_API up_status up_expert_save(const up_expert *e, const char *path);
+/* Classifies n texts (or pairs): labels (n) label ids and/or probs (n,
+ * n_labels); either may be NULL. Thread-safe. */
+UP_API up_status up_expert_classify(up_expert *e, size_t n, const char *const *a, const char *const *b, int *labels,
+                                    float *probs);
+UP_API const char *up_expert_task(const up_expert *e);
+UP_API int up_expert_n_labels(const up_expert *e);
+UP_API const char *up_expert_label(const up_expert *e, int id);
+UP_API double up_expert_ratio(const up_expert *e);
+/* FFN neurons and attention heads kept, over all layers, and the totals */
+UP_API void up_expert_kept(const up_expert *e, long *ffn, long *ffn_total, long *heads, long *heads_total);
+/* Everything about the expert as a JSON object (task, labels, prompt shape,
+ * pooling, max_len, method, ratio, kept per layer, metrics, fingerprint);
+ * *json is freed with up_free. */
+UP_API up_status up_expert_info_json(const up_expert *e, char **json);
+UP_API void up_expert_free(up_expert *e);
+UP_API void up_free(void *p);
+
+/* ---- tune: prompt tuning on the frozen base ------------------------------ */
+
+typedef struct {
+    const char *task;    /* the task name in the expert (NULL: the training set's name) */
+    int prompts;         /* soft prompt vectors after [CLS] (20) */
+    int deep;            /* deep prompts: prompt rows at every layer's input (0) */
+    up_pool pool;        /* the head reads the mean of the final hidden states (UP_POOL_MEAN) or [CLS] */
+    int max_len;         /* tokens per example, prompt included (128) */
+    int batch;           /* 32 */
+    int epochs;          /* 5 */
+    int patience;        /* early stop after this many epochs without a better validation metric (2) */
+    float lr, head_lr;   /* AdamW learning rates of the prompt and the head (3e-3) */
+    uint64_t seed;       /* 1 */
+    size_t max_train;    /* use at most this many training examples, a seeded subset (0: all) */
+    up_progress_fn progress;
+    void *progress_user;
+    volatile int *interrupt; /* set non-zero to stop after the current step (the best state so far is kept) */
+} up_tune_opts;
+UP_API up_tune_opts up_tune_opts_default(void);
+typedef struct {
+    char metric_name[16];  /* "accuracy" or "matthews" (cola) */
+    double val;            /* the best state on validation, points */
+    double report;         /* on the report split; NaN without one */
+    double majority;       /* the majority class of train on the report split; NaN without one */
+    int best_epoch, epochs;
+    double seconds, examples_per_s;
+} up_tune_result;
+/* Tunes a task on train, early-stopped on val; report (NULL: none) is measured
+ * with the majority class. The expert keeps every FFN neuron; res (may be
+ * NULL) gets the figures, which also go into the expert's metrics. */
+UP_API up_status up_tune(const up_model *m, const up_dataset *train, const up_dataset *val,
+                         const up_dataset *report, const up_tune_opts *o, up_expert **out, up_tune_result *res);
+
+/* ---- localize: score neurons, prune, search the ratio --------------------- */
+
+typedef struct {
+    const char *method;  /* "actxgrad" (default), "activation", "weight", "random", "ig" */
+    int agg_max;         /* token aggregation: 0 mean over tokens, 1 max */
+    int keep_sign;       /* signed scores (0: absolute) */
+    int ig_steps;        /* ig: midpoints per layer (8) */
+    size_t max_examples; /* training examples scored (0: all) */
+    double ratio;        /* < 0 (default): search the ratio; else prune this share of FFN neurons */
+    double tolerance;    /* validation points below the tuned model the search accepts (1.0) */
+    double max_ratio;    /* the search's upper end (0.95) */
+    int search_steps;    /* ratios tried (8) */
+    int per_layer;       /* rank within each layer (0: over all layers at once) */
+    const double *sweep; /* n_sweep fixed ratios measured before the search (method comparison) */
+    int n_sweep;
+    int retune_epochs;   /* > 0: re-tune prompt and head on the pruned model at each ratio */
+    float retune_lr, retune_head_lr; /* 1e-3 */
+    size_t max_train;    /* re-tuning examples (0: all) */
+    int patience;        /* 2 */
+    double heads;        /* share of attention heads pruned after the FFN (0) */
+    int keep_ffn;        /* with heads: keep the input expert's FFN as it is */
+    int batch;           /* 32 */
+    double *scores;      /* optional out: (layers, intermediate_size) the neuron scores */
+    up_progress_fn progress;
+    void *progress_user;
+    volatile int *interrupt;
+} up_localize_opts;
+UP_API up_localize_opts up_localize_opts_default(void);
+#define UP_MAX_POINTS 64
+typedef struct {
+    double full_val;       /* the tuned model on validation */
+    double ffn_val;        /* after the FFN step (before heads) */
+    double expert_val, expert_report; /* the expert; report NaN without a report split */
+    double ratio;          /* FFN pruning ratio chosen */
+    double attribution_seconds;
+    int n_points;          /* the search: ratios tried, in order */
+    double point_ratio[UP_MAX_POINTS], point_metric[UP_MAX_POINTS];
+    int point_ok[UP_MAX_POINTS];
+    int n_sweep;           /* the fixed ratios */
+    double sweep_ratio[UP_MAX_POINTS], sweep_val[UP_MAX_POINTS], sweep_report[UP_MAX_POINTS];
+} up_localize_result;
+/* From a tuned expert: scores every FFN neuron on train, prunes (searching the
+ * largest ratio within the tolerance on val, or at o->ratio), optionally
+ * prunes heads, and returns the new expert; res (may be NULL) gets the
+ * figures, which also go into the expert's metrics. */
+UP_API up_status up_localize(const up_model *m, const up_expert *tuned, const up_dataset *train,
+                             const up_dataset *val, const up_dataset *report, const up_localize_opts *o,
+                             up_expert **out, up_localize_result *res);
+
+/* ---- evaluate: metrics and speed of an expert against its full model ----- */
+
+typedef struct {
+    int timing;          /* measure forward times (1) */
+    int iters;           /* timed forwards per model and shape (9; at most 31) */
+    int batch;           /* evaluation batch (64) */
+} up_eval_opts;
+UP_API up_eval_opts up_eval_opts_default(void);
+typedef struct {
+    size_t n;               /* examples */
+    char metric_name[16];   /* "accuracy" or "matthews" */
+    double metric[2];       /* [full, expert], points */
+    double accuracy[2], f1[2], matthews[2]; /* f1 of label 1 (binary tasks), Matthews (binary) */
+    int n_shapes;           /* timing: 32 x 128 and 1 x 128 (T capped at the expert's max_len) */
+    int shape_B[2], shape_T[2];
+    double ms[2][2];        /* [shape][full, expert], median ms per forward */
+    double speedup[2];
+} up_eval_result;
+/* e against full (NULL: e with every neuron and head kept) on d. The two are
+ * timed in alternating blocks of forwards over three rounds. */
+UP_API up_status up_evaluate(const up_model *m, const up_expert *e, const up_expert *full, const up_dataset *d,
+                             const up_eval_opts *o, up_eval_result *res);
+
+/* ---- hub: many experts over one base -------------------------------------- */
+
+/* Experts plugged by task name over one base: plugging builds the expert's
+ * compacted view, classify runs it, unplugging frees it; the base is never
+ * written. Thread-safe. */
+typedef struct up_hub up_hub;
+UP_API up_status up_hub_new(const up_model *base, up_hub **out);
+UP_API void up_hub_free(up_hub *h);
+/* Loads path and plugs it under its task name (replacing an expert of the same
+ * task); name_out (32 bytes, may be NULL) gets the name. */
+UP_API up_status up_hub_plug(up_hub *h, const char *path, char *name_out);
+UP_API up_status up_hub_unplug(up_hub *h, const char *name);
+UP_API up_status up_hub_classify(up_hub *h, const char *task, size_t n, const char *const *a,
+                                 const char *const *b, int *labels, float *probs);
+/* Task names of the plugged experts into names (cap rows of 32 bytes); returns the count. */
+UP_API int up_hub_tasks(up_hub *h, char (*names)[32], int cap);
 
 #ifdef __cplusplus
 }

@@ -68,7 +68,7 @@ grep -q "at each of 3 layers (deep)" "$tmp/dshow.out" && grep -q "pooling:      
 "$cli" expert show "$tmp/heads.expert" >"$tmp/hshow.out" 2>&1 && grep -q "heads/layer: " "$tmp/hshow.out" && ok || bad "expert show heads"
 "$cli" localize --model "$M" --expert "$tmp/toy-pruned.expert" "${data[@]}" --out "$tmp/heads2.expert" --keep-ffn --heads 0.5 \
   --retune-epochs 1 --lr 1e-2 --head-lr 1e-2 >"$tmp/h2.out" 2>"$tmp/h2.err" &&
-  grep -q "attention heads: 6 of 12 kept" "$tmp/h2.out" && grep -q "re-tuning the prompt and head without those heads" "$tmp/h2.err" &&
+  grep -q "attention heads: 6 of 12 kept" "$tmp/h2.out" && grep -q "re-tuned the prompt and head (1 epoch): validation" "$tmp/h2.err" &&
   ok || { bad "localize --keep-ffn --heads --retune-epochs"; cat "$tmp/h2.out" "$tmp/h2.err" >&2; }
 python3 - "$tmp/loc.out" "$tmp/h2.out" <<'PY' && ok || bad "--keep-ffn changed the FFN"
 import re, sys

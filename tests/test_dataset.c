@@ -49,8 +49,8 @@ static up_dataset g_d;
 
 /* Writes the file and loads it into g_d (freed first). */
 static up_status load(const char *name, const char *text, up_data_format fmt, const up_dataset *space) {
-    up_dataset_free(&g_d);
-    return up_dataset_load(put(name, text), fmt, space, &g_d);
+    up_dataset_clear(&g_d);
+    return up_dataset_read(put(name, text), fmt, space, &g_d);
 }
 
 static int ex_is(const up_dataset *d, size_t i, const char *text, const char *text_b, int label) {
@@ -205,8 +205,8 @@ static void test_trec(void) {
     CHECK_ST(load("t5.txt", "DESC:def    \n", UP_FMT_TREC, NULL), UP_ERR_FORMAT, "found no space");
     CHECK_ST(load("t6.txt", "DESC:def  \t \n", UP_FMT_TREC, NULL), UP_ERR_FORMAT, "t6.txt:1:");
     static const char nul[] = "DESC:def what\0is\n";
-    up_dataset_free(&g_d);
-    CHECK_ST(up_dataset_load(put_n("t7.txt", nul, sizeof nul - 1), UP_FMT_TREC, NULL, &g_d), UP_ERR_FORMAT,
+    up_dataset_clear(&g_d);
+    CHECK_ST(up_dataset_read(put_n("t7.txt", nul, sizeof nul - 1), UP_FMT_TREC, NULL, &g_d), UP_ERR_FORMAT,
              "t7.txt:1: NUL byte at byte 14");
 }
 
@@ -229,7 +229,7 @@ static void test_generic_tsv(void) {
     /* label space of a fixed format must match */
     CHECK_ST(load("sst_space.tsv", "sentence\tlabel\na\t1\n", UP_FMT_SST2, &space), UP_ERR_INVALID,
              "not the sst2 labels");
-    up_dataset_free(&space);
+    up_dataset_clear(&space);
     /* pairs */
     CHECK_OK(load("gp.tsv", "text_b\ttext\tlabel\nsecond\tfirst\tyes\n", UP_FMT_TSV, NULL));
     CHECK(g_d.pair && ex_is(&g_d, 0, "first", "second", 0));
@@ -270,7 +270,7 @@ static void test_jsonl(void) {
              UP_ERR_FORMAT, "ji3.jsonl:1: unknown label 3", "0..2", "'0', '1', '2'");
     CHECK_ST(load("ji4.jsonl", "{\"text\": \"a\", \"text_b\": \"b\", \"label\": \"7\"}\n", UP_FMT_JSONL, &space),
              UP_ERR_FORMAT, "ji4.jsonl:1: unknown label '7'", "'0', '1', '2'");
-    up_dataset_free(&space);
+    up_dataset_clear(&space);
 
     CHECK_ST(load("jb1.jsonl", "{\"text\": \"a\", \"label\": 1}\n{\"text\": \"b\", \"label\": \"x\"}\n", UP_FMT_JSONL,
                   NULL), UP_ERR_FORMAT, "jb1.jsonl:2: label is a string but earlier labels are integers");
@@ -325,7 +325,7 @@ static void test_errors(void) {
     CHECK_ST(load("e6.txt", "", UP_FMT_AUTO, NULL), UP_ERR_FORMAT, "e6.txt", "empty");
     up_dataset d;
     CHECK_ST(up_dataset_parse("e7.txt", "", 0, UP_FMT_AUTO, NULL, NULL, &d), UP_ERR_FORMAT, "e7.txt: no examples");
-    CHECK_ST(up_dataset_load("/nonexistent/x.tsv", UP_FMT_SST2, NULL, &d), UP_ERR_IO, "/nonexistent/x.tsv",
+    CHECK_ST(up_dataset_read("/nonexistent/x.tsv", UP_FMT_SST2, NULL, &d), UP_ERR_IO, "/nonexistent/x.tsv",
              "cannot open");
     CHECK(d.n == 0 && d.ex == NULL && d.labels == NULL);
     /* unknown labels */
@@ -350,8 +350,8 @@ static void test_errors(void) {
              "u5.tsv:2: invalid UTF-8 at byte 3");
     /* NUL bytes */
     static const char nul[] = "sentence\tlabel\na\0b\t1\n";
-    up_dataset_free(&g_d);
-    CHECK_ST(up_dataset_load(put_n("n.tsv", nul, sizeof nul - 1), UP_FMT_SST2, NULL, &g_d), UP_ERR_FORMAT,
+    up_dataset_clear(&g_d);
+    CHECK_ST(up_dataset_read(put_n("n.tsv", nul, sizeof nul - 1), UP_FMT_SST2, NULL, &g_d), UP_ERR_FORMAT,
              "n.tsv:2: NUL byte at byte 2");
     /* lines over 1 MB: exactly 1 MiB passes, one byte more fails */
     size_t big = UP_DATASET_MAX_LINE;
@@ -359,13 +359,13 @@ static void test_errors(void) {
     memcpy(buf, "text\tlabel\n", 11);
     memset(buf + 11, 'a', big - 2);
     memcpy(buf + 11 + big - 2, "\tx\n", 4);
-    up_dataset_free(&g_d);
-    CHECK_OK(up_dataset_load(put_n("big.tsv", buf, strlen(buf)), UP_FMT_TSV, NULL, &g_d));
+    up_dataset_clear(&g_d);
+    CHECK_OK(up_dataset_read(put_n("big.tsv", buf, strlen(buf)), UP_FMT_TSV, NULL, &g_d));
     CHECK(g_d.n == 1 && strlen(g_d.ex[0].text) == big - 2);
     memset(buf + 11, 'a', big - 1);
     memcpy(buf + 11 + big - 1, "\tx\r\n", 5);
-    up_dataset_free(&g_d);
-    CHECK_ST(up_dataset_load(put_n("big2.tsv", buf, strlen(buf)), UP_FMT_TSV, NULL, &g_d), UP_ERR_FORMAT,
+    up_dataset_clear(&g_d);
+    CHECK_ST(up_dataset_read(put_n("big2.tsv", buf, strlen(buf)), UP_FMT_TSV, NULL, &g_d), UP_ERR_FORMAT,
              "big2.tsv:2: line is 1048577 bytes long, expected at most 1048576");
     free(buf);
     /* more than the row limit (50 million by default; lowered here) */
@@ -373,7 +373,7 @@ static void test_errors(void) {
     up_dataset_limits lim = {0, 3};
     CHECK_OK(up_dataset_parse("rows.tsv", rows, strlen(rows), UP_FMT_TSV, NULL, &lim, &d));
     CHECK(d.n == 3);
-    up_dataset_free(&d);
+    up_dataset_clear(&d);
     lim.max_rows = 2;
     CHECK_ST(up_dataset_parse("rows.tsv", rows, strlen(rows), UP_FMT_TSV, NULL, &lim, &d), UP_ERR_FORMAT,
              "rows.tsv:4: more than 2 rows");
@@ -388,8 +388,8 @@ static void test_errors(void) {
     CHECK_ST(up_data_format_from_name("csv", &f), UP_ERR_INVALID, "unknown data format 'csv'", "jsonl");
     CHECK_OK(up_data_format_from_name("MRPC", &f));
     CHECK(f == UP_FMT_MRPC && strcmp(up_data_format_name(UP_FMT_JSONL), "jsonl") == 0);
-    up_dataset_free(NULL);
-    up_dataset_free(&d);
+    up_dataset_clear(NULL);
+    up_dataset_clear(&d);
 }
 
 static void test_auto(void) {
@@ -473,17 +473,17 @@ static void test_carve(void) {
     make_numbered(&s, 10);
     CHECK_OK(up_dataset_carve(&s, 0.001, 1, &sv));
     CHECK(sv.n == 1 && s.n == 9);
-    up_dataset_free(&sv);
+    up_dataset_clear(&sv);
     CHECK_OK(up_dataset_carve(&s, 0.999, 1, &sv));
     CHECK(sv.n == 8 && s.n == 1);
-    up_dataset_free(&sv);
+    up_dataset_clear(&sv);
     CHECK_ST(up_dataset_carve(&s, 0.5, 1, &sv), UP_ERR_INVALID, "1 examples, expected at least 2");
     CHECK_ST(up_dataset_carve(&a, 0, 1, &sv), UP_ERR_INVALID, "validation fraction 0: expected 0 < frac < 1");
     CHECK_ST(up_dataset_carve(&a, 1.0, 1, &sv), UP_ERR_INVALID, "expected 0 < frac < 1");
     CHECK_ST(up_dataset_carve(&a, NAN, 1, &sv), UP_ERR_INVALID, "expected 0 < frac < 1");
     CHECK(a.n == 900 && sv.n == 0 && sv.ex == NULL);
     up_dataset *all[] = {&a, &av, &b, &bv, &c, &cv, &s};
-    for (size_t i = 0; i < sizeof all / sizeof *all; i++) up_dataset_free(all[i]);
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) up_dataset_clear(all[i]);
 }
 
 static void test_task_dirs(void) {
@@ -638,16 +638,16 @@ static int test_real(const char *data) {
         char path[4200];
         snprintf(path, sizeof path, "%s/%s", data, files[i].file);
         up_dataset d;
-        up_status rc = up_dataset_load(path, UP_FMT_AUTO, NULL, &d);
+        up_status rc = up_dataset_read(path, UP_FMT_AUTO, NULL, &d);
         CHECK_MSG(rc == UP_OK && !strcmp(d.name, files[i].fmt) && d.n == files[i].n, "%s: %s %s %zu", files[i].file,
                   up_errmsg(), d.name, d.n);
-        up_dataset_free(&d);
+        up_dataset_clear(&d);
     }
     /* unlabelled test files are refused, naming the missing column */
     char path[4200];
     up_dataset d;
     snprintf(path, sizeof path, "%s/glue/RTE/test.tsv", data);
-    CHECK_ST(up_dataset_load(path, UP_FMT_RTE, NULL, &d), UP_ERR_FORMAT, "RTE/test.tsv:1: missing column 'label'");
+    CHECK_ST(up_dataset_read(path, UP_FMT_RTE, NULL, &d), UP_ERR_FORMAT, "RTE/test.tsv:1: missing column 'label'");
     return 1;
 }
 
@@ -672,7 +672,7 @@ int main(int argc, char **argv) {
     test_carve();
     test_task_dirs();
     test_metrics();
-    up_dataset_free(&g_d);
+    up_dataset_clear(&g_d);
     char data[4096];
     snprintf(data, sizeof data, "%s/../shared/data", src);
     int had_data = test_real(data);

@@ -238,15 +238,15 @@ static void test_expert_files(up_model *m, up_model *other) {
     char dir[] = "/tmp/up_expert_XXXXXX", path[128], bad[160];
     if (!mkdtemp(dir)) return;
     snprintf(path, sizeof path, "%s/toy.expert", dir);
-    up_expert_info info;
+    up_expert_meta info;
     memset(&info, 0, sizeof info);
     snprintf(info.method, sizeof info.method, "actxgrad");
     info.ratio = 0.3;
     snprintf(info.metrics, sizeof info.metrics, "{\"expert_val\": 88.5}");
-    CHECK_OK(up_expert_save(path, m, t, &info));
+    CHECK_OK(up_expert_write(path, m, t, &info));
     up_task *u = NULL;
-    up_expert_info got;
-    CHECK_OK(up_expert_load(path, m, &u, &got));
+    up_expert_meta got;
+    CHECK_OK(up_expert_read(path, m, &u, &got));
     if (u) {
         CHECK(!strcmp(u->name, "toy") && u->n_labels == 2 && !strcmp(u->labels[1], "pos"));
         CHECK(u->n_prompt == 4 && u->max_len == 32 && !memcmp(u->prompt, t->prompt, 4 * 32 * 4));
@@ -256,7 +256,7 @@ static void test_expert_files(up_model *m, up_model *other) {
     }
     up_task_free(u);
     /* another base model */
-    CHECK_FAIL(up_expert_load(path, other, &u, &got), "made for another base model");
+    CHECK_FAIL(up_expert_read(path, other, &u, &got), "made for another base model");
     /* flipped byte in the data: checksum */
     char *buf;
     size_t len;
@@ -266,18 +266,18 @@ static void test_expert_files(up_model *m, up_model *other) {
     FILE *f = fopen(bad, "wb");
     fwrite(buf, 1, len, f);
     fclose(f);
-    CHECK_FAIL(up_expert_load(bad, m, &u, &got), "checksum mismatch");
+    CHECK_FAIL(up_expert_read(bad, m, &u, &got), "checksum mismatch");
     buf[len - 3] ^= 0x40;
     /* truncated */
     f = fopen(bad, "wb");
     fwrite(buf, 1, len / 2, f);
     fclose(f);
-    CHECK_FAIL(up_expert_load(bad, m, &u, &got), "flip.expert");
+    CHECK_FAIL(up_expert_read(bad, m, &u, &got), "flip.expert");
     free(buf);
     /* a plain model file is not an expert */
     char mp[1100];
     snprintf(mp, sizeof mp, "%s/tests/data/models/bert-f32-gelu/model.safetensors", src);
-    CHECK_FAIL(up_expert_load(mp, m, &u, &got), "not an unplug expert file");
+    CHECK_FAIL(up_expert_read(mp, m, &u, &got), "not an unplug expert file");
     /* out-of-range kept index */
     int32_t badidx[] = {3, 64};
     CHECK_OK(up_task_set_kept(t, 0, badidx, 2));
@@ -362,11 +362,11 @@ static void test_deep_prompts(up_model *m, int pool_mean) {
     char dir[] = "/tmp/up_deep_XXXXXX", path[128];
     if (mkdtemp(dir)) {
         snprintf(path, sizeof path, "%s/deep.expert", dir);
-        up_expert_info info;
+        up_expert_meta info;
         memset(&info, 0, sizeof info);
-        CHECK_OK(up_expert_save(path, m, d, &info));
+        CHECK_OK(up_expert_write(path, m, d, &info));
         up_task *u = NULL;
-        CHECK_OK(up_expert_load(path, m, &u, &info));
+        CHECK_OK(up_expert_read(path, m, &u, &info));
         CHECK(u && info.version == 3 && u->prompt_layers == L && u->pool_mean == pool_mean &&
               !memcmp(u->prompt, d->prompt, np * 4) &&
               !memcmp(u->cls_b, d->cls_b, 8));
@@ -441,12 +441,12 @@ static void test_heads(up_model *m) {
     /* kept heads through a file */
     char path[256];
     snprintf(path, sizeof path, "%s/up_heads_%d.expert", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid());
-    up_expert_info info = {.method = "actxgrad", .ratio = 0.5};
+    up_expert_meta info = {.method = "actxgrad", .ratio = 0.5};
     snprintf(info.metrics, sizeof info.metrics, "{}");
-    CHECK_OK(up_expert_save(path, m, t, &info));
+    CHECK_OK(up_expert_write(path, m, t, &info));
     up_task *u = NULL;
-    up_expert_info got;
-    CHECK_OK(up_expert_load(path, m, &u, &got));
+    up_expert_meta got;
+    CHECK_OK(up_expert_read(path, m, &u, &got));
     CHECK(u && u->kept_heads[0] && u->n_kept_heads[0] == NH / 2 && u->kept_heads[0][0] == 1 && u->kept_heads[1] &&
           u->n_kept_heads[1] == 0 && u->kept_heads[2] && u->n_kept_heads[2] == NH && u->n_kept[2] == F / 2);
     remove(path);

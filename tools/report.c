@@ -342,12 +342,12 @@ static double jnum(json_t *o, const char *key) {
 
 /* An expert file: 0 read (or absent: *t NULL), -1 error. With F non-NULL also
  * its base's FFN width, from the metadata base_shape "L x C x F". */
-static int read_expert(const char *path, up_task **t, up_expert_info *info, json_t **metrics, long *F, char **shape) {
+static int read_expert(const char *path, up_task **t, up_expert_meta *info, json_t **metrics, long *F, char **shape) {
     *t = NULL;
     *metrics = NULL;
     struct stat st;
     if (stat(path, &st) != 0 && errno == ENOENT) return 0;
-    if (up_expert_load(path, NULL, t, info) != UP_OK) return fprintf(stderr, "unplug: %s\n", up_errmsg()), -1;
+    if (up_expert_read(path, NULL, t, info) != UP_OK) return fprintf(stderr, "unplug: %s\n", up_errmsg()), -1;
     *metrics = json_loads(info->metrics, 0, NULL); /* NULL if not JSON: then no metrics */
     if (!F) return 0;
     up_st_set *s;
@@ -410,7 +410,7 @@ static int read_eval(task_rec *t, const char *path) {
 static int read_task(report *R, task_rec *t) {
     static const char *const files[] = {"curve.tsv", "expert.expert", "tuned.expert", "eval.out", "localize.out", "localize.err"};
     char *p[6] = {0};
-    up_expert_info info, tinfo;
+    up_expert_meta info, tinfo;
     json_t *m = NULL, *tm = NULL;
     up_task *tuned = NULL;
     int rc = 0;

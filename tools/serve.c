@@ -353,7 +353,7 @@ int cmd_router(int argc, char **argv) {
         snprintf(d.tasks[d.n_tasks], sizeof d.tasks[0], "%s", tok);
         up_dataset *ds = &sets[d.n_tasks];
         if (eq) {
-            if (up_dataset_load(eq + 1, UP_FMT_AUTO, NULL, ds) != UP_OK) rc = die(eq + 1);
+            if (up_dataset_read(eq + 1, UP_FMT_AUTO, NULL, ds) != UP_OK) rc = die(eq + 1);
         } else {
             if (!data) { fprintf(stderr, "unplug: task '%s' needs --data DIR (or TASK=FILE)\n", tok); rc = 2; break; }
             up_task_splits sp;
@@ -398,7 +398,7 @@ int cmd_router(int argc, char **argv) {
     }
     up_router_free(r);
     up_model_free(base);
-    for (int k = 0; k < d.n_tasks; k++) up_dataset_free(&sets[k]);
+    for (int k = 0; k < d.n_tasks; k++) up_dataset_clear(&sets[k]);
     free(a); free(b); free(label);
     return rc;
 }

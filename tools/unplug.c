@@ -19,38 +19,8 @@
 #include "base/base.h"
 #include "io/safetensors.h"
 #include "train/pretrain.h"
-#include "io/expert.h"
-#include "localize/localize.h"
-#include "model/task.h"
-#include "text/dataset.h"
-#include "tune/tune.h"
 #include "cli.h"
 
-typedef struct {
-    const char *model, *vocab, *config, *full;
-    int pairs, random, json, train_mode, max_len, batch, threads, iters, warmup;
-    up_precision precision;
-    up_backend backend;
-    int lowercase;
-    char batches[256], lens[256];
-    int help;
-    /* pretrain */
-    const char *train, *heldout, *init, *out, *checkpoint, *dtype;
-    int seq_len;
-    long steps, eval_every, ckpt_every, stop_after, log_every;
-    double lr, min_lr, wd, clip;
-    int eval_batches, linear;
-    long seed;
-    /* tasks */
-    const char *task, *data, *expert, *method, *val, *test, *format, *scores_out, *curve_out, *split, *sweep;
-    int retune_epochs, ig_steps;
-    int prompts, epochs, patience, per_layer, agg_max, keep_sign, deep, pool_mean;
-    long max_train, max_examples;
-    double head_lr, tolerance, max_ratio, fixed_ratio, head_ratio;
-    int keep_ffn;
-    int normalize, hidden; /* embed */
-    int search_steps;      /* localize */
-} args;
 
 int die(const char *what) {
     fprintf(stderr, "unplug: %s%s%s\n", what, up_errmsg()[0] ? ": " : "", up_errmsg());
@@ -213,13 +183,6 @@ static int parse_args(int argc, char **argv, args *a) {
     return 1;
 }
 
-static up_model_opts model_opts(const args *a) {
-    up_model_opts o = up_model_opts_default();
-    o.precision = a->precision;
-    o.backend = a->backend;
-    o.threads = a->threads;
-    return o;
-}
 
 static const char *act_name(up_act a) {
     return a == UP_ACT_RELU ? "relu" : a == UP_ACT_GELU_NEW ? "gelu_new" : "gelu";
@@ -236,7 +199,7 @@ static const char *info_help =
 static int cmd_info(args *a) {
     if (a->help) return fputs(info_help, stdout), 0;
     if (!a->model) return fputs(info_help, stderr), 2;
-    up_model_opts o = model_opts(a);
+    up_model_opts o = cli_model_opts(a);
     up_model *m;
     if (up_model_load(a->model, &o, &m) != UP_OK) return die("cannot load the model");
     const up_config *c = up_model_config(m);
@@ -344,7 +307,7 @@ static int cmd_tokenize(args *a) {
         if (up_tokenizer_load(a->vocab, &to, &tok) != UP_OK) return die("cannot load the vocabulary");
         if (!max_len) max_len = 512;
     } else if (a->model) {
-        up_model_opts o = model_opts(a);
+        up_model_opts o = cli_model_opts(a);
         if (up_model_load(a->model, &o, &m) != UP_OK) return die("cannot load the model");
         if (!up_model_tokenizer(m)) { up_model_free(m); return die("the model directory has no vocab.txt"); }
         if (!max_len) max_len = (int)up_model_config(m)->max_position_embeddings;
@@ -442,7 +405,7 @@ static int cmd_embed(args *a) {
     if (a->help) return fputs(embed_help, stdout), 0;
     if (!a->model) return fputs(embed_help, stderr), 2;
     if (a->normalize && a->pool_mean < 0) return fputs("unplug: --normalize needs --pool cls|mean\n", stderr), 2;
-    up_model_opts o = model_opts(a);
+    up_model_opts o = cli_model_opts(a);
     up_model *m;
     if (up_model_load(a->model, &o, &m) != UP_OK) return die("cannot load the model");
     const up_tokenizer *t = up_model_tokenizer(m);
@@ -520,7 +483,7 @@ static double forward_flops(const up_config *c, int B, int T) {
 static int cmd_bench(args *a) {
     if (a->help) return fputs(bench_help, stdout), 0;
     if (a->warmup < 0) a->warmup = 1;
-    up_model_opts o = model_opts(a);
+    up_model_opts o = cli_model_opts(a);
     up_model *m = NULL;
     if (a->train_mode) {
         if (!a->config) return fputs("unplug: --train-step needs --config FILE\n", stderr), 2;
@@ -630,11 +593,6 @@ static const char *pretrain_help =
     "Writes DIR/config.json, model.safetensors (BertForMaskedLM names), vocab.txt,\n"
     "tokenizer_config.json and train_log.jsonl.\n";
 
-static volatile int g_interrupt;
-static void on_sigint(int sig) {
-    (void)sig;
-    g_interrupt = 1;
-}
 
 static void pretrain_progress(const up_pretrain_report *r, long total, void *user) {
     double *t0 = user;
@@ -690,7 +648,7 @@ static int cmd_pretrain(args *a) {
     o.progress = pretrain_progress;
     o.progress_user = &t0;
     o.interrupt = &g_interrupt;
-    signal(SIGINT, on_sigint);
+    cli_catch_sigint();
     up_set_log(NULL, NULL, UP_LOG_INFO);
     up_pretrain_report rep;
     up_status st = up_pretrain(&o, &rep);
@@ -719,496 +677,6 @@ static int cmd_mlm_eval(args *a) {
                         a->seed >= 0 ? (uint64_t)a->seed : 1, a->precision, &loss, &acc, &n) != UP_OK)
         return die("evaluation failed");
     printf("masked tokens: %ld\nMLM loss:      %.4f\naccuracy:      %.2f%%\n", n, loss, 100 * acc);
-    return 0;
-}
-
-/* ---- tasks: tune, localize, eval, expert show -------------------------------- */
-
-static int load_splits(args *a, up_task_splits *sp, const char **task) {
-    memset(sp, 0, sizeof *sp);
-    uint64_t seed = a->seed >= 0 ? (uint64_t)a->seed : 1;
-    if (a->data) {
-        if (!a->task) return fputs("unplug: --data needs --task NAME (sst2, cola, mrpc, rte, wnli, qnli, qqp, mnli, trec)\n", stderr), 0;
-        if (up_task_load(a->task, a->data, 0.1, seed, sp) != UP_OK) return die("cannot load the task data"), 0;
-        *task = a->task;
-        return 1;
-    }
-    if (!a->train || !a->val) return fputs("unplug: give --task NAME --data DIR, or --train FILE --val FILE [--test FILE]\n", stderr), 0;
-    up_data_format f = UP_FMT_AUTO;
-    if (a->format && up_data_format_from_name(a->format, &f) != UP_OK) return die("bad --format"), 0;
-    if (up_dataset_load(a->train, f, NULL, &sp->train) != UP_OK || up_dataset_load(a->val, f, &sp->train, &sp->val) != UP_OK ||
-        (a->test && up_dataset_load(a->test, f, &sp->train, &sp->report) != UP_OK)) {
-        die("cannot load the task data");
-        up_task_splits_free(sp);
-        return 0;
-    }
-    *task = a->task ? a->task : sp->train.name;
-    return 1;
-}
-
-static void tune_progress(const up_tune_report *r, int epochs, long spe, void *user) {
-    (void)user;
-    fprintf(stderr, "%sepoch %d/%d  step %ld/%ld  loss %.4f  %.0f examples/s%s", isatty(2) ? "\r" : "", r->epoch + 1, epochs,
-            r->step - (long)r->epoch * spe, spe, r->train_loss, r->examples_per_s, isatty(2) ? "   " : "\n");
-}
-
-static const char *tune_help =
-    "usage: unplug tune --model DIR (--task NAME --data DIR | --train FILE --val FILE [--test FILE] [--format F])\n"
-    "                   --out FILE.expert [--prompts 20] [--max-len 128] [--batch 32] [--epochs 5] [--patience 2]\n"
-    "                   [--deep] [--pool mean|cls] [--lr 3e-3] [--head-lr 3e-3] [--seed N] [--max-train N]\n"
-    "Prompt tuning on a frozen backbone: --prompts soft prompt vectors after [CLS]\n"
-    "(--deep: deep prompts, learned vectors in the prompt rows of every layer's\n"
-    "input) and a pooler + classifier head on the mean of the final hidden states\n"
-    "(--pool cls: on the final [CLS] vector), AdamW with warmup and linear decay,\n"
-    "early stopping on the validation split (val.tsv, or a seeded 10% carve-out\n"
-    "of train). Writes the tuned task as an expert file with every FFN neuron kept.\n"
-    "--data DIR holds the GLUE layout (glue/SST-2/train.tsv, ..., trec/TREC.train).\n";
-
-static double majority_metric(const char *task, const up_dataset *train, const up_dataset *d) {
-    int maj = up_majority_label(train);
-    int *p = malloc(d->n * sizeof *p), *g = malloc(d->n * sizeof *g);
-    for (size_t i = 0; i < d->n; i++) { p[i] = maj; g[i] = d->ex[i].label; }
-    double m = up_task_metric(task, p, g, d->n);
-    free(p);
-    free(g);
-    return m;
-}
-
-static int cmd_tune(args *a) {
-    if (a->help) return fputs(tune_help, stdout), 0;
-    if (!a->model || !a->out) return fputs(tune_help, stderr), 2;
-    up_model_opts mo = model_opts(a);
-    up_model *m;
-    if (up_model_load(a->model, &mo, &m) != UP_OK) return die("cannot load the model");
-    up_task_splits sp;
-    const char *task;
-    if (!load_splits(a, &sp, &task)) { up_model_free(m); return 1; }
-    up_tune_opts o = up_tune_defaults();
-    if (a->prompts >= 0) o.n_prompt = a->prompts;
-    if (a->max_len) o.max_len = a->max_len;
-    if (!strchr(a->batches, ',')) o.batch = a->batch;
-    if (a->epochs) o.epochs = a->epochs;
-    if (a->patience) o.patience = a->patience;
-    if (a->lr >= 0) o.lr = (float)a->lr;
-    if (a->head_lr >= 0) o.head_lr = (float)a->head_lr;
-    if (a->seed >= 0) o.seed = (uint64_t)a->seed;
-    if (a->max_train) o.max_train = (size_t)a->max_train;
-    o.deep = a->deep;
-    if (a->pool_mean >= 0) o.pool_mean = a->pool_mean;
-    o.progress = tune_progress;
-    o.interrupt = &g_interrupt;
-    signal(SIGINT, on_sigint);
-    up_set_log(NULL, NULL, UP_LOG_INFO);
-    fprintf(stderr, "tuning %s: %zu train, %zu validation%s examples, %d %sprompts, %d labels\n", task, sp.train.n,
-            sp.val.n, sp.val_carved ? " (carved from train)" : "", o.n_prompt, o.deep ? "deep " : "", sp.train.n_labels);
-    up_task *t = NULL;
-    up_tune_report rep;
-    double t0 = up_now();
-    int rc = 0;
-    if (up_tune(m, task, &sp.train, &sp.val, &o, &t, &rep) != UP_OK) rc = die("tuning failed");
-    if (isatty(2)) fputc('\n', stderr);
-    if (!rc) {
-        double rm = NAN, maj = NAN;
-        if (sp.report.n) {
-            if (up_task_evaluate(m, t, &sp.report, 64, &rm, NULL) != UP_OK) rc = die("evaluation failed");
-            maj = majority_metric(task, &sp.train, &sp.report);
-        }
-        up_expert_info info;
-        memset(&info, 0, sizeof info);
-        snprintf(info.method, sizeof info.method, "none");
-        snprintf(info.metrics, sizeof info.metrics,
-                 "{\"metric\": \"%s\", \"tuned_val\": %.4f, \"tuned_report\": %.4f, \"majority_report\": %.4f, "
-                 "\"best_epoch\": %d, \"tune_seconds\": %.1f}",
-                 up_task_metric_name(task), rep.val_metric, isnan(rm) ? -1.0 : rm, isnan(maj) ? -1.0 : maj, rep.best_epoch,
-                 up_now() - t0);
-        if (!rc && up_expert_save(a->out, m, t, &info) != UP_OK) rc = die("cannot write the expert");
-        if (!rc) {
-            printf("task %s: validation %s %.2f (best epoch %d)", task, up_task_metric_name(task), rep.val_metric, rep.best_epoch);
-            if (!isnan(rm)) printf(", report split %.2f (majority class %.2f)", rm, maj);
-            printf(", %.0f s\nwrote %s\n", up_now() - t0, a->out);
-        }
-    }
-    up_task_free(t);
-    up_task_splits_free(&sp);
-    up_model_free(m);
-    return rc;
-}
-
-static const char *localize_help =
-    "usage: unplug localize --model DIR --expert TUNED.expert (--task NAME --data DIR | --train F --val F [--test F])\n"
-    "                       --out FILE.expert [--method actxgrad|activation|weight|random|ig] [--ig-steps 8]\n"
-    "                       [--agg mean|max] [--signed]\n"
-    "                       [--max-examples N] [--tolerance 1.0] [--max-ratio 0.95] [--ratio R] [--per-layer]\n"
-    "                       [--scores FILE.tsv] [--curve FILE.tsv] [--sweep 0.3,0.5,0.7] [--retune-epochs N]\n"
-    "                       [--search-steps 8]\n"
-    "                       [--heads R [--keep-ffn]]\n"
-    "Scores every FFN neuron's relevance to the task on its training split\n"
-    "(default: |activation x gradient of the gold label's log-probability|, mean\n"
-    "over non-padding tokens, mean over examples; ig: integrated gradients of each\n"
-    "layer's activations from zero, --ig-steps midpoints, about 2 x L x steps times\n"
-    "the cost), then finds by binary search the\n"
-    "largest pruning ratio whose validation metric stays within --tolerance points\n"
-    "of the unpruned tuned model (or prunes --ratio R), and writes the expert.\n"
-    "The search tries --max-ratio first, then halves the interval: --search-steps\n"
-    "ratios in all (default 8; fewer when each is re-tuned at length).\n"
-    "--scores writes layer, neuron, score; --curve every ratio tried; --sweep also\n"
-    "evaluates fixed ratios (validation and report split) into --curve, for\n"
-    "comparing methods. --retune-epochs N re-tunes prompt and head on the pruned\n"
-    "model (warm start, N epochs, --lr/--head-lr default 1e-3, --max-train N\n"
-    "examples): in the search, every ratio is judged after re-tuning; with\n"
-    "--ratio, the re-tuned task is kept if validation improves.\n"
-    "--heads R also scores every attention head (its output in place of a\n"
-    "neuron's activation; not with ig) and prunes the lowest-scoring share R of\n"
-    "all heads after the FFN step; --keep-ffn keeps the input expert's FFN as it\n"
-    "is and prunes heads only (an expert whose heads are pruned cannot be re-tuned).\n";
-
-static void attr_progress(size_t done, size_t total, void *user) {
-    double *t0 = user;
-    fprintf(stderr, "%sattribution %zu/%zu examples  %.0f examples/s%s", isatty(2) ? "\r" : "", done, total,
-            done / (up_now() - *t0), isatty(2) ? "   " : "\n");
-}
-
-typedef struct { FILE *f; } curve_ctx;
-static void search_point(double ratio, double metric, int ok, void *user) {
-    curve_ctx *c = user;
-    fprintf(stderr, "  ratio %.4f: validation %.2f %s\n", ratio, metric, ok ? "(within tolerance)" : "(too low)");
-    if (c->f) fprintf(c->f, "%.6f\t%.4f\t%d\n", ratio, metric, ok);
-}
-
-/* re-tunes *t's prompt and head (to->epochs, warm start) and keeps the result
- * when its validation metric beats *metric; returns the exit code */
-static int retune_if_better(up_model *m, const char *task, up_task_splits *sp, up_tune_opts *to, up_task **t,
-                            double *metric, const char *what) {
-    to->init = *t;
-    up_task *rt = NULL;
-    up_tune_report rr;
-    fprintf(stderr, "re-tuning the prompt and head %s for %d epochs\n", what, to->epochs);
-    if (up_tune(m, task, &sp->train, &sp->val, to, &rt, &rr) != UP_OK) return die("re-tuning failed");
-    if (rr.val_metric > *metric) {
-        fprintf(stderr, "re-tuned: validation %.2f -> %.2f (kept)\n", *metric, rr.val_metric);
-        *metric = rr.val_metric;
-        up_task_free(*t);
-        *t = rt;
-    } else {
-        fprintf(stderr, "re-tuned: validation %.2f, not better than %.2f (discarded)\n", rr.val_metric, *metric);
-        up_task_free(rt);
-    }
-    return 0;
-}
-
-static int cmd_localize(args *a) {
-    if (a->help) return fputs(localize_help, stdout), 0;
-    if (!a->model || !a->expert || !a->out) return fputs(localize_help, stderr), 2;
-    up_model_opts mo = model_opts(a);
-    up_model *m;
-    if (up_model_load(a->model, &mo, &m) != UP_OK) return die("cannot load the model");
-    up_task *t = NULL;
-    up_expert_info info;
-    up_task_splits sp;
-    const char *task;
-    if (up_expert_load(a->expert, m, &t, &info) != UP_OK) { up_model_free(m); return die("cannot load the expert"); }
-    if (!load_splits(a, &sp, &task)) { up_task_free(t); up_model_free(m); return 1; }
-    up_attr_opts ao = up_attr_defaults();
-    if (a->method && up_attr_from_name(a->method, &ao.method) != UP_OK) return die("bad --method");
-    ao.agg_max = a->agg_max;
-    ao.keep_sign = a->keep_sign;
-    if (a->ig_steps) ao.ig_steps = a->ig_steps;
-    if (a->max_examples) ao.max_examples = (size_t)a->max_examples;
-    if (!strchr(a->batches, ',')) ao.batch = a->batch;
-    double t0 = up_now();
-    ao.progress = attr_progress;
-    ao.progress_user = &t0;
-    int L = (int)up_model_config(m)->num_hidden_layers, F = (int)up_model_config(m)->intermediate_size,
-        NH = (int)up_model_config(m)->num_attention_heads;
-    double *scores = malloc((size_t)L * F * sizeof *scores), *hscores = NULL;
-    int rc = 0, heads = a->head_ratio > 0;
-    if (a->keep_ffn && !heads) { fputs("unplug: --keep-ffn goes with --heads R\n", stderr); rc = 2; }
-    if (heads && !(hscores = calloc((size_t)L * NH, sizeof *hscores))) rc = die("out of memory");
-    ao.head_scores = hscores;
-    ao.heads_only = a->keep_ffn;
-    up_set_log(NULL, NULL, UP_LOG_INFO);
-    if (!rc && up_attribute(m, t, &sp.train, &ao, scores) != UP_OK) rc = die("attribution failed");
-    double attr_s = up_now() - t0;
-    if (isatty(2)) fputc('\n', stderr);
-    if (!rc && a->scores_out && !a->keep_ffn) {
-        FILE *f = fopen(a->scores_out, "w");
-        if (!f) rc = die("cannot write --scores");
-        else {
-            fprintf(f, "layer\tneuron\tscore\n");
-            for (int l = 0; l < L; l++)
-                for (int j = 0; j < F; j++) fprintf(f, "%d\t%d\t%.9g\n", l, j, scores[(size_t)l * F + j]);
-            fclose(f);
-        }
-    }
-    up_search_result res;
-    memset(&res, 0, sizeof res);
-    curve_ctx cc = {NULL};
-    if (!rc && a->curve_out && !(cc.f = fopen(a->curve_out, "w"))) rc = die("cannot write --curve");
-    if (cc.f) fprintf(cc.f, "ratio\tval_metric\twithin_tolerance\n");
-    if (!rc && a->sweep && !a->keep_ffn) { /* fixed ratios, for comparing attribution methods */
-        double rs[32];
-        int nr = 0;
-        char buf[256];
-        snprintf(buf, sizeof buf, "%s", a->sweep);
-        for (char *tok = strtok(buf, ","); tok && nr < 32; tok = strtok(NULL, ",")) rs[nr++] = strtod(tok, NULL);
-        FILE *sf = cc.f;
-        if (sf) fprintf(sf, "# sweep: ratio\tval_metric\treport_metric\n");
-        for (int i = 0; i < nr && !rc; i++) {
-            double mv = NAN, mr = NAN;
-            if (up_prune_to_ratio(t, scores, L, F, rs[i], a->per_layer) != UP_OK ||
-                up_task_evaluate(m, t, &sp.val, 64, &mv, NULL) != UP_OK ||
-                (sp.report.n && up_task_evaluate(m, t, &sp.report, 64, &mr, NULL) != UP_OK))
-                rc = die("sweep failed");
-            else {
-                fprintf(stderr, "  sweep ratio %.2f: validation %.2f, report %.2f\n", rs[i], mv, mr);
-                printf("sweep\t%s\t%.4f\t%.4f\t%.4f\n", up_attr_name(ao.method), rs[i], mv, mr);
-                if (sf) fprintf(sf, "# %.6f\t%.4f\t%.4f\n", rs[i], mv, mr);
-            }
-        }
-        up_task_clear_kept(t);
-    }
-    /* re-tuning prompt and head on the pruned model (--retune-epochs) */
-    up_tune_opts to = up_tune_defaults();
-    to.epochs = a->retune_epochs;
-    to.patience = a->patience ? a->patience : 2;
-    to.lr = (float)(a->lr >= 0 ? a->lr : 1e-3);
-    to.head_lr = (float)(a->head_lr >= 0 ? a->head_lr : 1e-3);
-    if (a->max_train) to.max_train = (size_t)a->max_train;
-    if (!strchr(a->batches, ',')) to.batch = a->batch;
-    if (!rc && a->keep_ffn) { /* the input expert's FFN as it is: its metric is the reference */
-        res.ratio = info.ratio;
-        if (up_task_evaluate(m, t, &sp.val, 64, &res.full_metric, NULL) != UP_OK) rc = die("evaluation failed");
-        res.metric = res.full_metric;
-    } else if (!rc && a->fixed_ratio >= 0) {
-        up_task_clear_kept(t);
-        if (up_task_evaluate(m, t, &sp.val, 64, &res.full_metric, NULL) != UP_OK ||
-            up_prune_to_ratio(t, scores, L, F, a->fixed_ratio, a->per_layer) != UP_OK ||
-            up_task_evaluate(m, t, &sp.val, 64, &res.metric, NULL) != UP_OK)
-            rc = die("pruning failed");
-        res.ratio = a->fixed_ratio;
-        if (!rc) search_point(res.ratio, res.metric, res.metric >= res.full_metric - (a->tolerance >= 0 ? a->tolerance : 1.0), &cc);
-    } else if (!rc) {
-        up_search_opts so = up_search_defaults();
-        if (a->tolerance >= 0) so.tolerance = a->tolerance;
-        if (a->max_ratio >= 0) so.max_ratio = a->max_ratio;
-        so.per_layer = a->per_layer;
-        if (a->search_steps) so.iters = a->search_steps - 1;
-        so.point = search_point;
-        so.point_user = &cc;
-        if (a->retune_epochs > 0) {
-            so.retune = &to;
-            so.retune_train = &sp.train;
-        }
-        fprintf(stderr, "searching the pruning ratio (tolerance %.2f points)%s\n", so.tolerance,
-                a->retune_epochs > 0 ? ", re-tuning prompt and head at each ratio" : "");
-        if (up_prune_search(m, t, scores, &sp.val, &so, &res) != UP_OK) rc = die("ratio search failed");
-    }
-    if (cc.f) fclose(cc.f);
-    if (!rc && a->retune_epochs > 0 && res.ratio > 0 && a->fixed_ratio >= 0)
-        rc = retune_if_better(m, task, &sp, &to, &t, &res.metric, "of the pruned model");
-    double ffn_metric = res.metric;
-    if (!rc && heads) { /* attention heads after the FFN */
-        if (up_prune_heads(t, hscores, L, NH, a->head_ratio) != UP_OK ||
-            up_task_evaluate(m, t, &sp.val, 64, &res.metric, NULL) != UP_OK)
-            rc = die("head pruning failed");
-        else
-            fprintf(stderr, "pruned %.0f%% of the attention heads: validation %.2f -> %.2f\n", 100 * a->head_ratio,
-                    ffn_metric, res.metric);
-        if (!rc && a->retune_epochs > 0) /* re-tune prompt and head with those heads masked */
-            rc = retune_if_better(m, task, &sp, &to, &t, &res.metric, "without those heads");
-    }
-    double rm = NAN;
-    if (!rc && sp.report.n && up_task_evaluate(m, t, &sp.report, 64, &rm, NULL) != UP_OK) rc = die("evaluation failed");
-    if (!rc) {
-        long kept = 0, kh = 0;
-        for (int l = 0; l < L; l++) kept += t->kept[l] ? t->n_kept[l] : F;
-        for (int l = 0; l < L; l++) kh += t->kept_heads[l] ? t->n_kept_heads[l] : NH;
-        up_expert_info oi;
-        memset(&oi, 0, sizeof oi);
-        snprintf(oi.method, sizeof oi.method, "%s", up_attr_name(ao.method));
-        oi.ratio = res.ratio;
-        snprintf(oi.metrics, sizeof oi.metrics,
-                 "{\"metric\": \"%s\", \"full_val\": %.4f, \"expert_val\": %.4f, \"expert_report\": %.4f, "
-                 "\"kept_ffn\": %ld, \"total_ffn\": %ld, \"kept_heads\": %ld, \"total_heads\": %ld, "
-                 "\"attribution_seconds\": %.1f, \"aggregation\": \"%s\"}",
-                 up_task_metric_name(task), res.full_metric, res.metric, isnan(rm) ? -1.0 : rm, kept, (long)L * F, kh,
-                 (long)L * NH, attr_s, a->agg_max ? "max" : "mean");
-        if (up_expert_save(a->out, m, t, &oi) != UP_OK) rc = die("cannot write the expert");
-        else {
-            printf("task %s: pruned %.1f%% of FFN neurons (%ld of %ld kept); validation %.2f (full %.2f)", task,
-                   100 * res.ratio, kept, (long)L * F, res.metric, res.full_metric);
-            if (!isnan(rm)) printf(", report split %.2f", rm);
-            printf("\nkept per layer:");
-            for (int l = 0; l < L; l++) printf(" %d", t->kept[l] ? t->n_kept[l] : F);
-            if (heads) {
-                printf("\nattention heads: %ld of %ld kept, per layer:", kh, (long)L * NH);
-                for (int l = 0; l < L; l++) printf(" %d", t->kept_heads[l] ? t->n_kept_heads[l] : NH);
-            }
-            printf("\nwrote %s\n", a->out);
-        }
-    }
-    free(scores);
-    free(hscores);
-    up_task_free(t);
-    up_task_splits_free(&sp);
-    up_model_free(m);
-    return rc;
-}
-
-/* median seconds of a forward of B x T random ids on a view */
-/* Median forward times of two task views (full, expert) at B x T. Each is
- * timed in blocks of consecutive forwards, the blocks alternating (full,
- * expert, full, ...) over three rounds, so that a change in the machine's
- * load falls on both alike; the first forward of every block is a warm-up
- * and not counted. Within a block a model runs as a single-task server runs
- * it: alternating the two models forward by forward makes both about 10%
- * slower here (each evicts the other's buffers from the shared cache;
- * docs/RESULTS.md). */
-static void time_views(const up_model *const v[2], const up_task *const t[2], int B, int T, int iters,
-                       double out[2]) {
-    enum { ROUNDS = 3 };
-    up_run *r[2] = {NULL, NULL};
-    int32_t *ids = malloc((size_t)B * T * 4), *lens = malloc((size_t)B * 4);
-    out[0] = out[1] = NAN;
-    if (!ids || !lens || up_run_new(v[0], B, T, &r[0]) != UP_OK || up_run_new(v[1], B, T, &r[1]) != UP_OK) goto done;
-    int V = (int)v[0]->cfg.vocab_size;
-    for (int i = 0; i < B * T; i++) ids[i] = 5 + (int)((i * 2654435761u) % (unsigned)(V - 5));
-    for (int i = 0; i < B; i++) lens[i] = T;
-    up_batch b[2] = {up_task_batch(t[0], B, T, ids, NULL, lens), up_task_batch(t[1], B, T, ids, NULL, lens)};
-    int per = (iters + ROUNDS - 1) / ROUNDS, n = 0;
-    double ts[2][ROUNDS * 11];
-    if (per > 11) per = 11;
-    for (int round = 0; round < ROUNDS; round++) {
-        for (int k = 0; k < 2; k++) {
-            up_forward(r[k], &b[k]);
-            for (int i = 0; i < per; i++) {
-                double t0 = up_now();
-                up_forward(r[k], &b[k]);
-                ts[k][n + i] = up_now() - t0;
-            }
-        }
-        n += per;
-    }
-    for (int k = 0; k < 2; k++) {
-        qsort(ts[k], (size_t)n, sizeof ts[k][0], cmp_double);
-        out[k] = ts[k][n / 2];
-    }
-done:
-    free(ids);
-    free(lens);
-    up_run_free(r[0]);
-    up_run_free(r[1]);
-}
-
-static const char *eval_help =
-    "usage: unplug eval --model DIR --expert FILE (--task NAME --data DIR | --train F --val F --test F)\n"
-    "                   [--full TUNED.expert] [--split report|val] [--iters 5]\n"
-    "The expert's and the unpruned tuned model's metric on the same split (accuracy;\n"
-    "F1 too for MRPC, Matthews correlation for CoLA), and the measured speed-up of\n"
-    "the expert's forward at batch 32 x 128 and 1 x 128 tokens. The unpruned model\n"
-    "is --full (the tuned expert the pruning started from; needed when the search\n"
-    "re-tuned the prompt and head), else the expert with every neuron kept.\n";
-
-static int cmd_eval(args *a) {
-    if (a->help) return fputs(eval_help, stdout), 0;
-    if (!a->model || !a->expert) return fputs(eval_help, stderr), 2;
-    up_model_opts mo = model_opts(a);
-    up_model *m;
-    if (up_model_load(a->model, &mo, &m) != UP_OK) return die("cannot load the model");
-    up_task *t = NULL, *full = NULL;
-    up_expert_info info;
-    up_task_splits sp;
-    const char *task;
-    if (up_expert_load(a->expert, m, &t, &info) != UP_OK) { up_model_free(m); return die("cannot load the expert"); }
-    if (!load_splits(a, &sp, &task)) { up_task_free(t); up_model_free(m); return 1; }
-    const up_dataset *d = a->split && !strcmp(a->split, "val") ? &sp.val : &sp.report;
-    int rc = 0;
-    if (!d->n) { up_task_free(t); up_model_free(m); up_task_splits_free(&sp); return fputs("unplug: the chosen split is empty\n", stderr), 1; }
-    if (a->full) {
-        up_expert_info fi;
-        if (up_expert_load(a->full, m, &full, &fi) != UP_OK) rc = die("cannot load the --full expert");
-        else if (strcmp(full->name, t->name) || full->n_labels != t->n_labels) {
-            fprintf(stderr, "unplug: --full %s is task '%s', the expert is '%s'\n", a->full, full->name, t->name);
-            rc = 1;
-        }
-    } else if (up_task_clone(t, &full) != UP_OK) rc = die("out of memory");
-    if (rc) {
-        up_task_free(t);
-        up_task_free(full);
-        up_task_splits_free(&sp);
-        up_model_free(m);
-        return rc;
-    }
-    up_task_clear_kept(full);
-    int *pe = malloc(d->n * sizeof *pe), *pf = malloc(d->n * sizeof *pf), *gold = malloc(d->n * sizeof *gold);
-    double me, mf;
-    if (up_task_evaluate(m, t, d, 64, &me, pe) != UP_OK || up_task_evaluate(m, full, d, 64, &mf, pf) != UP_OK)
-        rc = die("evaluation failed");
-    for (size_t i = 0; i < d->n; i++) gold[i] = d->ex[i].label;
-    if (!rc) {
-        int L = (int)up_model_config(m)->num_hidden_layers, F = (int)up_model_config(m)->intermediate_size,
-            NH = (int)up_model_config(m)->num_attention_heads;
-        long kept = 0, kh = 0;
-        for (int l = 0; l < L; l++) kept += t->kept[l] ? t->n_kept[l] : F;
-        for (int l = 0; l < L; l++) kh += t->kept_heads[l] ? t->n_kept_heads[l] : NH;
-        printf("task %s, %s split (%zu examples), method %s, FFN pruning ratio %.1f%% (%ld of %ld neurons kept)", task,
-               d == &sp.val ? "validation" : "report", d->n, info.method, 100 * info.ratio, kept, (long)L * F);
-        if (kh < (long)L * NH) printf(", %ld of %ld attention heads kept", kh, (long)L * NH);
-        printf("\n");
-        printf("%-22s %10s %10s\n", "", "full", "expert");
-        printf("%-22s %10.2f %10.2f\n", "accuracy", 100 * up_accuracy(pf, gold, d->n), 100 * up_accuracy(pe, gold, d->n));
-        if (!strcmp(task, "mrpc"))
-            printf("%-22s %10.2f %10.2f\n", "F1", 100 * up_f1_binary(pf, gold, d->n, 1), 100 * up_f1_binary(pe, gold, d->n, 1));
-        if (!strcmp(task, "cola"))
-            printf("%-22s %10.2f %10.2f\n", "matthews", 100 * up_matthews(pf, gold, d->n), 100 * up_matthews(pe, gold, d->n));
-        up_model *vf = NULL, *ve = NULL;
-        int iters = a->iters > 31 ? 31 : a->iters;
-        if (up_task_view(m, full, &vf) == UP_OK && up_task_view(m, t, &ve) == UP_OK) {
-            int shapes[2][2] = {{32, 128}, {1, 128}};
-            for (int k = 0; k < 2; k++) {
-                int B = shapes[k][0], T = shapes[k][1] < t->max_len ? shapes[k][1] : t->max_len;
-                const up_model *vs[2] = {vf, ve};
-                const up_task *ts[2] = {full, t};
-                double tt[2];
-                time_views(vs, ts, B, T, iters, tt);
-                double tf = tt[0], te = tt[1];
-                printf("%-22s %8.2f ms %8.2f ms   speed-up %.2fx\n", k ? "latency 1 x 128" : "batch 32 x 128", 1e3 * tf,
-                       1e3 * te, tf / te);
-            }
-        }
-        up_model_free(vf);
-        up_model_free(ve);
-    }
-    free(pe); free(pf); free(gold);
-    up_task_free(t);
-    up_task_free(full);
-    up_task_splits_free(&sp);
-    up_model_free(m);
-    return rc;
-}
-
-static int cmd_expert(int argc, char **argv) {
-    if (argc < 2 || strcmp(argv[0], "show") || !strcmp(argv[1], "--help")) {
-        fputs("usage: unplug expert show FILE.expert\nPrints an expert file: task, labels, prompt, kept neurons per layer,\n"
-              "attribution method, pruning ratio, measured metrics, base-model fingerprint.\n", argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
-    }
-    up_task *t;
-    up_expert_info info;
-    if (up_expert_load(argv[1], NULL, &t, &info) != UP_OK) return die("cannot read the expert");
-    printf("file:         %s\nformat:       unplug-expert v%d\ntask:         %s\nlabels:      ", argv[1], info.version, t->name);
-    for (int i = 0; i < t->n_labels; i++) printf(" %s", t->labels[i]);
-    printf("\nprompt:       %d vectors x %d", t->n_prompt, t->C);
-    if (t->prompt_layers > 1) printf(" at each of %d layers (deep)", t->prompt_layers);
-    printf("\npooling:      %s", t->pool_mean ? "mean of the final hidden states" : "final [CLS]");
-    printf("\nmax_len:      %d tokens\nmethod:       %s\nratio:        %.2f%% of FFN neurons removed\n", t->max_len,
-           info.method, 100 * info.ratio);
-    printf("kept/layer:  ");
-    for (int l = 0; l < t->n_layers; l++) t->kept[l] ? printf(" %d", t->n_kept[l]) : printf(" all");
-    printf("\nheads/layer: ");
-    for (int l = 0; l < t->n_layers; l++) t->kept_heads[l] ? printf(" %d", t->n_kept_heads[l]) : printf(" all");
-    printf("\nmetrics:      %s\nbase model:   sha256 %s\n", info.metrics, info.fingerprint);
-    up_task_free(t);
     return 0;
 }
 

@@ -48,7 +48,7 @@ static int checksum(const char *const *values, long version, const blob *b, size
 
 static int cmp_blob(const void *a, const void *b) { return strcmp(((const blob *)a)->name, ((const blob *)b)->name); }
 
-up_status up_expert_save(const char *path, up_model *base, const up_task *t, const up_expert_info *info) {
+up_status up_expert_write(const char *path, up_model *base, const up_task *t, const up_expert_meta *info) {
     const char *fp;
     up_status st = up_model_fingerprint(base, &fp);
     if (st) return st;
@@ -126,7 +126,7 @@ up_status up_expert_save(const char *path, up_model *base, const up_task *t, con
     return st;
 }
 
-up_status up_expert_load(const char *path, up_model *base, up_task **out, up_expert_info *info) {
+up_status up_expert_read(const char *path, up_model *base, up_task **out, up_expert_meta *info) {
     *out = NULL;
     memset(info, 0, sizeof *info);
     up_st_set *s = NULL;

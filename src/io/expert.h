@@ -16,9 +16,9 @@
  * Loading checks every field, the checksum, and that the base model is the one
  * the expert was made for.
  *
- *     up_expert_info info = {.method = "actxgrad", .ratio = 0.5};
- *     up_expert_save("sst2.expert", base, task, &info);
- *     up_task *t; up_expert_load("sst2.expert", base, &t, &info);
+ *     up_expert_meta info = {.method = "actxgrad", .ratio = 0.5};
+ *     up_expert_write("sst2.expert", base, task, &info);
+ *     up_task *t; up_expert_read("sst2.expert", base, &t, &info);
  */
 #ifndef UP_EXPERT_H
 #define UP_EXPERT_H
@@ -31,10 +31,10 @@ typedef struct {
     char metrics[2048];   /* JSON object of measured metrics */
     char fingerprint[65]; /* filled by load: the base it was made for */
     int version;
-} up_expert_info;
+} up_expert_meta;
 
-up_status up_expert_save(const char *path, up_model *base, const up_task *t, const up_expert_info *info);
+up_status up_expert_write(const char *path, up_model *base, const up_task *t, const up_expert_meta *info);
 /* base may be NULL to read without the base check (expert show). */
-up_status up_expert_load(const char *path, up_model *base, up_task **out, up_expert_info *info);
+up_status up_expert_read(const char *path, up_model *base, up_task **out, up_expert_meta *info);
 
 #endif

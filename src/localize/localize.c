@@ -307,11 +307,11 @@ static up_status search_point(const up_model *base, up_task *t, const double *sc
     up_status st = up_prune_to_ratio(t, scores, L, F, r, o->per_layer);
     if (st) return st;
     if (o->retune && r > 0) {
-        up_tune_opts to = *o->retune;
+        up_tune_cfg to = *o->retune;
         up_tune_report rep;
         to.init = t;
         to.fixed_epochs = 1; /* the search judges on validation: re-tuning must not choose on it too */
-        if ((st = up_tune(base, t->name, o->retune_train, val, &to, out, &rep))) return st;
+        if ((st = up_task_tune(base, t->name, o->retune_train, val, &to, out, &rep))) return st;
     }
     st = up_task_evaluate(base, *out, val, o->batch, m, NULL);
     if (st && *out != t) {

@@ -71,7 +71,7 @@ typedef struct {
      * tried is measured after re-tuning prompt and head on the pruned model
      * (warm start from t, retune->epochs on retune_train), and t ends as the
      * re-tuned task of the chosen ratio. */
-    const up_tune_opts *retune;
+    const up_tune_cfg *retune;
     const up_dataset *retune_train;
 } up_search_opts;
 up_search_opts up_search_defaults(void);

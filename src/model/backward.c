@@ -88,8 +88,8 @@ static up_status attention_backward(up_run *r, const up_acts *a, const float *dc
     return UP_OK;
 }
 
-up_status up_backward(up_run *r, const float *dlogits, const float *dpooled, const float *dhidden,
-                      const up_grads *gr) {
+static up_status backward(up_run *r, const float *dlogits, const float *dpooled, const float *dhidden,
+                          const up_grads *gr) {
     if (!r->train) return up_fail(UP_ERR_INVALID, "up_backward needs a run in training mode (up_run_set_train)");
     const up_model *m = r->m;
     const up_config *c = &m->cfg;
@@ -237,4 +237,13 @@ int up_run_ctx_bf16(const up_run *r) { return r->m->act_type == UP_T_BF16; }
 const float *up_run_grad_ffn(const up_run *r, int layer) {
     if (!r->keep_dffn || layer < 0 || layer >= r->m->cfg.num_hidden_layers) return NULL;
     return r->dffn[layer];
+}
+
+up_status up_backward(up_run *r, const float *dlogits, const float *dpooled, const float *dhidden,
+                      const up_grads *gr) {
+    if (!r || !r->m) return up_fail(UP_ERR_INVALID, "up_backward: no run");
+    int prev = up_threads_enter(r->m);
+    up_status st = backward(r, dlogits, dpooled, dhidden, gr);
+    up_threads_leave(r->m, prev);
+    return st;
 }

@@ -24,6 +24,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <omp.h>
 #include "base/base.h"
 #include "kernels/ops.h"
 #include "model/model.h"
@@ -390,7 +391,7 @@ static void pool_rows(float *out, const float *last, int B, int T, int C, const 
     }
 }
 
-up_status up_forward(up_run *r, const up_batch *b) {
+static up_status forward(up_run *r, const up_batch *b) {
     TRY(check_batch(r, b));
     const up_model *m = r->m;
     const up_config *c = &m->cfg;
@@ -517,4 +518,23 @@ const float *up_run_hidden(const up_run *r, int layer) {
 const float *up_run_ffn_act(const up_run *r, int layer) {
     if (layer < 0 || layer >= r->m->cfg.num_hidden_layers) return NULL;
     return r->acts[layer].f32;
+}
+
+/* The model's thread count (opts.threads) holds for this call only: the
+ * calling thread's OpenMP setting is restored, nothing process-wide changes. */
+int up_threads_enter(const up_model *m) {
+    int prev = omp_get_max_threads();
+    if (m->threads > 0 && m->threads != prev) omp_set_num_threads(m->threads);
+    return prev;
+}
+void up_threads_leave(const up_model *m, int prev) {
+    if (m->threads > 0 && m->threads != prev) omp_set_num_threads(prev);
+}
+
+up_status up_forward(up_run *r, const up_batch *b) {
+    if (!r || !r->m) return up_fail(UP_ERR_INVALID, "up_forward: no run");
+    int prev = up_threads_enter(r->m);
+    up_status st = forward(r, b);
+    up_threads_leave(r->m, prev);
+    return st;
 }

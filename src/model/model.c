@@ -157,8 +157,7 @@ static up_status choose_compute(up_model *m, const up_model_opts *o) {
         up_log(UP_LOG_WARN, "bf16 requested but this CPU has neither AMX nor AVX512-BF16: it will be emulated and slow");
     /* the reference backend computes bf16 operands in fp32 math: still valid, just slow */
     m->act_type = m->precision == UP_PREC_BF16 ? UP_T_BF16 : UP_T_F32;
-    m->threads = o->threads > 0 ? o->threads : omp_get_num_procs();
-    omp_set_num_threads(m->threads);
+    m->threads = o->threads > 0 ? o->threads : 0; /* 0: the caller's OpenMP setting */
     return UP_OK;
 }
 

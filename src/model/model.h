@@ -54,7 +54,7 @@ struct up_model {
     up_weights w;
     up_precision precision;
     up_backend backend;
-    int threads;
+    int threads;               /* > 0: OpenMP threads of each forward/backward (up_threads_enter); 0: the caller's */
     up_type act_type;          /* operand type of matrix products */
     up_st_set *st;             /* mapped checkpoint, NULL for random models */
     void **owned;              /* conversion buffers */
@@ -100,6 +100,10 @@ up_status up_model_operand_copy(up_model *m, const float *src, size_t n, const v
  * shape, bytes) in name order: the identity of the base weights, the same at
  * any precision. Views report their base's. */
 up_status up_model_fingerprint(up_model *m, const char **hex);
+/* Sets the calling thread's OpenMP thread count to m's (when it has one) and
+ * returns the previous count for up_threads_leave. */
+int up_threads_enter(const up_model *m);
+void up_threads_leave(const up_model *m, int prev);
 
 /* Registers a buffer the model frees. */
 up_status up_model_own(up_model *m, void *p);

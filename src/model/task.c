@@ -477,3 +477,13 @@ up_status up_task_predict(const up_model *v, const up_task *t, up_run *r, const 
     up_task_buf_free(&s);
     return st;
 }
+
+void up_task_kept_counts(const up_task *t, int F, int NH, long *ffn, long *heads) {
+    long kf = 0, kh = 0;
+    for (int l = 0; l < t->n_layers; l++) {
+        kf += t->kept && t->kept[l] ? t->n_kept[l] : F;
+        kh += t->kept_heads && t->kept_heads[l] ? t->n_kept_heads[l] : NH;
+    }
+    if (ffn) *ffn = kf;
+    if (heads) *heads = kh;
+}

@@ -55,6 +55,9 @@ size_t up_task_param_count(const up_task *t);
 /* Sets the kept FFN neurons of layer l (copied, sorted); n = F keeps all. */
 up_status up_task_set_kept(up_task *t, int layer, const int32_t *idx, int n);
 void up_task_clear_kept(up_task *t);
+/* FFN neurons and attention heads t keeps over all layers, for a base of F
+ * neurons and NH heads a layer (either count may be NULL). */
+void up_task_kept_counts(const up_task *t, int F, int NH, long *ffn, long *heads);
 /* The same for attention heads: the heads layer l keeps (n may be 0: the
  * layer's attention is skipped, its output bias stays). */
 up_status up_task_set_kept_heads(up_task *t, int layer, const int32_t *idx, int n);

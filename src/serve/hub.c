@@ -71,7 +71,7 @@ up_status up_hub_plug(up_hub *h, const char *path, char *name_out) {
     double t0 = now_ms();
     up_hub_expert *e = up_calloc(1, sizeof *e, "expert");
     if (!e) return UP_ERR_NOMEM;
-    up_status st = up_expert_load(path, (up_model *)h->base, &e->task, &e->info);
+    up_status st = up_expert_read(path, (up_model *)h->base, &e->task, &e->info);
     if (!st) st = up_task_view(h->base, e->task, &e->view);
     if (st) {
         expert_free(e);

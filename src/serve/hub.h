@@ -29,7 +29,7 @@ typedef struct up_hub_expert {
     char file[1024];        /* the file it was plugged from */
     up_task *task;
     up_model *view;
-    up_expert_info info;
+    up_expert_meta info;
     size_t bytes;           /* memory it owns: prompt, head, compacted FFN */
     int kept_share_permille;/* FFN neurons kept, per mille of the base's */
     double plug_ms;         /* load + view build time */

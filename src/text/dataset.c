@@ -226,7 +226,7 @@ typedef struct {
     size_t pair_line;
 } builder;
 
-void up_dataset_free(up_dataset *d) {
+void up_dataset_clear(up_dataset *d) {
     if (!d) return;
     for (size_t i = 0; i < d->n; i++) free(d->ex[i].text);
     free(d->ex);
@@ -704,7 +704,7 @@ up_status up_dataset_parse(const char *name, const char *buf, size_t len, up_dat
                                                                           : ": the file is empty");
     }
     if (st) {
-        up_dataset_free(out);
+        up_dataset_clear(out);
         return st;
     }
     if (out->n < b.cap) { /* give back the slack of the doubling */
@@ -714,13 +714,51 @@ up_status up_dataset_parse(const char *name, const char *buf, size_t len, up_dat
     return UP_OK;
 }
 
-up_status up_dataset_load(const char *path, up_data_format fmt, const up_dataset *label_space, up_dataset *out) {
+up_status up_dataset_read(const char *path, up_data_format fmt, const up_dataset *label_space, up_dataset *out) {
     memset(out, 0, sizeof *out);
     up_map m;
     up_status st = up_map_file(path, &m);
     if (st) return st;
     st = up_dataset_parse(path, (const char *)m.data, m.size, fmt, label_space, NULL, out);
     up_unmap(&m);
+    return st;
+}
+
+/* ---- rows in memory -------------------------------------------------------- */
+
+/* one text of row i as a "line" for the file checks: messages say "name:row" */
+static up_status row_text(lines *r, size_t i, const char *s, const char *column) {
+    if (!s) return up_fail(UP_ERR_INVALID, "%s:%zu: %s is NULL", r->file, i + 1, column);
+    r->lineno = i + 1;
+    r->s = s;
+    r->n = strlen(s);
+    if (r->n > r->max_line)
+        return up_fail(UP_ERR_FORMAT, "%s:%zu: %s is %zu bytes long, expected at most %zu", r->file, r->lineno,
+                       column, r->n, r->max_line);
+    up_status st = check_line(r, NULL, NULL);
+    return st ? st : check_text(r, s, r->n, column);
+}
+
+up_status up_dataset_rows(const char *name, size_t n, const char *const *text, const char *const *text_b,
+                          const char *const *label, const up_dataset *label_space, up_dataset *out) {
+    memset(out, 0, sizeof *out);
+    const char *file = name && *name ? name : "rows";
+    if (n == 0) return up_fail(UP_ERR_INVALID, "%s: no rows", file);
+    if (!text || !label) return up_fail(UP_ERR_INVALID, "%s: the texts and labels are required", file);
+    builder b = {out, 0, UP_FMT_TSV, label_space, -1, 0, 0};
+    lines r;
+    lines_init(&r, file, "", 0, NULL);
+    snprintf(out->name, sizeof out->name, "%s", file);
+    out->pair = text_b != NULL;
+    up_status st = label_space ? copy_labels(out, label_space) : UP_OK;
+    for (size_t i = 0; i < n && !st; i++) {
+        int id;
+        if (!(st = row_text(&r, i, text[i], "text")) && !(st = text_b ? row_text(&r, i, text_b[i], "text_b") : UP_OK) &&
+            !(st = row_text(&r, i, label[i], "label")) && !(st = label_id(&b, &r, label[i], strlen(label[i]), &id)))
+            st = add_example(&b, &r, text[i], strlen(text[i]), text_b ? text_b[i] : NULL, text_b ? strlen(text_b[i]) : 0,
+                             id);
+    }
+    if (st) up_dataset_clear(out);
     return st;
 }
 
@@ -753,7 +791,7 @@ up_status up_dataset_carve(up_dataset *d, double frac, uint64_t seed, up_dataset
     up_status st = copy_labels(val, d);
     if (!st && !(val->ex = up_calloc(k, sizeof *val->ex, "the validation examples"))) st = UP_ERR_NOMEM;
     if (st) {
-        up_dataset_free(val);
+        up_dataset_clear(val);
         return st;
     }
     memcpy(val->name, d->name, sizeof val->name);
@@ -793,9 +831,9 @@ static const struct {
 
 void up_task_splits_free(up_task_splits *s) {
     if (!s) return;
-    up_dataset_free(&s->train);
-    up_dataset_free(&s->val);
-    up_dataset_free(&s->report);
+    up_dataset_clear(&s->train);
+    up_dataset_clear(&s->val);
+    up_dataset_clear(&s->report);
     s->val_carved = 0;
 }
 
@@ -811,11 +849,11 @@ up_status up_task_load(const char *task, const char *data_dir, double val_frac, 
     char dir[4096], path[4096 + 64];
     up_status st = up_path_join(dir, sizeof dir, data_dir, g_tasks[t].dir);
     if (!st) st = up_path_join(path, sizeof path, dir, g_tasks[t].train);
-    if (!st) st = up_dataset_load(path, g_tasks[t].fmt, NULL, &out->train);
+    if (!st) st = up_dataset_read(path, g_tasks[t].fmt, NULL, &out->train);
     if (!st) st = up_path_join(path, sizeof path, dir, "val.tsv");
     if (!st) {
         if (g_tasks[t].fmt != UP_FMT_TREC && up_file_exists(path)) {
-            st = up_dataset_load(path, g_tasks[t].fmt, &out->train, &out->val);
+            st = up_dataset_read(path, g_tasks[t].fmt, &out->train, &out->val);
         } else {
             st = up_dataset_carve(&out->train, val_frac, seed, &out->val);
             if (st) st = up_fail_prefix(st, "task %s: carving the validation split from %s", task, g_tasks[t].train);
@@ -823,7 +861,7 @@ up_status up_task_load(const char *task, const char *data_dir, double val_frac, 
         }
     }
     if (!st) st = up_path_join(path, sizeof path, dir, g_tasks[t].dev);
-    if (!st) st = up_dataset_load(path, g_tasks[t].fmt, &out->train, &out->report);
+    if (!st) st = up_dataset_read(path, g_tasks[t].fmt, &out->train, &out->report);
     if (st) {
         up_task_splits_free(out);
         return st;

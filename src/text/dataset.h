@@ -90,14 +90,14 @@ typedef struct {
     int label;    /* 0..n_labels-1 */
 } up_example;
 
-typedef struct {
+struct up_dataset { /* up_dataset in unplug.h */
     char name[32];               /* task name, e.g. "sst2"; "tsv"/"jsonl" for generic files */
     char **labels;               /* (n_labels) label names in id order */
     int n_labels;
     up_example *ex;              /* (n) in file order */
     size_t n;
     int pair;                    /* 1 if examples have text_b */
-} up_dataset;
+};
 
 typedef enum {
     UP_FMT_AUTO, UP_FMT_SST2, UP_FMT_COLA, UP_FMT_MRPC, UP_FMT_RTE, UP_FMT_WNLI,
@@ -113,7 +113,7 @@ up_status up_data_format_from_name(const char *name, up_data_format *out);
  * and ids, and a label outside it fails, naming the label and the known ones.
  * For the fixed formats label_space, when given, must have the format's labels.
  * On failure *out is empty ({0}). */
-up_status up_dataset_load(const char *path, up_data_format fmt, const up_dataset *label_space,
+up_status up_dataset_read(const char *path, up_data_format fmt, const up_dataset *label_space,
                           up_dataset *out);
 
 /* Limits of one parse; 0 fields mean the defaults above (tests lower them). */
@@ -127,8 +127,13 @@ up_status up_dataset_parse(const char *name, const char *buf, size_t len, up_dat
                            const up_dataset *label_space, const up_dataset_limits *lim,
                            up_dataset *out);
 
+/* n rows in memory (up_dataset_from_rows in unplug.h): labels are names,
+ * looked up in label_space or, without it, taken in order of first
+ * appearance; texts are checked as file rows are (non-empty, UTF-8). */
+up_status up_dataset_rows(const char *name, size_t n, const char *const *text, const char *const *text_b,
+                          const char *const *label, const up_dataset *label_space, up_dataset *out);
 /* Frees everything and leaves {0}; NULL and {0} are fine. */
-void up_dataset_free(up_dataset *d);
+void up_dataset_clear(up_dataset *d);
 
 /* Moves a seeded random k = round(frac * n) examples (at least 1, at most
  * n-1; needs n >= 2 and 0 < frac < 1) from d into val, which gets d's name and

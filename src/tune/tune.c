@@ -9,8 +9,8 @@
 #include "kernels/ops.h"
 #include "train/adamw.h"
 
-up_tune_opts up_tune_defaults(void) {
-    up_tune_opts o;
+up_tune_cfg up_tune_cfg_default(void) {
+    up_tune_cfg o;
     memset(&o, 0, sizeof o);
     o.n_prompt = 20;
     o.pool_mean = 1; /* measured: +4.4 points on SST-2 over [CLS] with the default model (docs/RESULTS.md) */
@@ -106,8 +106,8 @@ static void encoded_free(encoded *E) {
     free(E->ids); free(E->types); free(E->off); free(E->label);
 }
 
-up_status up_tune(const up_model *base, const char *task_name, const up_dataset *train, const up_dataset *val,
-                  const up_tune_opts *o, up_task **out, up_tune_report *rep) {
+up_status up_task_tune(const up_model *base, const char *task_name, const up_dataset *train, const up_dataset *val,
+                  const up_tune_cfg *o, up_task **out, up_tune_report *rep) {
     *out = NULL;
     up_tune_report dummy;
     if (!rep) rep = &dummy;

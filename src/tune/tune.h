@@ -3,9 +3,9 @@
  * [CLS] and a pooler + classifier head, trained with AdamW on the task's
  * training split, early-stopped on its validation split.
  *
- *     up_tune_opts o = up_tune_defaults();
+ *     up_tune_cfg o = up_tune_cfg_default();
  *     up_task *t;
- *     up_tune(base, "sst2", &splits.train, &splits.val, &o, &t, &rep);
+ *     up_task_tune(base, "sst2", &splits.train, &splits.val, &o, &t, &rep);
  */
 #ifndef UP_TUNE_H
 #define UP_TUNE_H
@@ -36,8 +36,8 @@ typedef struct {
     const up_task *init;    /* warm start: its prompt, head and kept neurons (re-tuning an expert) */
     int fixed_epochs;       /* run every epoch and return the last state: validation is not looked at
                              * (re-tuning inside the ratio search, which judges on validation itself) */
-} up_tune_opts;
-up_tune_opts up_tune_defaults(void);
+} up_tune_cfg;
+up_tune_cfg up_tune_cfg_default(void);
 
 /* The task's metric in points: Matthews x 100 for cola, accuracy x 100 otherwise. */
 double up_task_metric(const char *task, const int *pred, const int *gold, size_t n);
@@ -47,7 +47,7 @@ const char *up_task_metric_name(const char *task);
 up_status up_task_evaluate(const up_model *base, const up_task *t, const up_dataset *d, int batch, double *metric,
                            int *pred_out);
 
-up_status up_tune(const up_model *base, const char *task_name, const up_dataset *train, const up_dataset *val,
-                  const up_tune_opts *o, up_task **out, up_tune_report *rep);
+up_status up_task_tune(const up_model *base, const char *task_name, const up_dataset *train, const up_dataset *val,
+                  const up_tune_cfg *o, up_task **out, up_tune_report *rep);
 
 #endif
