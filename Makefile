@@ -1,11 +1,12 @@
 # Convenience entry points; the build itself is CMake (build/).
 #   make demo   install what is missing, build, fetch the real model, run the whole pipeline
 #               (MODEL=models/unplug-mini: the committed model; GLUE=DIR: the five-task benchmark)
-#   make test   install what is missing, build, run the test suite (CTest)
+#   make test   install what is missing, build, run the test suite (CTest), then the Python
+#               package's (pip install . into a venv, pytest)
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build demo test test-sanitize fuzz bench results clean default-model model ref-venv
+.PHONY: python-test all deps build demo test test-sanitize fuzz bench results clean default-model model ref-venv
 NAME ?= all-minilm-l6-v2
 DATA ?= ../shared/data
 all: build
@@ -22,6 +23,11 @@ demo: build
 
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	@bash scripts/python-test.sh $(BUILD)
+
+# the Python package alone (pip install . into a venv, then pytest)
+python-test: build
+	@bash scripts/python-test.sh $(BUILD)
 
 test-sanitize: deps
 	@cmake -S . -B build-san -DCMAKE_BUILD_TYPE=Debug -DUP_SANITIZE=ON >/dev/null
