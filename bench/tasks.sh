@@ -52,7 +52,7 @@ for task in $tasks_to_run; do
   t0=$(date +%s)
   if [ "$eval_only" = 1 ]; then
     echo "== $task: eval (experts of the earlier run)"
-    "$cli" eval "${common[@]}" --expert "$d/expert.expert" --full "$d/tuned.expert" --iters 9 | tee "$d/eval.out"
+    "$cli" eval "${common[@]}" --expert "$d/expert.expert" --full "$d/tuned.expert" --iters 9 --json-out "$d/eval.json" | tee "$d/eval.out"
     continue
   fi
   if [ "${SKIP_TUNE:-0}" = 1 ] && [ -f "$d/tuned.expert" ]; then
@@ -71,7 +71,7 @@ for task in $tasks_to_run; do
   [ "$maxex" != 0 ] && mx=(--max-examples "$maxex")
   "$cli" localize "${common[@]}" --expert "$d/tuned.expert" --out "$d/expert.expert" --tolerance "$tol" \
     --sweep "$sweep" --scores "$d/scores.tsv" --curve "$d/curve.tsv" "${mx[@]}" $(retune_of "$task") --lr 3e-3 --head-lr 3e-3 ${LOCALIZE_ARGS:-} \
-    >"$d/localize.out" 2> >(tee "$d/localize.err" | grep -vE "^attribution [0-9]+/" >&2)
+    --json-out "$d/localize.json" >"$d/localize.out" 2> >(tee "$d/localize.err" | grep -vE "^attribution [0-9]+/" >&2)
   grep -v "^sweep" "$d/localize.out"
   grep "^sweep" "$d/localize.out" | sed "s/^sweep/$task/" >>"$out/sweep.tsv"
   for method in $methods; do
@@ -81,7 +81,7 @@ for task in $tasks_to_run; do
     grep "^sweep" "$d/$method.out" | sed "s/^sweep/$task/" | tee -a "$out/sweep.tsv"
   done
   echo "== $task: eval"
-  "$cli" eval "${common[@]}" --expert "$d/expert.expert" --full "$d/tuned.expert" --iters 9 | tee "$d/eval.out"
+  "$cli" eval "${common[@]}" --expert "$d/expert.expert" --full "$d/tuned.expert" --iters 9 --json-out "$d/eval.json" | tee "$d/eval.out"
   echo "$(($(date +%s) - t0))" >"$d/seconds"
 done
 

@@ -229,6 +229,64 @@ UP_API const float *up_run_hidden(const up_run *r, int layer);
 UP_API const float *up_run_ffn_act(const up_run *r, int layer);
 
 
+/* ---- pretraining (unplug pretrain, mlm-eval) ------------------------------ */
+
+/* Masked-LM pretraining of a BERT encoder on plain text, resumable from a
+ * checkpoint, written in the Hugging Face layout (docs/PRETRAINING.md). */
+struct up_pretrain_report;
+
+typedef struct {
+    const char *train_path;    /* plain text, one paragraph per line */
+    const char *heldout_path;  /* NULL: no held-out evaluation */
+    const char *vocab_path;    /* vocab.txt */
+    const char *config_path;   /* config.json for a model from scratch, or NULL with init_dir */
+    const char *init_dir;      /* start from this HF model directory instead */
+    const char *out_dir;       /* HF layout written here at the end (and at each checkpoint) */
+    const char *ckpt_path;     /* checkpoint file (resumed from when it exists) */
+    int seq_len, batch;
+    long steps;                /* total optimizer steps */
+    long warmup;
+    float lr, min_lr, weight_decay, clip, beta2;
+    int cosine;                /* 1: cosine decay, 0: linear */
+    double mask_prob;
+    uint64_t seed;
+    long eval_every, ckpt_every, log_every;
+    int eval_batches;
+    up_precision precision;
+    int threads;
+    const char *out_dtype;     /* "bf16" (default), "f16" or "f32": the exported weights */
+    long stop_after;           /* > 0: stop (with a checkpoint) after this many steps of this run */
+    volatile int *interrupt;   /* set to 1 (e.g. by SIGINT) to checkpoint and stop */
+    void (*progress)(const struct up_pretrain_report *rep, long total_steps, void *user);
+    void *progress_user;
+} up_pretrain_opts;
+
+UP_API up_pretrain_opts up_pretrain_defaults(void);
+
+typedef struct up_pretrain_report {
+    long step;
+    double train_loss;         /* mean over the last log interval */
+    double heldout_loss, heldout_acc; /* last evaluation; acc in [0,1] */
+    double tokens_per_s;
+    long tokens_seen;
+} up_pretrain_report;
+
+UP_API up_status up_pretrain(const up_pretrain_opts *o, up_pretrain_report *rep);
+
+/* Held-out masked-token accuracy and loss of a model directory on a text
+ * file, with the same masking as pretraining (seeded). */
+UP_API up_status up_mlm_evaluate(const char *model_dir, const char *text_path, int seq_len, int batch, int max_batches,
+                          uint64_t seed, up_precision prec, double *loss, double *acc, long *n_masked);
+
+/* Times full training steps (forward, MLM head on 15% of tokens, backward,
+ * AdamW) of a random model of cfg's shape: mean seconds per step over iters
+ * after warmup, and the step's effective FLOPs (3x the forward products). */
+UP_API up_status up_pretrain_bench(const up_config *cfg, int B, int T, int warmup, int iters, up_precision prec, int threads,
+                            double *sec_per_step, double *flops_per_step);
+
+/* Monotonic wall-clock seconds (for timing around the calls above). */
+UP_API double up_now(void);
+
 /* ---- model: batch conveniences ------------------------------------------ */
 
 /* Token ids of n texts (pairs when b is non-NULL), [CLS] a [SEP] (b [SEP]),
@@ -330,8 +388,13 @@ UP_API const char *up_expert_label(const up_expert *e, int id);
 UP_API double up_expert_ratio(const up_expert *e);
 /* FFN neurons and attention heads kept, over all layers, and the totals */
 UP_API void up_expert_kept(const up_expert *e, long *ffn, long *ffn_total, long *heads, long *heads_total);
+/* Layers of the base, and the FFN neurons layer l keeps (sorted indices; *n
+ * of them), or NULL when it keeps every neuron (*n is then 0). */
+UP_API int up_expert_layers(const up_expert *e);
+UP_API const int32_t *up_expert_kept_neurons(const up_expert *e, int layer, int *n);
 /* Everything about the expert as a JSON object (task, labels, prompt shape,
- * pooling, max_len, method, ratio, kept per layer, metrics, fingerprint);
+ * pooling, max_len, method, ratio, kept per layer, metrics, the base's
+ * fingerprint and shape "L x C x F");
  * *json is freed with up_free. */
 UP_API up_status up_expert_info_json(const up_expert *e, char **json);
 UP_API void up_expert_free(up_expert *e);
@@ -450,6 +513,7 @@ UP_API up_status up_evaluate(const up_model *m, const up_expert *e, const up_exp
 typedef struct up_hub up_hub;
 UP_API up_status up_hub_new(const up_model *base, up_hub **out);
 UP_API void up_hub_free(up_hub *h);
+UP_API int up_hub_count(up_hub *h);   /* experts plugged */
 /* Loads path and plugs it under its task name (replacing an expert of the same
  * task); name_out (32 bytes, may be NULL) gets the name. */
 UP_API up_status up_hub_plug(up_hub *h, const char *path, char *name_out);

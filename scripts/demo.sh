@@ -77,7 +77,7 @@ cat "$d/tune.out"
 step "4. attribution (activation x gradient) and the search for the largest FFN pruning ratio within 1 point" \
   "unplug localize ${data[*]} --expert $d/tuned.expert --out $d/expert.expert --sweep 0.3,0.5,0.7 ${loc_opts[*]}"
 "$cli" localize "${data[@]}" --expert "$d/tuned.expert" --out "$d/expert.expert" "${loc_opts[@]}" \
-  --sweep 0.3,0.5,0.7 --curve "$d/curve.tsv" --scores "$d/scores.tsv" 2>&1 >"$d/localize.out" | tee "$d/localize.err" |
+  --sweep 0.3,0.5,0.7 --curve "$d/curve.tsv" --scores "$d/scores.tsv" --json-out "$d/localize.json" 2>&1 >"$d/localize.out" | tee "$d/localize.err" |
   grep -E "ratio" || true
 grep -v "^sweep" "$d/localize.out"
 awk -F'\t' '$1 == "sweep" {print "spam\t" $2 "\t" $3 "\t" $4 "\t" $5}' "$d/localize.out" >"$out/sweep.tsv"
@@ -88,7 +88,7 @@ done
 
 step "5. the expert against the tuned model it came from: metric and measured speed" \
   "unplug eval ${data[*]} --expert $d/expert.expert --full $d/tuned.expert"
-"$cli" eval "${data[@]}" --expert "$d/expert.expert" --full "$d/tuned.expert" | tee "$d/eval.out"
+"$cli" eval "${data[@]}" --expert "$d/expert.expert" --full "$d/tuned.expert" --json-out "$d/eval.json" | tee "$d/eval.out"
 
 step "6. serving: unplug serve plugs the expert over the one base model; a few requests" \
   "unplug serve --experts-dir $out/experts --port 0"

@@ -17,11 +17,11 @@ mkdir -p "$R/toy" "$R/half"
 for pair in toy:0.75 half:0.5; do
   d=${pair%%:*}
   "$cli" localize --model "$M" --expert "$R/toy/tuned.expert" "${data[@]}" --out "$R/$d/expert.expert" \
-    --ratio "${pair#*:}" >"$R/$d/localize.out" 2>"$R/$d/localize.err" || { bad "localize $d"; cat "$R/$d/localize.err" >&2; }
+    --ratio "${pair#*:}" --json-out "$R/$d/localize.json" >"$R/$d/localize.out" 2>"$R/$d/localize.err" || { bad "localize $d"; cat "$R/$d/localize.err" >&2; }
 done
 cp "$R/toy/tuned.expert" "$R/half/tuned.expert"
 "$cli" eval --model "$M" --expert "$R/toy/expert.expert" --full "$R/toy/tuned.expert" "${data[@]}" --iters 1 \
-  >"$R/toy/eval.out" 2>&1 || { bad "eval"; cat "$R/toy/eval.out" >&2; }
+  --json-out "$R/toy/eval.json" >"$R/toy/eval.out" 2>&1 || { bad "eval"; cat "$R/toy/eval.out" >&2; }
 
 printf 'ratio\tval_metric\twithin_tolerance\n# sweep: ratio\tval_metric\treport_metric\n# 0.3\t1\t2\n' >"$R/toy/curve.tsv"
 printf '0.475000\t79.2661\t1\n0.712500\t71.1111\t0\n0.593750\t78.6543\t1\n' >>"$R/toy/curve.tsv"
@@ -87,7 +87,7 @@ grep -qF "batch 1 x 16 tokens" "$H" && grep -qF "speed-up ${s1}x" "$H" && ok || 
 
 # missing inputs: each plot says so, the report is still written
 mkdir -p "$tmp/one/only"
-cp "$R/toy/eval.out" "$tmp/one/only/"
+cp "$R/toy/eval.json" "$tmp/one/only/"
 "$cli" report --results "$tmp/one" >/dev/null 2>&1 && ok || bad "report of a sparse directory"
 for f in "sweep.tsv missing" "scaling.tsv missing" "curve.tsv missing" "expert.expert under the results directory missing"; do
   grep -qF "$f" "$tmp/one/report.html" && ok || bad "no '$f' message"
@@ -112,6 +112,11 @@ printf 't\t8.5\t128\t1\t1\t1\n' >"$tmp/b3/scaling.tsv"
 expect_fail "fractional batch" "scaling.tsv:1: column 'batch': expected an integer" "$cli" report --results "$tmp/b3"
 head -c 400 "$R/toy/expert.expert" >"$tmp/b4/t/expert.expert"
 expect_fail "truncated expert" "b4/t/expert.expert" "$cli" report --results "$tmp/b4"
+mkdir -p "$tmp/b5/t"
+printf '{"metric": "accuracy", "full": [1]' >"$tmp/b5/t/eval.json"
+expect_fail "broken eval.json" "b5/t/eval.json:1: not a JSON object" "$cli" report --results "$tmp/b5"
+printf '{"metric": "accuracy", "full": 3}' >"$tmp/b5/t/eval.json"
+expect_fail "eval.json without its fields" "b5/t/eval.json: expected eval --json-out's fields" "$cli" report --results "$tmp/b5"
 "$cli" report --help | grep -q "usage: unplug report --results DIR" && ok || bad "--help"
 
 finish

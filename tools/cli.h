@@ -33,6 +33,7 @@ typedef struct {
     int keep_ffn;
     int normalize, hidden; /* embed */
     int search_steps;      /* localize */
+    const char *json_out;  /* tune, localize, eval: also write the JSON result here */
 } args;
 
 /* "unplug: WHAT: the library's last message" on stderr; returns 1 */

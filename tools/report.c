@@ -7,8 +7,10 @@
  *   DIR/scaling.tsv         task batch tokens full_ms expert_ms speedup
  *   DIR/TASK/curve.tsv      ratio val_metric within_tolerance (the ratio search, in order)
  *   DIR/TASK/expert.expert  the pruned expert: kept FFN neurons per layer
- *   DIR/TASK/eval.out       `unplug eval` output: the summary table
- *   DIR/TASK/tuned.expert, localize.out, localize.err   fallbacks and hints
+ *   DIR/TASK/eval.json      `unplug eval --json-out`: the summary table
+ *   DIR/TASK/localize.json  `unplug localize --json-out`: the unpruned
+ *                           validation metric and the search tolerance
+ *   DIR/TASK/tuned.expert   the tuned metric when eval.json is absent
  *
  *     unplug report --results build/results      # -> build/results/report.html
  *
@@ -27,9 +29,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "unplug.h"
-#include "base/base.h"
-#include "io/expert.h"
-#include "io/safetensors.h"
 #include "cli.h"
 
 #define MAX_INPUT ((size_t)64 << 20) /* bytes accepted from one input file */
@@ -57,10 +56,10 @@ typedef struct {
     size_t n_curve, cap_curve;
     int have_curve;
     double full_val, tol;    /* unpruned validation metric, search tolerance; NAN unknown */
-    up_task *expert;         /* expert.expert, NULL if absent */
+    up_expert *expert;       /* expert.expert, NULL if absent */
     long F;                  /* its base's FFN width */
     double ex_ratio;
-    /* summary: eval.out, else the experts' metadata; NAN / -1 unknown */
+    /* summary: eval.json, else the experts' metadata; NAN / -1 unknown */
     char metric[32];
     double full, exp, ratio;
     long kept, total;
@@ -101,9 +100,9 @@ static char *join(const char *a, const char *b, const char *c) {
 /* v with room for one more element of size sz (n used, *cap allocated), or NULL (v untouched) */
 static void *grow(void *v, size_t *cap, size_t n, size_t sz) {
     if (n < *cap) return v;
-    size_t c = *cap ? 2 * *cap : 16, bytes;
-    if (!up_mul_ok(c, sz, &bytes)) return NULL;
-    void *p = realloc(v, bytes);
+    size_t c = *cap ? 2 * *cap : 16;
+    if (c > SIZE_MAX / sz) return NULL;
+    void *p = realloc(v, c * sz);
     if (p) *cap = c;
     return p;
 }
@@ -118,6 +117,26 @@ typedef struct {
     long line;
 } tsv;
 
+/* The whole file (at most MAX_INPUT bytes) into *buf, NUL-terminated; -1 (printed) on failure. */
+static int read_all(const char *path, char **buf, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    *buf = NULL;
+    if (!f) return fprintf(stderr, "unplug: %s: %s\n", path, strerror(errno)), -1;
+    char *b = malloc(MAX_INPUT + 1);
+    size_t n = b ? fread(b, 1, MAX_INPUT + 1, f) : 0;
+    int err = ferror(f);
+    fclose(f);
+    if (!b) return oom();
+    if (err || n > MAX_INPUT) {
+        free(b);
+        return fprintf(stderr, "unplug: %s: %s\n", path, err ? "read error" : "larger than the 64 MiB an input may be"), -1;
+    }
+    b[n] = 0;
+    *buf = b;
+    *len = n;
+    return 0;
+}
+
 /* 1 read, 0 no such file, -1 error (printed). */
 static int tsv_open(tsv *r, const char *path) {
     memset(r, 0, sizeof *r);
@@ -125,7 +144,7 @@ static int tsv_open(tsv *r, const char *path) {
     struct stat st;
     if (stat(path, &st) != 0 && errno == ENOENT) return 0;
     size_t len;
-    if (up_read_file(path, MAX_INPUT, &r->buf, &len) != UP_OK) return fprintf(stderr, "unplug: %s\n", up_errmsg()), -1;
+    if (read_all(path, &r->buf, &len)) return -1;
     if (memchr(r->buf, 0, len)) {
         fprintf(stderr, "unplug: %s: holds a NUL byte: not a text file\n", path);
         free(r->buf);
@@ -184,31 +203,6 @@ static int tsv_num(const tsv *r, const char *col, const char *s, double lo, doub
     return 0;
 }
 
-/* a finite number in -1e9..1e9 at *s (after spaces); *s moves past it. 0 if there is none. */
-static int take_num(const char **s, double *v) {
-    char *end;
-    errno = 0;
-    double x = strtod(*s, &end);
-    if (end == *s || errno || !isfinite(x) || fabs(x) > 1e9) return 0;
-    *s = end;
-    *v = x;
-    return 1;
-}
-
-/* the number after the first "key" in the text file at path; NAN if either is absent. -1 on a read error. */
-static int number_after(const char *path, const char *key, double *out) {
-    *out = NAN;
-    tsv r;
-    int o = tsv_open(&r, path);
-    if (o <= 0) return o;
-    const char *s = strstr(r.buf, key);
-    if (s) {
-        s += strlen(key);
-        take_num(&s, out);
-    }
-    free(r.buf);
-    return 0;
-}
 
 /* ---- tasks and methods -------------------------------------------------- */
 
@@ -334,35 +328,30 @@ static int add_curve(void *user, const tsv *r, char *const *f, const double *v) 
 #define NCOLS(c) ((int)(sizeof c / sizeof *c))
 
 /* a number of an expert's metrics, in -1e9..1e9; NAN if absent */
-static double jnum(json_t *o, const char *key) {
-    json_t *v = json_object_get(o, key);
-    double x = json_is_number(v) ? json_number_value(v) : NAN;
-    return fabs(x) <= 1e9 ? x : NAN;
-}
 
-/* An expert file: 0 read (or absent: *t NULL), -1 error. With F non-NULL also
- * its base's FFN width, from the metadata base_shape "L x C x F". */
-static int read_expert(const char *path, up_task **t, up_expert_meta *info, json_t **metrics, long *F, char **shape) {
-    *t = NULL;
-    *metrics = NULL;
+/* An expert file: 0 read (or absent: *e NULL), -1 error. With F non-NULL also
+ * its base's FFN width, from its base shape "L x C x F". */
+static int read_expert(const char *path, up_expert **e, json_t **info, long *F, char **shape) {
+    *e = NULL;
+    *info = NULL;
     struct stat st;
     if (stat(path, &st) != 0 && errno == ENOENT) return 0;
-    if (up_expert_read(path, NULL, t, info) != UP_OK) return fprintf(stderr, "unplug: %s\n", up_errmsg()), -1;
-    *metrics = json_loads(info->metrics, 0, NULL); /* NULL if not JSON: then no metrics */
-    if (!F) return 0;
-    up_st_set *s;
-    int L = 0, C = 0;
-    *F = 0;
-    if (up_st_open_file(path, &s) == UP_OK) {
-        const char *v = up_st_meta(s, "base_shape");
-        if (!v || sscanf(v, "%d x %d x %ld", &L, &C, F) != 3) *F = 0;
-        up_st_close(s);
+    char *js = NULL;
+    if (up_expert_load(NULL, path, e) != UP_OK || up_expert_info_json(*e, &js) != UP_OK) {
+        fprintf(stderr, "unplug: %s\n", up_errmsg());
+        up_expert_free(*e);
+        return *e = NULL, -1;
     }
-    if (*F < 1) {
+    *info = json_loads(js, 0, NULL);
+    up_free(js);
+    if (!F) return 0;
+    int L = 0, C = 0;
+    const char *v = json_string_value(json_object_get(*info, "base_shape"));
+    if (!v || sscanf(v, "%d x %d x %ld", &L, &C, F) != 3 || *F < 1) {
         fprintf(stderr, "unplug: %s: metadata 'base_shape': expected \"L x C x F\"\n", path);
-        up_task_free(*t);
-        json_decref(*metrics);
-        return *t = NULL, *metrics = NULL, -1;
+        up_expert_free(*e);
+        json_decref(*info);
+        return *e = NULL, *info = NULL, -1;
     }
     if (shape && !*shape) {
         size_t n = 64;
@@ -371,64 +360,90 @@ static int read_expert(const char *path, up_task **t, up_expert_meta *info, json
     return 0;
 }
 
-/* eval.out: metric rows "NAME full expert" and the speed-up lines "WORD B x T ... speed-up S.SSx" */
+/* A JSON file written by --json-out: 1 read (*o), 0 absent, -1 error (printed). */
+static int read_json(const char *path, json_t **o) {
+    *o = NULL;
+    struct stat st;
+    if (stat(path, &st) != 0 && errno == ENOENT) return 0;
+    char *buf;
+    size_t len;
+    if (read_all(path, &buf, &len)) return -1;
+    json_error_t err;
+    *o = json_loadb(buf, len, 0, &err);
+    free(buf);
+    if (!*o || !json_is_object(*o)) {
+        fprintf(stderr, "unplug: %s:%d: not a JSON object: %s\n", path, err.line, *o ? "another JSON value" : err.text);
+        json_decref(*o);
+        return *o = NULL, -1;
+    }
+    return 1;
+}
+
+/* a number of a JSON object, NAN when absent, null or out of range */
+static double jnum(json_t *o, const char *key) {
+    json_t *v = json_object_get(o, key);
+    double x = json_is_number(v) ? json_number_value(v) : NAN;
+    return fabs(x) <= 1e9 ? x : NAN;
+}
+
+/* eval.json (`unplug eval --json-out`): the metric of both models and the speed-ups */
 static int read_eval(task_rec *t, const char *path) {
-    tsv r;
-    int o = tsv_open(&r, path), found = 0, matched = 0;
-    if (o <= 0) return o;
-    char *f[1], first[32] = "";
-    double full_first = NAN, exp_first = NAN;
-    while (tsv_next(&r, f, 1) > 0) {
-        const char *word = f[0] + strspn(f[0], " "), *rest = word + strcspn(word, " "), *sp = strstr(word, "speed-up ");
-        const char *q = rest;
-        size_t w = (size_t)(rest - word);
-        double a, b;
-        if (w < 32 && take_num(&q, &a) && take_num(&q, &b) && !q[strspn(q, " ")]) {
-            char name[32];
-            snprintf(name, sizeof name, "%.*s", (int)w, word);
-            if (!found++) { full_first = a; exp_first = b; snprintf(first, sizeof first, "%s", name); }
-            if (t->metric[0] && !strcmp(name, t->metric)) { t->full = a; t->exp = b; matched = 1; }
-        } else if (sp && (q = rest, take_num(&q, &a)) && !strncmp(q, " x ", 3) && (q += 3, take_num(&q, &b)) && a >= 1 &&
-                   b >= 1) {
-            const char *v = sp + 9;
-            double x;
-            int one = !strncmp(word, "latency", 7);
-            snprintf(one ? t->shape_one : t->shape_batch, sizeof t->shape_one, "%d&times;%d", (int)a, (int)b);
-            if (take_num(&v, &x) && x > 0) *(one ? &t->sp_one : &t->sp_batch) = x;
-        }
+    json_t *o;
+    int r = read_json(path, &o);
+    if (r <= 0) return r;
+    const char *metric = json_string_value(json_object_get(o, "metric"));
+    json_t *full = json_object_get(o, "full"), *exp = json_object_get(o, "expert"), *tm = json_object_get(o, "timing");
+    if (!metric || !json_is_object(full) || !json_is_object(exp) || (tm && !json_is_array(tm))) {
+        fprintf(stderr, "unplug: %s: expected eval --json-out's fields metric, full, expert, timing\n", path);
+        json_decref(o);
+        return -1;
     }
-    if (found && !matched && !t->metric[0]) { /* no metric name known: the first row */
-        t->full = full_first;
-        t->exp = exp_first;
-        snprintf(t->metric, sizeof t->metric, "%s", first);
+    snprintf(t->metric, sizeof t->metric, "%s", metric);
+    t->full = jnum(full, "metric");
+    t->exp = jnum(exp, "metric");
+    size_t i;
+    json_t *x;
+    json_array_foreach(tm, i, x) {
+        double B = jnum(x, "batch"), T = jnum(x, "tokens"), sp = jnum(x, "speedup");
+        if (!(B >= 1 && T >= 1 && B <= 1e6 && T <= 1e6)) continue;
+        int one = B == 1;
+        snprintf(one ? t->shape_one : t->shape_batch, sizeof t->shape_one, "%d&times;%d", (int)B, (int)T);
+        if (sp > 0) *(one ? &t->sp_one : &t->sp_batch) = sp;
     }
-    free(r.buf);
+    json_decref(o);
     return 0;
+}
+
+/* FFN neurons expert e (of a base F wide) keeps in layer l */
+static long kept_in(const up_expert *e, int l, long F) {
+    int n;
+    return up_expert_kept_neurons(e, l, &n) ? n : F;
 }
 
 /* every file of task t under R->dir */
 static int read_task(report *R, task_rec *t) {
-    static const char *const files[] = {"curve.tsv", "expert.expert", "tuned.expert", "eval.out", "localize.out", "localize.err"};
-    char *p[6] = {0};
-    up_expert_meta info, tinfo;
-    json_t *m = NULL, *tm = NULL;
-    up_task *tuned = NULL;
+    static const char *const files[] = {"curve.tsv", "expert.expert", "tuned.expert", "eval.json", "localize.json"};
+    enum { NF = sizeof files / sizeof *files };
+    char *p[NF] = {0};
+    json_t *info = NULL, *tinfo = NULL, *loc = NULL;
+    up_expert *tuned = NULL;
     int rc = 0;
-    for (int i = 0; i < 6 && !rc; i++)
+    for (int i = 0; i < NF && !rc; i++)
         if (!(p[i] = join(R->dir, t->name, files[i]))) rc = oom();
     int o = rc ? -1 : read_table(p[0], curve_cols, NCOLS(curve_cols), add_curve, t);
     t->have_curve = o == 1;
-    if (o < 0 || read_expert(p[1], &t->expert, &info, &m, &t->F, &R->model_desc) ||
-        read_expert(p[2], &tuned, &tinfo, &tm, NULL, NULL)) {
+    if (o < 0 || read_expert(p[1], &t->expert, &info, &t->F, &R->model_desc) ||
+        read_expert(p[2], &tuned, &tinfo, NULL, NULL) || read_json(p[4], &loc) < 0) {
         rc = -1;
         goto done;
     }
-    /* the metadata first, eval.out's numbers over them */
+    /* the experts' metadata first, eval.json's numbers over them */
+    json_t *m = json_object_get(info, "metrics"), *tm = json_object_get(tinfo, "metrics");
     const char *mn = json_string_value(json_object_get(m ? m : tm, "metric"));
     if (mn) snprintf(t->metric, sizeof t->metric, "%s", mn);
     if (tuned) t->full = jnum(tm, "tuned_report");
     if (t->expert) {
-        t->ex_ratio = t->ratio = info.ratio;
+        t->ex_ratio = t->ratio = up_expert_ratio(t->expert);
         t->full_val = jnum(m, "full_val");
         t->exp = jnum(m, "expert_report");
         if (t->exp < 0) t->exp = NAN; /* -1: there was no report split */
@@ -442,15 +457,16 @@ static int read_task(report *R, task_rec *t) {
             goto done;
         }
     }
-    if (read_eval(t, p[3]) || (isnan(t->full_val) && number_after(p[4], "(full ", &t->full_val)) ||
-        number_after(p[5], "(tolerance ", &t->tol))
-        rc = -1;
+    if (isnan(t->full_val)) t->full_val = jnum(loc, "full_val");
+    t->tol = jnum(loc, "tolerance");
+    if (read_eval(t, p[3])) rc = -1;
     if (!(t->tol >= 0)) t->tol = NAN;
 done:
-    up_task_free(tuned);
-    json_decref(m);
-    json_decref(tm);
-    for (int i = 0; i < 6; i++) free(p[i]);
+    up_expert_free(tuned);
+    json_decref(info);
+    json_decref(tinfo);
+    json_decref(loc);
+    for (int i = 0; i < NF; i++) free(p[i]);
     return rc;
 }
 
@@ -463,7 +479,7 @@ static int scan_dir(report *R) {
     char **names = NULL;
     size_t n = 0, cap = 0;
     int rc = 0;
-    static const char *const files[] = {"curve.tsv", "expert.expert", "eval.out", "tuned.expert"};
+    static const char *const files[] = {"curve.tsv", "expert.expert", "eval.json", "tuned.expert"};
     for (struct dirent *e; !rc && (e = readdir(d));) {
         if (e->d_name[0] == '.') continue;
         int any = 0;
@@ -497,7 +513,7 @@ static void report_free(report *R) {
     for (size_t i = 0; i < R->nt; i++) {
         free(R->t[i].name);
         free(R->t[i].curve);
-        up_task_free(R->t[i].expert);
+        up_expert_free(R->t[i].expert);
     }
     for (int i = 0; i < R->nm; i++) free(R->methods[i]);
     free(R->t);
@@ -744,7 +760,7 @@ static void section_summary(FILE *f, const report *R) {
     if (!fig_open(f, "summary", "Summary",
                   "Per task: the report-split metric of the tuned model (all FFN neurons) and of the pruned expert, "
                   "the share of FFN neurons pruned, and the measured speed-up of the expert's forward (from "
-                  "TASK/eval.out; else from the expert files' metadata).",
+                  "TASK/eval.json; else from the expert files' metadata).",
                   R->nt ? NULL : "missing: no task directories, sweep.tsv or scaling.tsv", R->dir))
         return;
     fputs("<table><tr><th>task</th><th>metric</th><th>tuned full</th><th>expert</th><th>&Delta;</th><th>FFN pruned</th>"
@@ -914,13 +930,13 @@ static void section_kept(FILE *f, const report *R) {
     int L = 0, n = 0;
     long F = 0, top = 0;
     for (size_t i = 0; i < R->nt; i++) {
-        const up_task *e = R->t[i].expert;
+        const up_expert *e = R->t[i].expert;
         if (!e) continue;
         n++;
-        if (e->n_layers > L) L = e->n_layers;
+        if (up_expert_layers(e) > L) L = up_expert_layers(e);
         if (R->t[i].F > F) F = R->t[i].F;
-        for (int l = 0; l < e->n_layers; l++)
-            if ((e->kept[l] ? e->n_kept[l] : R->t[i].F) > top) top = e->kept[l] ? e->n_kept[l] : R->t[i].F;
+        for (int l = 0; l < up_expert_layers(e); l++)
+            if (kept_in(e, l, R->t[i].F) > top) top = kept_in(e, l, R->t[i].F);
     }
     fputs("<div class=\"legend\">", f);
     for (size_t i = 0; i < R->nt; i++)
@@ -939,8 +955,8 @@ static void section_kept(FILE *f, const report *R) {
         for (size_t i = 0; i < R->nt; i++) {
             const task_rec *t = &R->t[i];
             if (!t->expert) continue;
-            if (l < t->expert->n_layers) {
-                long v = t->expert->kept[l] ? t->expert->n_kept[l] : t->F;
+            if (l < up_expert_layers(t->expert)) {
+                long v = kept_in(t->expert, l, t->F);
                 double y0 = map(&p.y, 0), y1 = map(&p.y, (double)v);
                 fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"><title>", gx + k * bw, y1,
                         bw > 1.5 ? bw - 1 : bw, y0 - y1, colour((int)i));
@@ -973,16 +989,18 @@ static long overlap(const int32_t *a, int na, const int32_t *b, int nb) {
 
 /* Jaccard index of the (layer, neuron) pairs two experts keep; NAN if their bases differ in shape */
 static double jaccard(const task_rec *a, const task_rec *b) {
-    const up_task *x = a->expert, *y = b->expert;
-    if (x->n_layers != y->n_layers || a->F != b->F) return NAN;
+    const up_expert *x = a->expert, *y = b->expert;
+    if (up_expert_layers(x) != up_expert_layers(y) || a->F != b->F) return NAN;
     long inter = 0, na = 0, nb = 0;
-    for (int l = 0; l < x->n_layers; l++) {
-        long ka = x->kept[l] ? x->n_kept[l] : a->F, kb = y->kept[l] ? y->n_kept[l] : b->F;
+    for (int l = 0; l < up_expert_layers(x); l++) {
+        int nx, ny;
+        const int32_t *kx = up_expert_kept_neurons(x, l, &nx), *ky = up_expert_kept_neurons(y, l, &ny);
+        long ka = kx ? nx : a->F, kb = ky ? ny : b->F;
         na += ka;
         nb += kb;
-        if (!x->kept[l]) inter += kb;
-        else if (!y->kept[l]) inter += ka;
-        else inter += overlap(x->kept[l], x->n_kept[l], y->kept[l], y->n_kept[l]);
+        if (!kx) inter += kb;
+        else if (!ky) inter += ka;
+        else inter += overlap(kx, nx, ky, ny);
     }
     return na + nb - inter > 0 ? (double)inter / (double)(na + nb - inter) : NAN;
 }
@@ -1204,7 +1222,8 @@ static const char *report_help =
     "Writes one self-contained HTML file (inline CSS and SVG: no scripts, nothing\n"
     "fetched) with a summary table and plots of the measured results in DIR, the\n"
     "layout bench/tasks.sh and bench/scaling.sh write:\n"
-    "  DIR/TASK/eval.out        the summary: tuned and expert metric, ratio, speed-up\n"
+    "  DIR/TASK/eval.json       the summary: tuned and expert metric, speed-ups (unplug eval --json-out)\n"
+    "  DIR/TASK/localize.json   unpruned validation metric, search tolerance (unplug localize --json-out)\n"
     "  DIR/TASK/curve.tsv       validation metric vs FFN pruning ratio in the search\n"
     "  DIR/sweep.tsv            metric vs pruning ratio per attribution method\n"
     "  DIR/TASK/expert.expert   kept neurons per layer; their overlap between tasks\n"

@@ -14,10 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include "unplug.h"
+#include "unplug_serve.h"
 #include "cli.h"
-#include "base/base.h"
-#include "serve/server.h"
-#include "text/dataset.h"
 
 static int num_arg(const char *flag, const char *v, double lo, double hi, double *out) {
     char *end;
@@ -238,19 +237,15 @@ int cmd_classify(int argc, char **argv) {
     }
     if (!expert) return fputs(classify_help, stderr), 2;
     up_model *base = NULL;
-    up_hub *hub = NULL;
-    up_run *run = NULL;
-    up_task_buf buf = {0};
-    char task[32];
+    up_expert *e = NULL;
     int rc = load_model(&m, &base);
-    if (!rc && (up_hub_new(base, &hub) != UP_OK || up_hub_plug(hub, expert, task) != UP_OK)) rc = die(expert);
-    up_hub_expert *e = rc ? NULL : up_hub_acquire(hub, task);
-    int T = e ? e->task->max_len : 0, NL = e ? e->task->n_labels : 0;
-    if (e && (up_run_new(base, B, T, &run) != UP_OK || up_task_buf_init(&buf, B, T) != UP_OK)) rc = die("cannot set up the run");
+    if (!rc && up_expert_load(base, expert, &e) != UP_OK) rc = die(expert);
+    int NL = e ? up_expert_n_labels(e) : 0;
     char **lines = calloc((size_t)B, sizeof *lines);
     const char **a = calloc((size_t)B, sizeof *a), **b = calloc((size_t)B, sizeof *b);
     float *probs = calloc((size_t)B * UP_MAX_LABELS, sizeof(float));
-    if (!lines || !a || !b || !probs) rc = rc ? rc : die("out of memory");
+    int *best = calloc((size_t)B, sizeof *best);
+    if (!lines || !a || !b || !probs || !best) rc = rc ? rc : die("out of memory");
     char *line = NULL;
     size_t cap = 0;
     long lineno = 0;
@@ -272,15 +267,13 @@ int cmd_classify(int argc, char **argv) {
             n++;
         }
         if (n == B || (eof && n)) {
-            if (up_task_classify(e->view, e->task, run, &buf, a, b, n, probs) != UP_OK) { rc = die("classify"); break; }
+            if (up_expert_classify(e, (size_t)n, a, pairs ? b : NULL, best, probs) != UP_OK) { rc = die("classify"); break; }
             for (int i = 0; i < n; i++) {
                 json_t *p = json_object();
-                int best = 0;
-                for (int k2 = 0; k2 < NL; k2++) {
-                    json_object_set_new(p, e->task->labels[k2], json_real(probs[i * NL + k2]));
-                    if (probs[i * NL + k2] > probs[i * NL + best]) best = k2;
-                }
-                json_t *o = json_pack("{s:s,s:o,s:s}", "label", e->task->labels[best], "probabilities", p, "expert", e->name);
+                for (int k2 = 0; k2 < NL; k2++)
+                    json_object_set_new(p, up_expert_label(e, k2), json_real(probs[i * NL + k2]));
+                json_t *o = json_pack("{s:s,s:o,s:s}", "label", up_expert_label(e, best[i]), "probabilities", p,
+                                      "expert", up_expert_task(e));
                 char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(9));
                 puts(s);
                 free(s);
@@ -292,11 +285,8 @@ int cmd_classify(int argc, char **argv) {
         }
     }
     for (int i = 0; i < n; i++) free(lines[i]);
-    free(line); free(lines); free(a); free(b); free(probs);
-    up_task_buf_free(&buf);
-    up_run_free(run);
-    up_hub_release(hub, e);
-    up_hub_free(hub);
+    free(line); free(lines); free(a); free(b); free(probs); free(best);
+    up_expert_free(e);
     up_model_free(base);
     return rc;
 }
@@ -339,66 +329,54 @@ int cmd_router(int argc, char **argv) {
         else { fprintf(stderr, "unplug: unknown option '%s' (see unplug router --help)\n", s); return 2; }
     }
     if (!tasks || !out) return fputs(router_help, stderr), 2;
-    up_router_data d = {.max_len = (int)maxlen, .epochs = (int)epochs, .heldout_share = held, .seed = (uint64_t)seed};
-    up_dataset sets[UP_ROUTER_MAX_TASKS];
-    memset(sets, 0, sizeof sets);
+    up_router_opts ro = up_router_opts_default();
+    ro.per_task = (int)per;
+    ro.heldout_share = held;
+    ro.epochs = (int)epochs;
+    ro.max_len = (int)maxlen;
+    ro.seed = (uint64_t)seed;
+    char names[UP_ROUTER_MAX_TASKS][32];
+    const char *name_p[UP_ROUTER_MAX_TASKS];
+    up_dataset *sets[UP_ROUTER_MAX_TASKS] = {0};
     char list[4096];
     snprintf(list, sizeof list, "%s", tasks);
-    int rc = 0;
+    int rc = 0, nt = 0;
     for (char *tok = strtok(list, ","); tok && !rc; tok = strtok(NULL, ",")) {
-        if (d.n_tasks == UP_ROUTER_MAX_TASKS) { fprintf(stderr, "unplug: at most %d tasks\n", UP_ROUTER_MAX_TASKS); rc = 2; break; }
+        if (nt == UP_ROUTER_MAX_TASKS) { fprintf(stderr, "unplug: at most %d tasks\n", UP_ROUTER_MAX_TASKS); rc = 2; break; }
         char *eq = strchr(tok, '=');
         if (eq) *eq = 0;
-        if (!tok[0] || strlen(tok) >= sizeof d.tasks[0]) { fprintf(stderr, "unplug: bad task name in --tasks\n"); rc = 2; break; }
-        snprintf(d.tasks[d.n_tasks], sizeof d.tasks[0], "%s", tok);
-        up_dataset *ds = &sets[d.n_tasks];
+        if (!tok[0] || strlen(tok) >= sizeof names[0]) { fprintf(stderr, "unplug: bad task name in --tasks\n"); rc = 2; break; }
+        snprintf(names[nt], sizeof names[0], "%s", tok);
+        name_p[nt] = names[nt];
         if (eq) {
-            if (up_dataset_read(eq + 1, UP_FMT_AUTO, NULL, ds) != UP_OK) rc = die(eq + 1);
+            if (up_dataset_load(eq + 1, NULL, NULL, &sets[nt]) != UP_OK) rc = die(eq + 1);
+        } else if (!data) {
+            fprintf(stderr, "unplug: task '%s' needs --data DIR (or TASK=FILE)\n", tok);
+            rc = 2;
         } else {
-            if (!data) { fprintf(stderr, "unplug: task '%s' needs --data DIR (or TASK=FILE)\n", tok); rc = 2; break; }
-            up_task_splits sp;
-            if (up_task_load(tok, data, 0.1, 42, &sp) != UP_OK) rc = die(tok);
-            else {
-                *ds = sp.train; /* keep the training split only */
-                memset(&sp.train, 0, sizeof sp.train);
-                up_task_splits_free(&sp);
-            }
+            up_dataset *val = NULL; /* the training split only */
+            if (up_dataset_task(tok, data, 42, &sets[nt], &val, NULL) != UP_OK) rc = die(tok);
+            up_dataset_free(val);
         }
-        d.n_tasks++;
+        nt++;
     }
-    /* a seeded sample of each task's examples */
-    size_t total = 0;
-    for (int k = 0; k < d.n_tasks; k++) total += sets[k].n < (size_t)per ? sets[k].n : (size_t)per;
-    const char **a = calloc(total ? total : 1, sizeof *a), **b = calloc(total ? total : 1, sizeof *b);
-    int *label = calloc(total ? total : 1, sizeof *label);
-    size_t n = 0;
-    uint64_t s = (uint64_t)seed * 7919 + 1;  /* a stream: up_mix64(s++) */
-    for (int k = 0; k < d.n_tasks && !rc && a && b && label; k++) {
-        size_t want = sets[k].n < (size_t)per ? sets[k].n : (size_t)per;
-        for (size_t j = 0; j < want; j++) {
-            size_t pick = want == sets[k].n ? j : (size_t)(up_mix64(s++) % sets[k].n);
-            a[n] = sets[k].ex[pick].text;
-            b[n] = sets[k].ex[pick].text_b;
-            label[n++] = k;
-        }
-        fprintf(stderr, "router: %-12s %zu examples\n", d.tasks[k], want);
-    }
-    d.a = a; d.b = b; d.label = label; d.n = n;
+    for (int k = 0; k < nt && !rc; k++)
+        fprintf(stderr, "router: %-12s %zu examples\n", names[k],
+                up_dataset_size(sets[k]) < (size_t)per ? up_dataset_size(sets[k]) : (size_t)per);
     up_model *base = NULL;
     up_router *r = NULL;
     double acc[UP_ROUTER_MAX_TASKS];
-    if (!rc && (!a || !b || !label)) rc = die("out of memory");
     if (!rc) rc = load_model(&m, &base);
-    if (!rc && up_router_train(base, &d, &r, acc) != UP_OK) rc = die("router training failed");
+    if (!rc && up_router_build(base, nt, name_p, (const up_dataset *const *)sets, &ro, &r, acc) != UP_OK)
+        rc = die("router training failed");
     if (!rc && up_router_save(out, base, r) != UP_OK) rc = die(out);
     if (!rc) {
-        printf("router: %d tasks, held-out routing accuracy %.2f%%\n", d.n_tasks, r->heldout_acc);
-        for (int k = 0; k < d.n_tasks; k++) printf("  %-12s %.2f%%\n", d.tasks[k], acc[k]);
+        printf("router: %d tasks, held-out routing accuracy %.2f%%\n", nt, up_router_heldout_acc(r));
+        for (int k = 0; k < nt; k++) printf("  %-12s %.2f%%\n", names[k], acc[k]);
         printf("wrote %s\n", out);
     }
     up_router_free(r);
     up_model_free(base);
-    for (int k = 0; k < d.n_tasks; k++) up_dataset_clear(&sets[k]);
-    free(a); free(b); free(label);
+    for (int k = 0; k < nt; k++) up_dataset_free(sets[k]);
     return rc;
 }

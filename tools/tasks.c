@@ -102,11 +102,22 @@ static void progress(const up_progress *p, void *user) {
 /* a JSON number, or null for NaN */
 static json_t *num(double x) { return isnan(x) ? json_null() : json_real(x); }
 
-static void print_json(json_t *o) {
-    char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
-    if (s) puts(s);
-    free(s);
+/* The result o (taken): to --json-out FILE, and on stdout with --json. 0 or
+ * the exit code of a failure to write. */
+static int emit_json(const args *a, json_t *o) {
+    int rc = 0;
+    const size_t flags = JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(8);
+    if (a->json_out && json_dump_file(o, a->json_out, flags) != 0) {
+        fprintf(stderr, "unplug: cannot write --json-out %s\n", a->json_out);
+        rc = 1;
+    }
+    if (a->json) {
+        char *s = json_dumps(o, flags);
+        if (s) puts(s);
+        free(s);
+    }
     json_decref(o);
+    return rc;
 }
 
 /* the expert's JSON (up_expert_info_json) as a jansson object */
@@ -130,7 +141,7 @@ static void print_per_layer(json_t *info, const char *key) {
 static const char *tune_help =
     "usage: unplug tune --model DIR (--task NAME --data DIR | --train FILE --val FILE [--test FILE] [--format F])\n"
     "                   --out FILE.expert [--prompts 20] [--max-len 128] [--batch 32] [--epochs 5] [--patience 2]\n"
-    "                   [--deep] [--pool mean|cls] [--lr 3e-3] [--head-lr 3e-3] [--seed N] [--max-train N] [--json]\n"
+    "                   [--deep] [--pool mean|cls] [--lr 3e-3] [--head-lr 3e-3] [--seed N] [--max-train N] [--json] [--json-out F]\n"
     "Prompt tuning on a frozen backbone: --prompts soft prompt vectors after [CLS]\n"
     "(--deep: deep prompts, learned vectors in the prompt rows of every layer's\n"
     "input) and a pooler + classifier head on the mean of the final hidden states\n"
@@ -138,7 +149,8 @@ static const char *tune_help =
     "early stopping on the validation split (val.tsv, or a seeded 10% carve-out\n"
     "of train). Writes the tuned task as an expert file with every FFN neuron kept.\n"
     "--data DIR holds the GLUE layout (glue/SST-2/train.tsv, ..., trec/TREC.train).\n"
-    "--json prints the result as one JSON object.\n";
+    "--json prints the result as one JSON object instead of the text; --json-out F\n"
+    "writes it to F as well.\n";
 
 /* refuses an --out that cannot be written before hours of work */
 static int check_out(const char *path) {
@@ -187,12 +199,12 @@ int cmd_tune(const args *a) {
     if (!rc && up_tune(m, sp.train, sp.val, sp.report, &o, &e, &r) != UP_OK) rc = die("tuning failed");
     if (isatty(2)) fputc('\n', stderr);
     if (!rc && up_expert_save(e, a->out) != UP_OK) rc = die("cannot write the expert");
-    if (!rc && a->json) {
-        print_json(json_pack("{s:s, s:s, s:o, s:o, s:o, s:i, s:i, s:f, s:f, s:s}", "task", sp.task, "metric",
-                             r.metric_name, "val", num(r.val), "report", num(r.report), "majority_report",
-                             num(r.majority), "best_epoch", r.best_epoch, "epochs", r.epochs, "seconds", r.seconds,
-                             "examples_per_s", r.examples_per_s, "out", a->out));
-    } else if (!rc) {
+    if (!rc)
+        rc = emit_json(a, json_pack("{s:s, s:s, s:o, s:o, s:o, s:i, s:i, s:f, s:f, s:s}", "task", sp.task, "metric",
+                                    r.metric_name, "val", num(r.val), "report", num(r.report), "majority_report",
+                                    num(r.majority), "best_epoch", r.best_epoch, "epochs", r.epochs, "seconds",
+                                    r.seconds, "examples_per_s", r.examples_per_s, "out", a->out));
+    if (!rc && !a->json) {
         printf("task %s: validation %s %.2f (best epoch %d)", sp.task, r.metric_name, r.val, r.best_epoch);
         if (!isnan(r.report)) printf(", report split %.2f (majority class %.2f)", r.report, r.majority);
         printf(", %.0f s\nwrote %s\n", r.seconds, a->out);
@@ -212,7 +224,7 @@ static const char *localize_help =
     "                       [--max-examples N] [--tolerance 1.0] [--max-ratio 0.95] [--ratio R] [--per-layer]\n"
     "                       [--scores FILE.tsv] [--curve FILE.tsv] [--sweep 0.3,0.5,0.7] [--retune-epochs N]\n"
     "                       [--search-steps 8]\n"
-    "                       [--heads R [--keep-ffn]] [--json]\n"
+    "                       [--heads R [--keep-ffn]] [--json] [--json-out F]\n"
     "Scores every FFN neuron's relevance to the task on its training split\n"
     "(default: |activation x gradient of the gold label's log-probability|, mean\n"
     "over non-padding tokens, mean over examples; ig: integrated gradients of each\n"
@@ -232,7 +244,8 @@ static const char *localize_help =
     "neuron's activation; not with ig) and prunes the lowest-scoring share R of\n"
     "all heads after the FFN step; --keep-ffn keeps the input expert's FFN as it\n"
     "is and prunes heads only (an expert whose heads are pruned cannot be re-tuned).\n"
-    "--json prints the result as one JSON object (the sweep and search points included).\n";
+    "--json prints the result as one JSON object (the sweep and search points\n"
+    "included) instead of the text; --json-out F writes it to F as well.\n";
 
 static int parse_sweep(const char *s, double *out, int cap) {
     int n = 0;
@@ -292,7 +305,8 @@ static void print_localized(const char *task, const up_expert *e, const up_local
     json_decref(info);
 }
 
-static json_t *localized_json(const char *task, const up_expert *e, const up_localize_result *r, const char *out) {
+static json_t *localized_json(const char *task, const up_expert *e, const up_localize_result *r, const char *out,
+                              const up_localize_opts *lo) {
     json_t *o = expert_json(e), *pts = json_array(), *sw = json_array();
     for (int i = 0; i < r->n_points; i++)
         json_array_append_new(pts, json_pack("{s:f, s:o, s:b}", "ratio", r->point_ratio[i], "val", num(r->point_metric[i]),
@@ -302,6 +316,7 @@ static json_t *localized_json(const char *task, const up_expert *e, const up_loc
                                             "report", num(r->sweep_report[i])));
     json_object_set_new(o, "task", json_string(task));
     json_object_set_new(o, "full_val", num(r->full_val));
+    json_object_set_new(o, "tolerance", lo->ratio < 0 && !lo->keep_ffn ? json_real(lo->tolerance) : json_null());
     json_object_set_new(o, "ffn_val", num(r->ffn_val));
     json_object_set_new(o, "expert_val", num(r->expert_val));
     json_object_set_new(o, "expert_report", num(r->expert_report));
@@ -363,8 +378,8 @@ int cmd_localize(const args *a) {
     if (!rc && scores && !write_scores(a->scores_out, scores, L, F)) rc = die("cannot write --scores");
     if (!rc && a->curve_out && !write_curve(a->curve_out, &r)) rc = die("cannot write --curve");
     if (!rc && up_expert_save(e, a->out) != UP_OK) rc = die("cannot write the expert");
-    if (!rc && a->json) print_json(localized_json(sp.task, e, &r, a->out));
-    else if (!rc) print_localized(sp.task, e, &r, o.heads > 0, a->out, o.method);
+    if (!rc) rc = emit_json(a, localized_json(sp.task, e, &r, a->out, &o));
+    if (!rc && !a->json) print_localized(sp.task, e, &r, o.heads > 0, a->out, o.method);
     free(scores);
     up_expert_free(e);
     up_expert_free(tuned);
@@ -377,13 +392,14 @@ int cmd_localize(const args *a) {
 
 static const char *eval_help =
     "usage: unplug eval --model DIR --expert FILE (--task NAME --data DIR | --train F --val F --test F)\n"
-    "                   [--full TUNED.expert] [--split report|val] [--iters 5] [--json]\n"
+    "                   [--full TUNED.expert] [--split report|val] [--iters 5] [--json] [--json-out F]\n"
     "The expert's and the unpruned tuned model's metric on the same split (accuracy;\n"
     "F1 too for MRPC, Matthews correlation for CoLA), and the measured speed-up of\n"
     "the expert's forward at batch 32 x 128 and 1 x 128 tokens. The unpruned model\n"
     "is --full (the tuned expert the pruning started from; needed when the search\n"
     "re-tuned the prompt and head), else the expert with every neuron kept.\n"
-    "--json prints the result as one JSON object.\n";
+    "--json prints the result as one JSON object instead of the text; --json-out F\n"
+    "writes it to F as well.\n";
 
 static json_t *eval_json(const char *task, const char *split, const up_expert *e, const up_eval_result *r) {
     long kf, tf, kh, th;
@@ -428,9 +444,8 @@ int cmd_eval(const args *a) {
     eo.iters = a->iters;
     up_eval_result r;
     if (!rc && up_evaluate(m, e, full, d, &eo, &r) != UP_OK) rc = die("evaluation failed");
-    if (!rc && a->json) {
-        print_json(eval_json(sp.task, on_val ? "val" : "report", e, &r));
-    } else if (!rc) {
+    if (!rc) rc = emit_json(a, eval_json(sp.task, on_val ? "val" : "report", e, &r));
+    if (!rc && !a->json) {
         long kf, tf, kh, th;
         up_expert_kept(e, &kf, &tf, &kh, &th);
         json_t *info = expert_json(e);
@@ -470,8 +485,8 @@ int cmd_expert(int argc, char **argv) {
     up_expert_free(e);
     if (json) {
         json_object_set_new(o, "file", json_string(argv[1]));
-        print_json(o);
-        return 0;
+        args ja = {.json = 1};
+        return emit_json(&ja, o);
     }
     json_t *v;
     size_t i;

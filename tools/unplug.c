@@ -16,9 +16,6 @@
 #include <signal.h>
 #include <unistd.h>
 #include "unplug.h"
-#include "base/base.h"
-#include "io/safetensors.h"
-#include "train/pretrain.h"
 #include "cli.h"
 
 
@@ -66,6 +63,7 @@ static int parse_args(int argc, char **argv, args *a) {
         else if (!strcmp(s, "--random")) a->random = 1;
         else if (!strcmp(s, "--train-step")) a->train_mode = 1;
         else if (!strcmp(s, "--json")) a->json = 1;
+        else if (!strcmp(s, "--json-out")) { NEED(); a->json_out = v; }
         else if (!strcmp(s, "--max-len")) { NEED(); if (!parse_int(s, v, 2, 1 << 20, &a->max_len)) return 0; }
         else if (!strcmp(s, "--batch")) { NEED(); snprintf(a->batches, sizeof a->batches, "%s", v);
             if (!strchr(v, ',') && !parse_int(s, v, 1, 4096, &a->batch)) return 0; }
@@ -639,9 +637,7 @@ static int cmd_pretrain(args *a) {
     o.precision = a->precision;
     o.threads = a->threads;
     if (a->dtype) {
-        if (!strcmp(a->dtype, "bf16")) o.out_dtype = UP_DT_BF16;
-        else if (!strcmp(a->dtype, "f16")) o.out_dtype = UP_DT_F16;
-        else if (!strcmp(a->dtype, "f32")) o.out_dtype = UP_DT_F32;
+        if (!strcmp(a->dtype, "bf16") || !strcmp(a->dtype, "f16") || !strcmp(a->dtype, "f32")) o.out_dtype = a->dtype;
         else return fprintf(stderr, "unplug: --dtype expects bf16, f16 or f32, got '%s'\n", a->dtype), 2;
     }
     double t0 = up_now();

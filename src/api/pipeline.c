@@ -199,6 +199,13 @@ static up_status expert_wrap(const up_model *base, up_task *t, const up_expert_m
     e->base = base;
     e->t = t;
     e->meta = *meta;
+    if (base && !e->meta.base_shape[0])
+        snprintf(e->meta.base_shape, sizeof e->meta.base_shape, "%lld x %lld x %lld",
+                 (long long)base->cfg.num_hidden_layers, (long long)base->cfg.hidden_size,
+                 (long long)base->cfg.intermediate_size);
+    const char *fp;
+    if (base && base->st && !e->meta.fingerprint[0] && up_model_fingerprint((up_model *)base, &fp) == UP_OK)
+        snprintf(e->meta.fingerprint, sizeof e->meta.fingerprint, "%s", fp);
     pthread_mutex_init(&e->mu, NULL);
     *out = e;
     return UP_OK;
@@ -275,6 +282,15 @@ up_status up_expert_classify(up_expert *e, size_t n, const char *const *a, const
     return st ? st : classify_with(e->view, e->t, n, a, b, labels, probs);
 }
 
+int up_expert_layers(const up_expert *e) { return e ? e->t->n_layers : 0; }
+
+const int32_t *up_expert_kept_neurons(const up_expert *e, int layer, int *n) {
+    *n = 0;
+    if (!e || layer < 0 || layer >= e->t->n_layers || !e->t->kept || !e->t->kept[layer]) return NULL;
+    *n = e->t->n_kept[layer];
+    return e->t->kept[layer];
+}
+
 static json_t *kept_json(int32_t **kept, const int *n_kept, int L, int all) {
     json_t *a = json_array();
     for (int l = 0; l < L; l++)
@@ -298,6 +314,7 @@ up_status up_expert_info_json(const up_expert *e, char **out) {
                           kept_json(t->kept, t->n_kept, t->n_layers, F), "kept_heads_per_layer",
                           kept_json(t->kept_heads, t->n_kept_heads, t->n_layers, NH), "metrics",
                           metrics ? metrics : json_object(), "base_fingerprint", e->meta.fingerprint);
+    if (o) json_object_set_new(o, "base_shape", json_string(e->meta.base_shape));
     if (o && F) {
         json_object_set_new(o, "kept_ffn", json_integer(kf));
         json_object_set_new(o, "total_ffn", json_integer((json_int_t)t->n_layers * F));

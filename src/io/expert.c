@@ -177,6 +177,7 @@ up_status up_expert_read(const char *path, up_model *base, up_task **out, up_exp
     snprintf(info->metrics, sizeof info->metrics, "%s", values[K_METRICS]);
     snprintf(info->fingerprint, sizeof info->fingerprint, "%s", values[K_FP]);
     info->version = (int)ver;
+    snprintf(info->base_shape, sizeof info->base_shape, "%s", values[K_SHAPE]);
     if (base) {
         const char *fp;
         if ((st = up_model_fingerprint(base, &fp))) goto done;

@@ -30,6 +30,7 @@ typedef struct {
     double ratio;         /* FFN pruning ratio (share of neurons removed) */
     char metrics[2048];   /* JSON object of measured metrics */
     char fingerprint[65]; /* filled by load: the base it was made for */
+    char base_shape[64];  /* filled by load: "L x C x F" of that base */
     int version;
 } up_expert_meta;
 

@@ -15,10 +15,7 @@
 
 #include <stddef.h>
 
-typedef struct {
-    int max_inputs;        /* inputs per request */
-    size_t max_text;       /* bytes per text */
-} up_req_limits;
+#include "unplug_serve.h" /* up_req_limits */
 
 typedef struct {
     char task[32];         /* "" when the request names none (the router picks) */

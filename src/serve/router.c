@@ -202,9 +202,9 @@ up_status up_router_train(const up_model *base, const up_router_data *d, up_rout
     return UP_OK;
 }
 
-up_status up_router_save(const char *path, up_model *base, const up_router *r) {
+up_status up_router_save(const char *path, const up_model *base, const up_router *r) {
     const char *fp = "";
-    up_status st = base->st ? up_model_fingerprint(base, &fp) : UP_OK;
+    up_status st = base->st ? up_model_fingerprint((up_model *)base, &fp) : UP_OK;
     if (st) return st;
     up_st_writer *w = up_st_writer_new();
     if (!w) return UP_ERR_NOMEM;
@@ -233,7 +233,7 @@ up_status up_router_save(const char *path, up_model *base, const up_router *r) {
     return st;
 }
 
-up_status up_router_load(const char *path, up_model *base, up_router **out) {
+up_status up_router_load(const char *path, const up_model *base, up_router **out) {
     *out = NULL;
     up_st_set *s = NULL;
     up_status st = up_st_open_file(path, &s);
@@ -262,7 +262,7 @@ up_status up_router_load(const char *path, up_model *base, up_router **out) {
     if ((st = up_st_need(s, path, "mean", UP_DT_F32, 1, &C, &tm))) goto done;
     if ((st = up_st_need(s, path, "std", UP_DT_F32, 1, &C, &ts))) goto done;
     const char *fp = "";
-    if (base->st && (st = up_model_fingerprint(base, &fp))) goto done;
+    if (base->st && (st = up_model_fingerprint((up_model *)base, &fp))) goto done;
     if (!fpm || strcmp(fpm, fp)) {
         st = up_fail(UP_ERR_INVALID, "%s: the router was built for another base model (sha256 %.12s..., this one is %.12s...)",
                      path, fpm ? fpm : "missing", fp);
@@ -295,4 +295,56 @@ done:
     if (st) { up_router_free(r); return st; }
     *out = r;
     return UP_OK;
+}
+
+double up_router_heldout_acc(const up_router *r) { return r ? r->heldout_acc : 0; }
+
+up_router_opts up_router_opts_default(void) {
+    up_router_opts o = {.per_task = 2000, .heldout_share = 0.2, .epochs = 300, .max_len = 128, .seed = 1};
+    return o;
+}
+
+up_status up_router_build(const up_model *base, int n_tasks, const char *const *names, const up_dataset *const *sets,
+                          const up_router_opts *o, up_router **out, double *acc_per_task) {
+    up_router_opts d = up_router_opts_default();
+    if (!o) o = &d;
+    if (!base || !names || !sets || !out) return up_fail(UP_ERR_INVALID, "up_router_build: NULL argument");
+    *out = NULL;
+    if (n_tasks < 2 || n_tasks > UP_ROUTER_MAX_TASKS)
+        return up_fail(UP_ERR_INVALID, "a router needs 2..%d tasks, got %d", UP_ROUTER_MAX_TASKS, n_tasks);
+    if (o->per_task < 1) return up_fail(UP_ERR_INVALID, "per_task %d: expected at least 1", o->per_task);
+    up_router_data rd = {.n_tasks = n_tasks, .max_len = o->max_len, .epochs = o->epochs,
+                         .heldout_share = o->heldout_share, .seed = o->seed};
+    size_t total = 0;
+    for (int k = 0; k < n_tasks; k++) {
+        if (!names[k] || !names[k][0] || strlen(names[k]) >= sizeof rd.tasks[0] || !sets[k] || !up_dataset_size(sets[k]))
+            return up_fail(UP_ERR_INVALID, "router task %d: a name of 1..%zu bytes and a non-empty dataset", k,
+                           sizeof rd.tasks[0] - 1);
+        snprintf(rd.tasks[k], sizeof rd.tasks[0], "%s", names[k]);
+        size_t n = up_dataset_size(sets[k]);
+        total += n < (size_t)o->per_task ? n : (size_t)o->per_task;
+    }
+    const char **a = up_malloc(total * sizeof *a, "router texts"), **b = up_malloc(total * sizeof *b, "router texts");
+    int *label = up_malloc(total * sizeof *label, "router labels");
+    up_status st = a && b && label ? UP_OK : UP_ERR_NOMEM;
+    /* a seeded sample of each task's examples: the stream up_mix64(s++) */
+    uint64_t s = o->seed * 7919 + 1;
+    size_t n = 0;
+    for (int k = 0; k < n_tasks && !st; k++) {
+        size_t have = up_dataset_size(sets[k]), want = have < (size_t)o->per_task ? have : (size_t)o->per_task;
+        for (size_t j = 0; j < want; j++) {
+            size_t pick = want == have ? j : (size_t)(up_mix64(s++) % have);
+            up_dataset_example(sets[k], pick, &a[n], &b[n], NULL);
+            label[n++] = k;
+        }
+    }
+    rd.a = a;
+    rd.b = b;
+    rd.label = label;
+    rd.n = n;
+    if (!st) st = up_router_train(base, &rd, out, acc_per_task);
+    free(a);
+    free(b);
+    free(label);
+    return st;
 }

@@ -17,14 +17,14 @@
 
 #include "model/model.h"
 
-#define UP_ROUTER_MAX_TASKS 64
+#include "unplug_serve.h"
 
-typedef struct {
+struct up_router {
     int n_tasks, C, max_len;    /* C: feature size, 2 x hidden */
     char tasks[UP_ROUTER_MAX_TASKS][32];
     float *mean, *std, *w, *b;  /* (C) (C) (N,C) (N) in one allocation */
     double heldout_acc;         /* measured when it was built, in % */
-} up_router;
+};
 
 /* Training examples: n texts (b may hold NULLs) of task label[i]. */
 typedef struct {
@@ -42,9 +42,6 @@ typedef struct {
 /* Embeds every example with base, trains, measures held-out accuracy (in
  * r->heldout_acc, also per task into acc_per_task when non-NULL). */
 up_status up_router_train(const up_model *base, const up_router_data *d, up_router **out, double *acc_per_task);
-up_status up_router_save(const char *path, up_model *base, const up_router *r);
-up_status up_router_load(const char *path, up_model *base, up_router **out);
-void up_router_free(up_router *r);
 
 /* The router's features of n texts (c: (n,2C): final [CLS] row, then the
  * mean of the final hidden states), batched on run r (made

@@ -35,7 +35,7 @@ up_pretrain_opts up_pretrain_defaults(void) {
     o.log_every = 10;
     o.eval_batches = 8;
     o.precision = UP_PREC_AUTO;
-    o.out_dtype = UP_DT_BF16;
+    o.out_dtype = "bf16";
     return o;
 }
 
@@ -312,7 +312,12 @@ static void log_line(const char *dir, const char *fmt, ...) {
 }
 
 static up_status export_model(const up_params *P, const up_pretrain_opts *o) {
-    up_status st = up_params_save_hf(P, o->out_dir, (up_dtype)o->out_dtype, o->vocab_path);
+    up_dtype dt = UP_DT_BF16;
+    const char *dn = o->out_dtype ? o->out_dtype : "bf16";
+    if (!strcmp(dn, "f32")) dt = UP_DT_F32;
+    else if (!strcmp(dn, "f16")) dt = UP_DT_F16;
+    else if (strcmp(dn, "bf16")) return up_fail(UP_ERR_INVALID, "out_dtype '%s': expected bf16, f16 or f32", dn);
+    up_status st = up_params_save_hf(P, o->out_dir, dt, o->vocab_path);
     if (st) return st;
     char path[1100];
     snprintf(path, sizeof path, "%s/tokenizer_config.json", o->out_dir);
@@ -329,6 +334,8 @@ up_status up_pretrain(const up_pretrain_opts *o, up_pretrain_report *rep) {
     memset(rep, 0, sizeof *rep);
     if (!o->train_path || !o->vocab_path || !o->out_dir)
         return up_fail(UP_ERR_INVALID, "pretraining needs a training text, a vocab and an output directory");
+    if (o->out_dtype && strcmp(o->out_dtype, "bf16") && strcmp(o->out_dtype, "f16") && strcmp(o->out_dtype, "f32"))
+        return up_fail(UP_ERR_INVALID, "out_dtype '%s': expected bf16, f16 or f32", o->out_dtype);
     if (o->seq_len < 8 || o->batch < 1 || o->batch > 4096 || o->steps < 1)
         return up_fail(UP_ERR_INVALID, "pretraining: seq_len >= 8, batch 1..4096 and steps >= 1 (got %d, %d, %ld)",
                        o->seq_len, o->batch, o->steps);
