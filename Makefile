@@ -6,7 +6,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: python-test all deps build demo test test-sanitize fuzz bench results clean default-model model ref-venv
+.PHONY: install python-test all deps build demo test test-sanitize fuzz bench results clean default-model model ref-venv
 NAME ?= all-minilm-l6-v2
 DATA ?= ../shared/data
 all: build
@@ -24,6 +24,13 @@ demo: build
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	@bash scripts/python-test.sh $(BUILD)
+
+# headers, libunplug.so/.a, libunplug_serve.a, the pkg-config file and the CLI under PREFIX
+PREFIX ?= /usr/local
+install: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+	@cmake --install $(BUILD)
 
 # the Python package alone (pip install . into a venv, then pytest)
 python-test: build
