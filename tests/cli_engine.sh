@@ -73,6 +73,15 @@ for b in (1, 3):
 PY
 expect_fail "normalize without pool" "--normalize needs --pool" "$cli" embed --model "$models/bert-f32-gelu" --normalize
 expect_fail "bad pool" "--pool expects cls or mean" "$cli" embed --model "$models/bert-f32-gelu" --pool max
+# one option table: an option of another command is refused, naming the command
+expect_fail "option of another command" "unplug info: --tolerance is not an option of this command" \
+  "$cli" info "$models/bert-f32-gelu" --tolerance 3
+expect_fail "serve's option in tune" "unplug tune: --port is not an option of this command" "$cli" tune --port 1
+expect_fail "unknown option" "unplug serve: unknown option '--bogus'" "$cli" serve --bogus
+expect_fail "router build positional" "unplug router build: unexpected argument 'x'" "$cli" router build x
+expect_fail "serve range" "--port expects an integer in 0..65535, got '70000'" "$cli" serve --port 70000
+expect_fail "router needs build" "usage: unplug router build" "$cli" router
+"$cli" expert --help 2>&1 | grep -q "usage: unplug expert show" && ok || bad "expert --help"
 # long input is truncated and said so
 python3 -c "print(' '.join(['word']*200))" | "$cli" embed --model "$models/bert-f32-gelu" >"$tmp/long.jsonl" 2>"$tmp/err" || bad "long exit"
 grep -q "truncated" "$tmp/err" && ok || bad "truncation not reported"

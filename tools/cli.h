@@ -9,11 +9,21 @@
 #include "unplug.h"
 
 /* The options of tools/unplug.c's commands (parse_args) */
+/* The commands, as bits of the option table's command sets (tools/args.c) */
+enum {
+    C_INFO = 1 << 0, C_TOKENIZE = 1 << 1, C_EMBED = 1 << 2, C_BENCH = 1 << 3, C_PRETRAIN = 1 << 4, C_MLM = 1 << 5,
+    C_TUNE = 1 << 6, C_LOCALIZE = 1 << 7, C_EVAL = 1 << 8, C_SERVE = 1 << 9, C_CLASSIFY = 1 << 10, C_ROUTER = 1 << 11,
+    C_REPORT = 1 << 12, C_EXPERT = 1 << 13,
+};
+#define CLI_MAX_EXPERTS 64
+
+/* Every option of every command; a field keeps its default (cli_args_default)
+ * unless the command's options set it. */
 typedef struct {
-    const char *model, *vocab, *config, *full;
+    const char *model, *vocab, *config, *full, *pos;
     int pairs, random, json, train_mode, max_len, batch, threads, iters, warmup;
-    up_precision precision;
-    up_backend backend;
+    int precision;   /* up_precision */
+    int backend;     /* up_backend */
     int lowercase;
     char batches[256], lens[256];
     int help;
@@ -34,7 +44,25 @@ typedef struct {
     int normalize, hidden; /* embed */
     int search_steps;      /* localize */
     const char *json_out;  /* tune, localize, eval: also write the JSON result here */
+    /* serve */
+    const char *experts[CLI_MAX_EXPERTS];
+    int n_experts;
+    const char *experts_dir, *router, *api_key_file, *host;
+    int port, workers, max_batch, round_len, quiet;
+    double max_wait_ms;
+    long queue, max_body, max_inputs, max_text;
+    /* router build */
+    const char *tasks;
+    double per_task, held;
+    /* report */
+    const char *results;
 } args;
+
+/* Parses argv (after the command's words) for cmd, one of C_*: options the
+ * command does not take are refused. 0 on an error (printed). */
+int cli_parse(unsigned cmd, int argc, char **argv, args *a);
+void cli_args_default(args *a);
+const char *cli_cmd_name(unsigned cmd);
 
 /* "unplug: WHAT: the library's last message" on stderr; returns 1 */
 int die(const char *what);
@@ -43,15 +71,15 @@ int die(const char *what);
 int cmd_tune(const args *a);
 int cmd_localize(const args *a);
 int cmd_eval(const args *a);
-int cmd_expert(int argc, char **argv);
+int cmd_expert(const args *a);
 up_model_opts cli_model_opts(const args *a);
 /* SIGINT sets g_interrupt: long commands stop at the next step */
 extern volatile int g_interrupt;
 void cli_catch_sigint(void);
 
-int cmd_serve(int argc, char **argv);     /* tools/serve.c */
-int cmd_classify(int argc, char **argv);  /* tools/serve.c */
-int cmd_router(int argc, char **argv);    /* tools/serve.c */
-int cmd_report(int argc, char **argv);    /* tools/report.c */
+int cmd_serve(const args *a);     /* tools/serve.c */
+int cmd_classify(const args *a);  /* tools/serve.c */
+int cmd_router(const args *a);    /* tools/serve.c: router build */
+int cmd_report(const args *a);    /* tools/report.c */
 
 #endif

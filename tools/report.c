@@ -1232,20 +1232,9 @@ static const char *report_help =
     "file:line. --out defaults to DIR/report.html. --model DIR names the base model\n"
     "(its config.json gives the shape shown; else the experts' base_shape).\n";
 
-int cmd_report(int argc, char **argv) {
-    const char *dir = NULL, *out = NULL, *model = NULL;
-    for (int i = 0; i < argc; i++) {
-        const char *s = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        const char **dst = !strcmp(s, "--results") ? &dir : !strcmp(s, "--out") ? &out : !strcmp(s, "--model") ? &model : NULL;
-        if (!strcmp(s, "-h") || !strcmp(s, "--help")) return fputs(report_help, stdout), 0;
-        if (!dst) {
-            fprintf(stderr, "unplug: report: unknown %s '%s' (see --help)\n", s[0] == '-' ? "option" : "argument", s);
-            return 2;
-        }
-        if (!v) return fprintf(stderr, "unplug: %s needs a value\n", s), 2;
-        *dst = v;
-        i++;
-    }
+int cmd_report(const args *a) {
+    if (a->help) return fputs(report_help, stdout), 0;
+    const char *dir = a->results, *out = a->out, *model = a->model;
     if (!dir) return fputs(report_help, stderr), 2;
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {

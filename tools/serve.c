@@ -18,41 +18,10 @@
 #include "unplug_serve.h"
 #include "cli.h"
 
-static int num_arg(const char *flag, const char *v, double lo, double hi, double *out) {
-    char *end;
-    errno = 0;
-    double x = v ? strtod(v, &end) : 0;
-    if (!v || errno || *end || end == v || !(x >= lo && x <= hi)) {
-        fprintf(stderr, "unplug: %s expects a number in %g..%g, got '%s'\n", flag, lo, hi, v ? v : "nothing");
-        return 0;
-    }
-    *out = x;
-    return 1;
-}
-
-/* common model options of these commands */
-typedef struct {
-    const char *model;
-    up_model_opts mo;
-} model_arg;
-
-/* 1: consumed argv[*i] (and its value); 0: not a model option; -1: error */
-static int model_option(model_arg *m, int argc, char **argv, int *i) {
-    const char *s = argv[*i], *v = *i + 1 < argc ? argv[*i + 1] : NULL;
-    if (strcmp(s, "--model") && strcmp(s, "--precision")) return 0;
-    if (!v) { fprintf(stderr, "unplug: %s needs a value\n", s); return -1; }
-    (*i)++;
-    if (!strcmp(s, "--model")) { m->model = v; return 1; }
-    if (!strcmp(v, "fp32")) m->mo.precision = UP_PREC_FP32;
-    else if (!strcmp(v, "bf16")) m->mo.precision = UP_PREC_BF16;
-    else if (!strcmp(v, "auto")) m->mo.precision = UP_PREC_AUTO;
-    else { fprintf(stderr, "unplug: --precision expects fp32, bf16 or auto, got '%s'\n", v); return -1; }
-    return 1;
-}
-
-static int load_model(model_arg *m, up_model **out) {
-    if (up_model_load(m->model ? m->model : "models/unplug-mini", &m->mo, out) != UP_OK)
-        return die("cannot load the model");
+static int load_model(const args *a, up_model **out) {
+    up_model_opts mo = up_model_opts_default();
+    mo.precision = a->precision;
+    if (up_model_load(a->model ? a->model : "models/unplug-mini", &mo, out) != UP_OK) return die("cannot load the model");
     return 0;
 }
 
@@ -131,40 +100,23 @@ static int read_key(const char *path, char *key, size_t cap) {
     return 1;
 }
 
-int cmd_serve(int argc, char **argv) {
-    model_arg m = {.mo = up_model_opts_default()};
+int cmd_serve(const args *a) {
+    if (a->help) return fputs(serve_help, stdout), 0;
     up_server_opts o = up_server_opts_default();
-    o.port = 8080;
-    const char *dir = NULL, *router_path = NULL, *keyfile = NULL, *files[64];
-    int nfiles = 0;
-    for (int i = 0; i < argc; i++) {
-        const char *s = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int r = model_option(&m, argc, argv, &i);
-        if (r < 0) return 2;
-        if (r) continue;
-        double x;
-        if (!strcmp(s, "-h") || !strcmp(s, "--help")) return fputs(serve_help, stdout), 0;
-        else if (!strcmp(s, "--quiet")) { o.quiet = 1; continue; }
-        if (!v) { fprintf(stderr, "unplug: %s needs a value (see --help)\n", s); return 2; }
-        i++;
-        if (!strcmp(s, "--experts-dir")) dir = v;
-        else if (!strcmp(s, "--expert")) { if (nfiles == 64) { fputs("unplug: at most 64 --expert\n", stderr); return 2; } files[nfiles++] = v; }
-        else if (!strcmp(s, "--router")) router_path = v;
-        else if (!strcmp(s, "--api-key-file")) keyfile = v;
-        else if (!strcmp(s, "--host")) o.host = v;
-        else if (!strcmp(s, "--port")) { if (!num_arg(s, v, 0, 65535, &x)) return 2; o.port = (int)x; }
-        else if (!strcmp(s, "--workers")) { if (!num_arg(s, v, 0, 256, &x)) return 2; o.workers = (int)x; }
-        else if (!strcmp(s, "--threads")) { if (!num_arg(s, v, 0, 1024, &x)) return 2; o.threads_per_worker = (int)x; }
-        else if (!strcmp(s, "--max-batch")) { if (!num_arg(s, v, 1, 256, &x)) return 2; o.max_batch = (int)x; }
-        else if (!strcmp(s, "--max-wait-ms")) { if (!num_arg(s, v, 0, 10000, &x)) return 2; o.max_wait_ms = x; }
-        else if (!strcmp(s, "--queue")) { if (!num_arg(s, v, 1, 1e7, &x)) return 2; o.queue_cap = (int)x; }
-        else if (!strcmp(s, "--max-body")) { if (!num_arg(s, v, 64, 1e9, &x)) return 2; o.max_body = (size_t)x; }
-        else if (!strcmp(s, "--max-inputs")) { if (!num_arg(s, v, 1, 1e6, &x)) return 2; o.lim.max_inputs = (int)x; }
-        else if (!strcmp(s, "--max-text")) { if (!num_arg(s, v, 1, 1e9, &x)) return 2; o.lim.max_text = (size_t)x; }
-        else if (!strcmp(s, "--max-len")) { if (!num_arg(s, v, 0, 1 << 20, &x)) return 2; o.max_len = (int)x; }
-        else if (!strcmp(s, "--round-len")) { if (!num_arg(s, v, 1, 512, &x)) return 2; o.round_len = (int)x; }
-        else { fprintf(stderr, "unplug: unknown option '%s' (see unplug serve --help)\n", s); return 2; }
-    }
+    o.port = a->port;
+    if (a->host) o.host = a->host;
+    if (a->workers >= 0) o.workers = a->workers;
+    o.threads_per_worker = a->threads;
+    if (a->max_batch > 0) o.max_batch = a->max_batch;
+    if (a->max_wait_ms >= 0) o.max_wait_ms = a->max_wait_ms;
+    if (a->queue > 0) o.queue_cap = (int)a->queue;
+    if (a->max_body > 0) o.max_body = (size_t)a->max_body;
+    if (a->max_inputs > 0) o.lim.max_inputs = (int)a->max_inputs;
+    if (a->max_text > 0) o.lim.max_text = (size_t)a->max_text;
+    o.max_len = a->max_len;
+    if (a->round_len > 0) o.round_len = a->round_len;
+    o.quiet = a->quiet;
+    const char *dir = a->experts_dir, *router_path = a->router, *keyfile = a->api_key_file;
     char key[512];
     if (keyfile && !read_key(keyfile, key, sizeof key)) return 1;
     if (keyfile) o.api_key = key;
@@ -183,13 +135,13 @@ int cmd_serve(int argc, char **argv) {
     up_hub *hub = NULL;
     up_router *router = NULL;
     up_server *srv = NULL;
-    int rc = load_model(&m, &base);
+    int rc = load_model(a, &base);
     if (!rc && up_hub_new(base, &hub) != UP_OK) rc = die("cannot set up the experts");
     if (!rc && dir) rc = plug_dir(hub, dir);
-    for (int i = 0; i < nfiles && !rc; i++) {
+    for (int i = 0; i < a->n_experts && !rc; i++) {
         char task[32];
-        if (up_hub_plug(hub, files[i], task) != UP_OK) rc = die(files[i]);
-        else fprintf(stderr, "unplug serve: plugged %s (task %s)\n", files[i], task);
+        if (up_hub_plug(hub, a->experts[i], task) != UP_OK) rc = die(a->experts[i]);
+        else fprintf(stderr, "unplug serve: plugged %s (task %s)\n", a->experts[i], task);
     }
     if (!rc && router_path && up_router_load(router_path, base, &router) != UP_OK) rc = die("cannot load the router");
     o.experts_dir = dir;
@@ -219,26 +171,14 @@ static const char *classify_help =
     "  {\"label\": \"positive\", \"probabilities\": {\"negative\": 0.1, \"positive\": 0.9}, \"expert\": \"sst2\"}\n"
     "--batch runs that many lines in one forward (1: each line alone).\n";
 
-int cmd_classify(int argc, char **argv) {
-    model_arg m = {.mo = up_model_opts_default()};
-    const char *expert = NULL;
-    int pairs = 0, B = 1;
-    for (int i = 0; i < argc; i++) {
-        const char *s = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int r = model_option(&m, argc, argv, &i);
-        if (r < 0) return 2;
-        if (r) continue;
-        double x;
-        if (!strcmp(s, "-h") || !strcmp(s, "--help")) return fputs(classify_help, stdout), 0;
-        else if (!strcmp(s, "--pairs")) pairs = 1;
-        else if (!strcmp(s, "--expert") && v) { expert = v; i++; }
-        else if (!strcmp(s, "--batch") && v) { if (!num_arg(s, v, 1, 256, &x)) return 2; B = (int)x; i++; }
-        else { fprintf(stderr, "unplug: unknown option or missing value '%s' (see unplug classify --help)\n", s); return 2; }
-    }
+int cmd_classify(const args *opt) {
+    if (opt->help) return fputs(classify_help, stdout), 0;
+    const char *expert = opt->expert;
+    int pairs = opt->pairs, B = strchr(opt->batches, ',') ? 1 : opt->batch;
     if (!expert) return fputs(classify_help, stderr), 2;
     up_model *base = NULL;
     up_expert *e = NULL;
-    int rc = load_model(&m, &base);
+    int rc = load_model(opt, &base);
     if (!rc && up_expert_load(base, expert, &e) != UP_OK) rc = die(expert);
     int NL = e ? up_expert_n_labels(e) : 0;
     char **lines = calloc((size_t)B, sizeof *lines);
@@ -302,32 +242,11 @@ static const char *router_help =
     "file), a seeded --heldout share kept out to measure routing accuracy. The task\n"
     "names must be the expert task names the server has plugged.\n";
 
-int cmd_router(int argc, char **argv) {
-    if (argc < 1 || strcmp(argv[0], "build")) {
-        if (argc >= 1 && (!strcmp(argv[0], "-h") || !strcmp(argv[0], "--help"))) return fputs(router_help, stdout), 0;
-        return fputs(router_help, stderr), 2;
-    }
-    model_arg m = {.mo = up_model_opts_default()};
-    const char *tasks = NULL, *data = NULL, *out = NULL;
-    double per = 2000, held = 0.2, epochs = 300, maxlen = 128, seed = 1;
-    for (int i = 1; i < argc; i++) {
-        const char *s = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int r = model_option(&m, argc, argv, &i);
-        if (r < 0) return 2;
-        if (r) continue;
-        if (!strcmp(s, "-h") || !strcmp(s, "--help")) return fputs(router_help, stdout), 0;
-        if (!v) { fprintf(stderr, "unplug: %s needs a value (see unplug router --help)\n", s); return 2; }
-        i++;
-        if (!strcmp(s, "--tasks")) tasks = v;
-        else if (!strcmp(s, "--data")) data = v;
-        else if (!strcmp(s, "--out")) out = v;
-        else if (!strcmp(s, "--per-task")) { if (!num_arg(s, v, 10, 1e7, &per)) return 2; }
-        else if (!strcmp(s, "--heldout")) { if (!num_arg(s, v, 0.01, 0.9, &held)) return 2; }
-        else if (!strcmp(s, "--epochs")) { if (!num_arg(s, v, 1, 1e5, &epochs)) return 2; }
-        else if (!strcmp(s, "--max-len")) { if (!num_arg(s, v, 8, 1 << 16, &maxlen)) return 2; }
-        else if (!strcmp(s, "--seed")) { if (!num_arg(s, v, 0, 1e15, &seed)) return 2; }
-        else { fprintf(stderr, "unplug: unknown option '%s' (see unplug router --help)\n", s); return 2; }
-    }
+int cmd_router(const args *a) {
+    if (a->help) return fputs(router_help, stdout), 0;
+    const char *tasks = a->tasks, *data = a->data, *out = a->out;
+    double per = a->per_task, held = a->held, epochs = a->epochs ? a->epochs : 300, maxlen = a->max_len ? a->max_len : 128,
+           seed = a->seed >= 0 ? (double)a->seed : 1;
     if (!tasks || !out) return fputs(router_help, stderr), 2;
     up_router_opts ro = up_router_opts_default();
     ro.per_task = (int)per;
@@ -366,7 +285,7 @@ int cmd_router(int argc, char **argv) {
     up_model *base = NULL;
     up_router *r = NULL;
     double acc[UP_ROUTER_MAX_TASKS];
-    if (!rc) rc = load_model(&m, &base);
+    if (!rc) rc = load_model(a, &base);
     if (!rc && up_router_build(base, nt, name_p, (const up_dataset *const *)sets, &ro, &r, acc) != UP_OK)
         rc = die("router training failed");
     if (!rc && up_router_save(out, base, r) != UP_OK) rc = die(out);

@@ -471,26 +471,27 @@ int cmd_eval(const args *a) {
 
 /* ---- expert show ------------------------------------------------------------------ */
 
-int cmd_expert(int argc, char **argv) {
-    int json = argc >= 3 && !strcmp(argv[2], "--json");
-    if (argc < 2 || strcmp(argv[0], "show") || !strcmp(argv[1], "--help") || (argc >= 3 && !json) || argc > 3) {
+int cmd_expert(const args *a) {
+    if (a->help || !a->pos) {
         fputs("usage: unplug expert show FILE.expert [--json]\nPrints an expert file: task, labels, prompt, kept neurons per layer,\n"
-              "attribution method, pruning ratio, measured metrics, base-model fingerprint.\n",
-              argc >= 2 && !strcmp(argv[1], "--help") ? stdout : stderr);
-        return argc >= 2 && !strcmp(argv[1], "--help") ? 0 : 2;
+              "attribution method, pruning ratio, measured metrics, base-model fingerprint (--json: as one JSON object).\n",
+              a->help ? stdout : stderr);
+        return a->help ? 0 : 2;
     }
+    const char *file = a->pos;
+    int json = a->json;
     up_expert *e;
-    if (up_expert_load(NULL, argv[1], &e) != UP_OK) return die("cannot read the expert");
+    if (up_expert_load(NULL, file, &e) != UP_OK) return die("cannot read the expert");
     json_t *o = expert_json(e);
     up_expert_free(e);
     if (json) {
-        json_object_set_new(o, "file", json_string(argv[1]));
+        json_object_set_new(o, "file", json_string(file));
         args ja = {.json = 1};
         return emit_json(&ja, o);
     }
     json_t *v;
     size_t i;
-    printf("file:         %s\nformat:       unplug-expert v%lld\ntask:         %s\nlabels:      ", argv[1],
+    printf("file:         %s\nformat:       unplug-expert v%lld\ntask:         %s\nlabels:      ", file,
            (long long)json_integer_value(json_object_get(o, "version")), json_string_value(json_object_get(o, "task")));
     json_array_foreach(json_object_get(o, "labels"), i, v) printf(" %s", json_string_value(v));
     long long K = json_integer_value(json_object_get(o, "prompt_layers"));

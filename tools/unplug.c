@@ -24,164 +24,6 @@ int die(const char *what) {
     return 1;
 }
 
-static int parse_int(const char *flag, const char *s, int lo, int hi, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || end == s || v < lo || v > hi) {
-        fprintf(stderr, "unplug: %s expects an integer in %d..%d, got '%s'\n", flag, lo, hi, s);
-        return 0;
-    }
-    *out = (int)v;
-    return 1;
-}
-
-/* Parses the common options; positional DIR goes to model. Returns 0 on error. */
-static int parse_args(int argc, char **argv, args *a) {
-    memset(a, 0, sizeof *a);
-    a->max_len = 0;
-    a->batch = 32;
-    a->iters = 5;
-    a->warmup = -1;
-    a->lowercase = -1;
-    a->lr = a->min_lr = a->wd = a->clip = -1;
-    a->head_lr = a->tolerance = a->max_ratio = a->fixed_ratio = a->head_ratio = -1;
-    a->prompts = -1;
-    a->pool_mean = -1;
-    a->seed = -1;
-    snprintf(a->batches, sizeof a->batches, "1,8,32");
-    snprintf(a->lens, sizeof a->lens, "128");
-    for (int i = 0; i < argc; i++) {
-        const char *s = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define NEED() do { if (!v) { fprintf(stderr, "unplug: %s needs a value\n", s); return 0; } i++; } while (0)
-        if (!strcmp(s, "-h") || !strcmp(s, "--help")) a->help = 1;
-        else if (!strcmp(s, "--model")) { NEED(); a->model = v; }
-        else if (!strcmp(s, "--vocab")) { NEED(); a->vocab = v; }
-        else if (!strcmp(s, "--config")) { NEED(); a->config = v; }
-        else if (!strcmp(s, "--pairs")) a->pairs = 1;
-        else if (!strcmp(s, "--random")) a->random = 1;
-        else if (!strcmp(s, "--train-step")) a->train_mode = 1;
-        else if (!strcmp(s, "--json")) a->json = 1;
-        else if (!strcmp(s, "--json-out")) { NEED(); a->json_out = v; }
-        else if (!strcmp(s, "--max-len")) { NEED(); if (!parse_int(s, v, 2, 1 << 20, &a->max_len)) return 0; }
-        else if (!strcmp(s, "--batch")) { NEED(); snprintf(a->batches, sizeof a->batches, "%s", v);
-            if (!strchr(v, ',') && !parse_int(s, v, 1, 4096, &a->batch)) return 0; }
-        else if (!strcmp(s, "--len")) { NEED(); snprintf(a->lens, sizeof a->lens, "%s", v); }
-        else if (!strcmp(s, "--threads")) { NEED(); if (!parse_int(s, v, 0, 1024, &a->threads)) return 0; }
-        else if (!strcmp(s, "--iters")) { NEED(); if (!parse_int(s, v, 1, 100000, &a->iters)) return 0; }
-        else if (!strcmp(s, "--warmup")) { NEED(); if (!parse_int(s, v, 0, 1000000, &a->warmup)) return 0; }
-        else if (!strcmp(s, "--lowercase")) { NEED(); if (!parse_int(s, v, 0, 1, &a->lowercase)) return 0; }
-        else if (!strcmp(s, "--train")) { NEED(); a->train = v; }
-        else if (!strcmp(s, "--task")) { NEED(); a->task = v; }
-        else if (!strcmp(s, "--data")) { NEED(); a->data = v; }
-        else if (!strcmp(s, "--expert")) { NEED(); a->expert = v; }
-        else if (!strcmp(s, "--full")) { NEED(); a->full = v; }
-        else if (!strcmp(s, "--method")) { NEED(); a->method = v; }
-        else if (!strcmp(s, "--val")) { NEED(); a->val = v; }
-        else if (!strcmp(s, "--test")) { NEED(); a->test = v; }
-        else if (!strcmp(s, "--format")) { NEED(); a->format = v; }
-        else if (!strcmp(s, "--scores")) { NEED(); a->scores_out = v; }
-        else if (!strcmp(s, "--curve")) { NEED(); a->curve_out = v; }
-        else if (!strcmp(s, "--split")) { NEED(); a->split = v; }
-        else if (!strcmp(s, "--sweep")) { NEED(); a->sweep = v; }
-        else if (!strcmp(s, "--ig-steps")) { NEED(); if (!parse_int(s, v, 1, 1000, &a->ig_steps)) return 0; }
-        else if (!strcmp(s, "--search-steps")) { NEED(); if (!parse_int(s, v, 1, 30, &a->search_steps)) return 0; }
-        else if (!strcmp(s, "--retune-epochs")) { NEED(); if (!parse_int(s, v, 0, 100, &a->retune_epochs)) return 0; }
-        else if (!strcmp(s, "--prompts")) { NEED(); if (!parse_int(s, v, 0, 512, &a->prompts)) return 0; }
-        else if (!strcmp(s, "--epochs")) { NEED(); if (!parse_int(s, v, 1, 1000, &a->epochs)) return 0; }
-        else if (!strcmp(s, "--patience")) { NEED(); if (!parse_int(s, v, 1, 1000, &a->patience)) return 0; }
-        else if (!strcmp(s, "--per-layer")) a->per_layer = 1;
-        else if (!strcmp(s, "--agg")) { NEED(); if (!strcmp(v, "max")) a->agg_max = 1; else if (strcmp(v, "mean")) { fprintf(stderr, "unplug: --agg expects mean or max, got '%s'\n", v); return 0; } }
-        else if (!strcmp(s, "--signed")) a->keep_sign = 1;
-        else if (!strcmp(s, "--deep")) a->deep = 1;
-        else if (!strcmp(s, "--keep-ffn")) a->keep_ffn = 1;
-        else if (!strcmp(s, "--normalize")) a->normalize = 1;
-        else if (!strcmp(s, "--hidden")) a->hidden = 1;
-        else if (!strcmp(s, "--pool")) {
-            NEED();
-            if (strcmp(v, "cls") && strcmp(v, "mean")) {
-                fprintf(stderr, "unplug: --pool expects cls or mean, got '%s'\n", v);
-                return 0;
-            }
-            a->pool_mean = !strcmp(v, "mean");
-        }
-        else if (!strcmp(s, "--max-train") || !strcmp(s, "--max-examples")) {
-            NEED();
-            int x;
-            if (!parse_int(s, v, 1, 1 << 30, &x)) return 0;
-            if (!strcmp(s, "--max-train")) a->max_train = x; else a->max_examples = x;
-        } else if (!strcmp(s, "--heads")) {
-            NEED();
-            char *end;
-            double x = strtod(v, &end);
-            if (*end || !(x >= 0 && x <= 1)) { fprintf(stderr, "unplug: --heads expects a share of heads in 0..1, got '%s'\n", v); return 0; }
-            a->head_ratio = x;
-        } else if (!strcmp(s, "--head-lr") || !strcmp(s, "--tolerance") || !strcmp(s, "--max-ratio") || !strcmp(s, "--ratio")) {
-            NEED();
-            char *end;
-            double x = strtod(v, &end);
-            if (*end || !(x >= 0) || x > 100) { fprintf(stderr, "unplug: %s expects a number, got '%s'\n", s, v); return 0; }
-            if (!strcmp(s, "--head-lr")) a->head_lr = x;
-            else if (!strcmp(s, "--tolerance")) a->tolerance = x;
-            else if (!strcmp(s, "--max-ratio")) a->max_ratio = x;
-            else a->fixed_ratio = x;
-        }
-        else if (!strcmp(s, "--heldout") || !strcmp(s, "--text")) { NEED(); a->heldout = v; }
-        else if (!strcmp(s, "--init")) { NEED(); a->init = v; }
-        else if (!strcmp(s, "--out")) { NEED(); a->out = v; }
-        else if (!strcmp(s, "--checkpoint")) { NEED(); a->checkpoint = v; }
-        else if (!strcmp(s, "--dtype")) { NEED(); a->dtype = v; }
-        else if (!strcmp(s, "--seq-len")) { NEED(); if (!parse_int(s, v, 8, 1 << 16, &a->seq_len)) return 0; }
-        else if (!strcmp(s, "--eval-batches")) { NEED(); if (!parse_int(s, v, 1, 100000, &a->eval_batches)) return 0; }
-        else if (!strcmp(s, "--linear")) a->linear = 1;
-        else if (!strcmp(s, "--steps") || !strcmp(s, "--eval-every") ||
-                 !strcmp(s, "--ckpt-every") || !strcmp(s, "--stop-after") || !strcmp(s, "--seed") ||
-                 !strcmp(s, "--log-every")) {
-            NEED();
-            char *end;
-            errno = 0;
-            long x = strtol(v, &end, 10);
-            if (errno || *end || x < 0) { fprintf(stderr, "unplug: %s expects a non-negative integer, got '%s'\n", s, v); return 0; }
-            if (!strcmp(s, "--steps")) a->steps = x;
-            else if (!strcmp(s, "--eval-every")) a->eval_every = x;
-            else if (!strcmp(s, "--ckpt-every")) a->ckpt_every = x;
-            else if (!strcmp(s, "--stop-after")) a->stop_after = x;
-            else if (!strcmp(s, "--log-every")) a->log_every = x;
-            else a->seed = x;
-        } else if (!strcmp(s, "--lr") || !strcmp(s, "--min-lr") || !strcmp(s, "--weight-decay") || !strcmp(s, "--clip")) {
-            NEED();
-            char *end;
-            double x = strtod(v, &end);
-            if (*end || !(x >= 0) || x > 10) { fprintf(stderr, "unplug: %s expects a number in 0..10, got '%s'\n", s, v); return 0; }
-            if (!strcmp(s, "--lr")) a->lr = x;
-            else if (!strcmp(s, "--min-lr")) a->min_lr = x;
-            else if (!strcmp(s, "--weight-decay")) a->wd = x;
-            else a->clip = x;
-        }
-        else if (!strcmp(s, "--precision")) {
-            NEED();
-            if (!strcmp(v, "fp32")) a->precision = UP_PREC_FP32;
-            else if (!strcmp(v, "bf16")) a->precision = UP_PREC_BF16;
-            else if (!strcmp(v, "auto")) a->precision = UP_PREC_AUTO;
-            else { fprintf(stderr, "unplug: --precision expects fp32, bf16 or auto, got '%s'\n", v); return 0; }
-        } else if (!strcmp(s, "--backend")) {
-            NEED();
-            if (!strcmp(v, "onednn")) a->backend = UP_BACKEND_DNNL;
-            else if (!strcmp(v, "reference")) a->backend = UP_BACKEND_REF;
-            else if (!strcmp(v, "auto")) a->backend = UP_BACKEND_AUTO;
-            else { fprintf(stderr, "unplug: --backend expects onednn, reference or auto, got '%s'\n", v); return 0; }
-        } else if (s[0] == '-') {
-            fprintf(stderr, "unplug: unknown option '%s' (see --help)\n", s);
-            return 0;
-        } else if (!a->model) a->model = s;
-        else { fprintf(stderr, "unplug: unexpected argument '%s'\n", s); return 0; }
-#undef NEED
-    }
-    return 1;
-}
-
-
 static const char *act_name(up_act a) {
     return a == UP_ACT_RELU ? "relu" : a == UP_ACT_GELU_NEW ? "gelu_new" : "gelu";
 }
@@ -194,7 +36,7 @@ static const char *info_help =
     "configuration, parameter count, stored dtypes, the compute backend and\n"
     "precision that would run it, and the CPU features they were chosen from.\n";
 
-static int cmd_info(args *a) {
+static int cmd_info(const args *a) {
     if (a->help) return fputs(info_help, stdout), 0;
     if (!a->model) return fputs(info_help, stderr), 2;
     up_model_opts o = cli_model_opts(a);
@@ -294,7 +136,7 @@ static const char *tokenize_help =
     "Hugging Face's BertTokenizer would encode them with special tokens and\n"
     "longest-first truncation to --max-len (default: the model's max positions, or 512).\n";
 
-static int cmd_tokenize(args *a) {
+static int cmd_tokenize(const args *a) {
     if (a->help) return fputs(tokenize_help, stdout), 0;
     up_tokenizer *tok = NULL;
     up_model *m = NULL;
@@ -399,7 +241,7 @@ static int embed_flush(up_model *m, up_run *run, const args *a, float *emb, up_e
     return 1;
 }
 
-static int cmd_embed(args *a) {
+static int cmd_embed(const args *a) {
     if (a->help) return fputs(embed_help, stdout), 0;
     if (!a->model) return fputs(embed_help, stderr), 2;
     if (a->normalize && a->pool_mean < 0) return fputs("unplug: --normalize needs --pool cls|mean\n", stderr), 2;
@@ -460,7 +302,14 @@ static int parse_list(const char *s, int *out, int cap, int lo, int hi, const ch
     snprintf(buf, sizeof buf, "%s", s);
     for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
         if (n == cap) { fprintf(stderr, "unplug: %s: at most %d values\n", flag, cap); return -1; }
-        if (!parse_int(flag, tok, lo, hi, &out[n])) return -1;
+        char *end;
+        errno = 0;
+        long v = strtol(tok, &end, 10);
+        if (errno || *end || end == tok || v < lo || v > hi) {
+            fprintf(stderr, "unplug: %s expects integers in %d..%d, got '%s'\n", flag, lo, hi, tok);
+            return -1;
+        }
+        out[n] = (int)v;
         n++;
     }
     return n;
@@ -478,9 +327,9 @@ static double forward_flops(const up_config *c, int B, int T) {
     return 2.0 * B * T * c->num_hidden_layers * (4 * C * C + 2 * C * F + 2.0 * T * C);
 }
 
-static int cmd_bench(args *a) {
+static int cmd_bench(const args *a) {
     if (a->help) return fputs(bench_help, stdout), 0;
-    if (a->warmup < 0) a->warmup = 1;
+    const int warmup = a->warmup < 0 ? 1 : a->warmup;
     up_model_opts o = cli_model_opts(a);
     up_model *m = NULL;
     if (a->train_mode) {
@@ -495,7 +344,7 @@ static int cmd_bench(args *a) {
         for (int ib = 0; ib < nb; ib++)
             for (int il = 0; il < nl; il++) {
                 double sec, fl;
-                if (up_pretrain_bench(&cfg, bs[ib], ls[il], a->warmup, a->iters, a->precision, a->threads, &sec, &fl) != UP_OK)
+                if (up_pretrain_bench(&cfg, bs[ib], ls[il], warmup, a->iters, a->precision, a->threads, &sec, &fl) != UP_OK)
                     return die("training benchmark failed");
                 double tps = bs[ib] * (double)ls[il] / sec;
                 if (a->json)
@@ -546,10 +395,10 @@ static int cmd_bench(args *a) {
             for (int i = 0; i < B; i++) lens[i] = T;
             up_batch b = {.B = B, .T = T, .ids = ids, .type_ids = NULL, .lens = lens};
             double *times = malloc((size_t)a->iters * sizeof *times);
-            for (int i = 0; i < a->warmup + a->iters && !rc; i++) {
+            for (int i = 0; i < warmup + a->iters && !rc; i++) {
                 double t0 = up_now();
                 if (up_forward(run, &b) != UP_OK) rc = die("forward failed");
-                if (i >= a->warmup) times[i - a->warmup] = up_now() - t0;
+                if (i >= warmup) times[i - warmup] = up_now() - t0;
             }
             if (!rc) {
                 qsort(times, (size_t)a->iters, sizeof *times, cmp_double);
@@ -608,7 +457,7 @@ static void pretrain_progress(const up_pretrain_report *r, long total, void *use
     fflush(stderr);
 }
 
-static int cmd_pretrain(args *a) {
+static int cmd_pretrain(const args *a) {
     if (a->help) return fputs(pretrain_help, stdout), 0;
     if (!a->train || !a->vocab || !a->out || (!a->config && !a->init)) return fputs(pretrain_help, stderr), 2;
     up_pretrain_opts o = up_pretrain_defaults();
@@ -663,7 +512,7 @@ static const char *mlm_eval_help =
     "on a text file (one paragraph per line), masking 15% of tokens (80/10/10) with\n"
     "a fixed seed, over --eval-batches batches (default 8) of --batch x --seq-len.\n";
 
-static int cmd_mlm_eval(args *a) {
+static int cmd_mlm_eval(const args *a) {
     if (a->help) return fputs(mlm_eval_help, stdout), 0;
     if (!a->model || !a->heldout) return fputs(mlm_eval_help, stderr), 2;
     double loss, acc;
@@ -703,23 +552,40 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     const char *cmd = argv[1];
-    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) return printf("unplug %s\n", UP_VERSION), 0;
-    if (!strcmp(cmd, "expert")) return cmd_expert(argc - 2, argv + 2);
-    if (!strcmp(cmd, "serve")) return cmd_serve(argc - 2, argv + 2);
-    if (!strcmp(cmd, "classify")) return cmd_classify(argc - 2, argv + 2);
-    if (!strcmp(cmd, "router")) return cmd_router(argc - 2, argv + 2);
-    if (!strcmp(cmd, "report")) return cmd_report(argc - 2, argv + 2);
-    args a;
-    if (!parse_args(argc - 2, argv + 2, &a)) return 2;
-    if (!strcmp(cmd, "info")) return cmd_info(&a);
-    if (!strcmp(cmd, "tokenize")) return cmd_tokenize(&a);
-    if (!strcmp(cmd, "embed")) return cmd_embed(&a);
-    if (!strcmp(cmd, "bench")) return cmd_bench(&a);
-    if (!strcmp(cmd, "pretrain")) return cmd_pretrain(&a);
-    if (!strcmp(cmd, "mlm-eval")) return cmd_mlm_eval(&a);
-    if (!strcmp(cmd, "tune")) return cmd_tune(&a);
-    if (!strcmp(cmd, "localize")) return cmd_localize(&a);
-    if (!strcmp(cmd, "eval")) return cmd_eval(&a);
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) return printf("unplug %s\n", up_version()), 0;
+    static const struct {
+        const char *name, *word; /* word: a second word the command needs (router build, expert show) */
+        unsigned bit;
+        int (*run)(const args *a);
+        const char *usage;
+    } cmds[] = {
+        {"info", NULL, C_INFO, cmd_info, NULL},
+        {"tokenize", NULL, C_TOKENIZE, cmd_tokenize, NULL},
+        {"embed", NULL, C_EMBED, cmd_embed, NULL},
+        {"bench", NULL, C_BENCH, cmd_bench, NULL},
+        {"pretrain", NULL, C_PRETRAIN, cmd_pretrain, NULL},
+        {"mlm-eval", NULL, C_MLM, cmd_mlm_eval, NULL},
+        {"tune", NULL, C_TUNE, cmd_tune, NULL},
+        {"localize", NULL, C_LOCALIZE, cmd_localize, NULL},
+        {"eval", NULL, C_EVAL, cmd_eval, NULL},
+        {"serve", NULL, C_SERVE, cmd_serve, NULL},
+        {"classify", NULL, C_CLASSIFY, cmd_classify, NULL},
+        {"report", NULL, C_REPORT, cmd_report, NULL},
+        {"router", "build", C_ROUTER, cmd_router, "usage: unplug router build ... (see unplug router build --help)\n"},
+        {"expert", "show", C_EXPERT, cmd_expert, "usage: unplug expert show FILE.expert [--json]\n"},
+    };
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
+        if (strcmp(cmd, cmds[i].name)) continue;
+        int skip = 2;
+        if (cmds[i].word) {
+            int help = argc > 2 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"));
+            if (argc < 3 || (strcmp(argv[2], cmds[i].word) && !help)) return fputs(cmds[i].usage, stderr), 2;
+            skip = help ? 2 : 3;
+        }
+        args a;
+        if (!cli_parse(cmds[i].bit, argc - skip, argv + skip, &a)) return 2;
+        return cmds[i].run(&a);
+    }
     fprintf(stderr, "unplug: unknown command '%s'\n%s", cmd, main_help);
     return 2;
 }
