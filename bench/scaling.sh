@@ -9,9 +9,9 @@
 # `unplug eval` times only 32 x 128 and 1 x 128, so the timing is the small C
 # program bench/scaling_timer.c (build/bench_scaling_timer): eval's method (views of
 # the base with each task's head and compacted FFN, random token ids, rows of
-# the full length, the median of ITERS forwards after a warm-up) at any
-# batch x length, the two models' runs interleaved so both see the same
-# machine state. A length must hold [CLS] + the prompt (20 vectors): 16 is
+# the full length, medians of forwards in blocks that alternate between the
+# two models over three rounds: up_expert_time, what eval calls) at any
+# batch x length, so both see the same machine state. A length must hold [CLS] + the prompt (20 vectors): 16 is
 # below that, so the lengths start at 32; max_position_embeddings (512 for
 # models/unplug-mini) bounds them, past the tasks' max_len of 128.
 #

@@ -198,6 +198,13 @@ typedef struct {
     int prompt_layers;
 } up_batch;
 
+/* Batch packing: rows 0..n-1 of lens[i] tokens stored at a stride of `from`
+ * ids move, in place, to a stride of `to` (>= every lens[i]; types too, when
+ * non-NULL), the tail of each row padded with pad (types 0). Encode each
+ * text at row i * max_len, then up_batch_restride(ids, types, lens, n,
+ * max_len, longest, pad) gives the (n, longest) batch up_forward takes. */
+UP_API void up_batch_restride(int32_t *ids, int32_t *types, const int32_t *lens, int n, int from, int to, int32_t pad);
+
 /* Per-request state sized for at most max_B x max_T tokens; all buffers are
  * allocated here, none during up_forward. */
 typedef struct up_run up_run;
@@ -286,6 +293,10 @@ UP_API up_status up_pretrain_bench(const up_config *cfg, int B, int T, int warmu
 
 /* Monotonic wall-clock seconds (for timing around the calls above). */
 UP_API double up_now(void);
+/* The library's random stream (SplitMix64 of a counter): the next number of
+ * the stream *state, which advances; one seed gives the same numbers on
+ * every machine. */
+UP_API uint64_t up_random_next(uint64_t *state);
 
 /* ---- model: batch conveniences ------------------------------------------ */
 
@@ -500,8 +511,14 @@ typedef struct {
     double ms[2][2];        /* [shape][full, expert], median ms per forward */
     double speedup[2];
 } up_eval_result;
+/* The timing of up_evaluate at any shape: the median ms per forward of full
+ * (NULL: e with every neuron and head kept; ms[0]) and of e (ms[1]) at B x T
+ * tokens, timed in alternating blocks of forwards over three rounds (so a
+ * change in the machine's load falls on both alike). */
+UP_API up_status up_expert_time(const up_model *m, const up_expert *e, const up_expert *full, int B, int T, int iters,
+                                double ms[2]);
 /* e against full (NULL: e with every neuron and head kept) on d. The two are
- * timed in alternating blocks of forwards over three rounds. */
+ * timed as up_expert_time times them. */
 UP_API up_status up_evaluate(const up_model *m, const up_expert *e, const up_expert *full, const up_dataset *d,
                              const up_eval_opts *o, up_eval_result *res);
 

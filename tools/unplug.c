@@ -194,13 +194,12 @@ static int embed_flush(up_model *m, up_run *run, const args *a, float *emb, up_e
     const up_config *c = up_model_config(m);
     int T = 1;
     for (int i = 0; i < n; i++) T = enc[i].n > T ? enc[i].n : T;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n; i++) { /* rows at stride T, then padded */
         lens[i] = enc[i].n;
-        for (int t = 0; t < T; t++) {
-            ids[(size_t)i * T + t] = t < enc[i].n ? enc[i].ids[t] : (int32_t)c->pad_token_id;
-            types[(size_t)i * T + t] = t < enc[i].n ? enc[i].type_ids[t] : 0;
-        }
+        memcpy(ids + (size_t)i * T, enc[i].ids, (size_t)enc[i].n * sizeof *ids);
+        memcpy(types + (size_t)i * T, enc[i].type_ids, (size_t)enc[i].n * sizeof *types);
     }
+    up_batch_restride(ids, types, lens, n, T, T, (int32_t)c->pad_token_id);
     up_batch b = {.B = n, .T = T, .ids = ids, .type_ids = types, .lens = lens};
     if (up_forward(run, &b) != UP_OK) return 0;
     const float *cls = up_run_cls(run), *pooled = up_run_pooled(run), *logits = up_run_logits(run);
@@ -389,8 +388,7 @@ static int cmd_bench(const args *a) {
             if (up_run_new(m, B, T, &run) != UP_OK) { rc = die("cannot set up the run"); break; }
             int32_t *ids = malloc((size_t)B * T * 4), *lens = malloc((size_t)B * 4);
             for (int i = 0; i < B * T; i++) {
-                seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-                ids[i] = (int32_t)((seed >> 33) % (uint64_t)c->vocab_size);
+                ids[i] = (int32_t)(up_random_next(&seed) % (uint64_t)c->vocab_size);
             }
             for (int i = 0; i < B; i++) lens[i] = T;
             up_batch b = {.B = B, .T = T, .ids = ids, .type_ids = NULL, .lens = lens};

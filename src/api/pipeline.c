@@ -91,14 +91,7 @@ up_status up_model_embed(const up_model *m, size_t n, const char *const *a, cons
             if (s.enc.n > Tb) Tb = s.enc.n;
         }
         if (st) break;
-        /* repack rows of stride T to stride Tb, padded */
-        for (int i = 0; i < nb; i++)
-            for (int t = 0; t < Tb; t++) {
-                int32_t id = t < s.lens[i] ? s.ids[(size_t)i * T + t] : (int32_t)m->cfg.pad_token_id;
-                int32_t ty = t < s.lens[i] ? s.types[(size_t)i * T + t] : 0;
-                s.ids[(size_t)i * Tb + t] = id; /* Tb <= T: never overwrites a row not yet moved */
-                s.types[(size_t)i * Tb + t] = ty;
-            }
+        up_batch_restride(s.ids, s.types, s.lens, nb, T, Tb, (int32_t)m->cfg.pad_token_id);
         up_batch bt = {.B = nb, .T = Tb, .ids = s.ids, .type_ids = s.types, .lens = s.lens};
         if (!(st = up_forward(r, &bt))) st = up_run_embed(r, o->pool, o->normalize, out + i0 * C);
     }
@@ -722,6 +715,37 @@ done:
     return st;
 }
 
+up_status up_expert_time(const up_model *m, const up_expert *e, const up_expert *full, int B, int T, int iters,
+                         double ms[2]) {
+    if (!m || !e || !ms) return up_fail(UP_ERR_INVALID, "up_expert_time: NULL argument");
+    if (e->base != m || (full && full->base != m))
+        return up_fail(UP_ERR_INVALID, "up_expert_time: the experts must be loaded for this model");
+    const up_task *t = e->t;
+    if (B < 1 || T < 2 + t->n_prompt || T > m->cfg.max_position_embeddings || iters < 1)
+        return up_fail(UP_ERR_INVALID, "%d x %d tokens, %d iterations: a row holds [CLS], the %d prompt vectors and a "
+                       "token, at most %lld in all", B, T, iters, t->n_prompt, (long long)m->cfg.max_position_embeddings);
+    up_task *ft = NULL;
+    up_model *vf = NULL, *ve = NULL;
+    up_status st = up_task_clone(full ? full->t : t, &ft);
+    if (!st) {
+        up_task_clear_kept(ft);
+        up_task_clear_kept_heads(ft);
+        const up_task *tk[2] = {ft, t};
+        if (!(st = up_task_view(m, ft, &vf)) && !(st = up_task_view(m, t, &ve))) {
+            const up_model *vs[2] = {vf, ve};
+            double tt[2];
+            if (!(st = time_views(vs, tk, B, T, iters, tt))) {
+                ms[0] = 1e3 * tt[0];
+                ms[1] = 1e3 * tt[1];
+            }
+        }
+    }
+    up_model_free(vf);
+    up_model_free(ve);
+    up_task_free(ft);
+    return st;
+}
+
 up_status up_evaluate(const up_model *m, const up_expert *e, const up_expert *full, const up_dataset *d,
                       const up_eval_opts *o, up_eval_result *res) {
     up_eval_opts od = up_eval_opts_default();
@@ -738,7 +762,6 @@ up_status up_evaluate(const up_model *m, const up_expert *e, const up_expert *fu
         return up_fail(UP_ERR_INVALID, "the dataset has %d labels, the expert '%s' %d", d->n_labels, t->name,
                        t->n_labels);
     up_task *ft = NULL;
-    up_model *vf = NULL, *ve = NULL;
     int *pred[2] = {NULL, NULL}, *gold = up_malloc(d->n * sizeof *gold, "labels");
     up_status st = gold ? up_task_clone(full ? full->t : t, &ft) : UP_ERR_NOMEM;
     if (st) goto done;
@@ -759,24 +782,17 @@ up_status up_evaluate(const up_model *m, const up_expert *e, const up_expert *fu
         res->matthews[k] = 100 * up_matthews(pred[k], gold, d->n);
     }
     if (st || !o->timing) goto done;
-    if ((st = up_task_view(m, ft, &vf)) || (st = up_task_view(m, t, &ve))) goto done;
     int iters = o->iters < 1 ? 1 : o->iters > 31 ? 31 : o->iters;
     const int shapes[2][2] = {{32, 128}, {1, 128}};
     for (int k = 0; k < 2 && !st; k++) {
         int B = shapes[k][0], T = shapes[k][1] < t->max_len ? shapes[k][1] : t->max_len;
-        const up_model *vs[2] = {vf, ve};
-        double tt[2];
-        if ((st = time_views(vs, tk, B, T, iters, tt))) break;
+        if ((st = up_expert_time(m, e, full, B, T, iters, res->ms[k]))) break;
         res->shape_B[k] = B;
         res->shape_T[k] = T;
-        res->ms[k][0] = 1e3 * tt[0];
-        res->ms[k][1] = 1e3 * tt[1];
-        res->speedup[k] = tt[0] / tt[1];
+        res->speedup[k] = res->ms[k][0] / res->ms[k][1];
         res->n_shapes = k + 1;
     }
 done:
-    up_model_free(vf);
-    up_model_free(ve);
     up_task_free(ft);
     free(pred[0]);
     free(pred[1]);

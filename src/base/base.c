@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,6 +183,20 @@ int up_file_exists(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
+
+uint64_t up_rng_below(up_rng *r, uint64_t m) {
+    uint64_t min = -m % m, x;
+    do x = up_rng_next(r);
+    while (x < min);
+    return x % m;
+}
+
+float up_rng_normal(up_rng *r) {
+    double u1 = ((up_rng_next(r) >> 11) + 1.0) / 9007199254740993.0, u2 = (up_rng_next(r) >> 11) / 9007199254740992.0;
+    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+}
+
+uint64_t up_random_next(uint64_t *state) { return up_mix64((*state)++); }
 
 double up_now(void) {
     struct timespec ts;

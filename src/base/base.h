@@ -60,6 +60,25 @@ static inline uint64_t up_mix64(uint64_t x) {
     return x ^ (x >> 31);
 }
 
+/* The library's one random stream: up_mix64 of a state that advances by inc
+ * (1: the counter stream up_mix64(s++) used everywhere; the golden gamma: the
+ * classic SplitMix64 sequence of the validation carve-out). */
+typedef struct {
+    uint64_t s, inc;
+} up_rng;
+static inline up_rng up_rng_seed(uint64_t seed) { return (up_rng){seed, 1}; }
+static inline uint64_t up_rng_next(up_rng *r) {
+    uint64_t x = up_mix64(r->s);
+    r->s += r->inc;
+    return x;
+}
+/* uniform in [0, 1) with 53 random bits */
+static inline double up_rng_unit(up_rng *r) { return (double)(up_rng_next(r) >> 11) / 9007199254740992.0; }
+/* uniform in [0, m), m >= 1, by rejection (no modulo bias) */
+uint64_t up_rng_below(up_rng *r, uint64_t m);
+/* standard normal (Box-Muller, two draws) */
+float up_rng_normal(up_rng *r);
+
 /* Monotonic seconds. */
 double up_now(void);
 

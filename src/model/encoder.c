@@ -538,3 +538,17 @@ up_status up_forward(up_run *r, const up_batch *b) {
     up_threads_leave(r->m, prev);
     return st;
 }
+
+void up_batch_restride(int32_t *ids, int32_t *types, const int32_t *lens, int n, int from, int to, int32_t pad) {
+    /* shrinking: row i moves down (i*to <= i*from), first to last; growing: up, last to first */
+    for (int k = 0; k < n; k++) {
+        int i = to <= from ? k : n - 1 - k;
+        size_t src = (size_t)i * from, dst = (size_t)i * to;
+        memmove(ids + dst, ids + src, (size_t)lens[i] * sizeof *ids);
+        if (types) memmove(types + dst, types + src, (size_t)lens[i] * sizeof *types);
+        for (int j = lens[i]; j < to; j++) {
+            ids[dst + j] = pad;
+            if (types) types[dst + j] = 0;
+        }
+    }
+}

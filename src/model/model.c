@@ -223,17 +223,7 @@ fail:
     return r;
 }
 
-/* xorshift + Box-Muller: reproducible random weights for benchmarks */
-static uint64_t rnd_next(uint64_t *s) {
-    *s ^= *s << 13; *s ^= *s >> 7; *s ^= *s << 17;
-    return *s;
-}
-static float rnd_normal(uint64_t *s) {
-    double u1 = ((rnd_next(s) >> 11) + 1.0) / 9007199254740993.0, u2 = (rnd_next(s) >> 11) / 9007199254740992.0;
-    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
-}
-
-static const void *rand_tensor(up_model *m, size_t n, up_type t, float std, float mean, uint64_t *s, up_status *r) {
+static const void *rand_tensor(up_model *m, size_t n, up_type t, float std, float mean, up_rng *s, up_status *r) {
     if (*r) return NULL;
     void *p = up_aligned_alloc(n * (t == UP_T_BF16 ? 2 : 4), "random weights");
     if (!p || (*r = up_model_own(m, p))) {
@@ -241,7 +231,7 @@ static const void *rand_tensor(up_model *m, size_t n, up_type t, float std, floa
         return NULL;
     }
     for (size_t i = 0; i < n; i++) {
-        float v = mean + std * (std ? rnd_normal(s) : 0);
+        float v = mean + std * (std ? up_rng_normal(s) : 0);
         if (t == UP_T_BF16) ((uint16_t *)p)[i] = up_bf16_from(v);
         else ((float *)p)[i] = v;
     }
@@ -249,7 +239,7 @@ static const void *rand_tensor(up_model *m, size_t n, up_type t, float std, floa
     return p;
 }
 
-static void rand_linear(up_model *m, up_linear *l, int out, int in, uint64_t *s, up_status *r) {
+static void rand_linear(up_model *m, up_linear *l, int out, int in, up_rng *s, up_status *r) {
     l->out = out; l->in = in; l->wt = m->act_type;
     l->w = rand_tensor(m, (size_t)out * in, m->act_type, 0.02f, 0, s, r);
     l->b = rand_tensor(m, (size_t)out, UP_T_F32, 0, 0, s, r); /* BERT's init: zero biases */
@@ -269,7 +259,7 @@ up_status up_model_random_heads(const up_config *cfg, const up_model_opts *opts,
     snprintf(m->dir, sizeof m->dir, "(random)");
     up_status r;
     if ((r = choose_compute(m, &o)) || (r = model_alloc(m))) goto fail;
-    uint64_t s = seed * 2654435761u + 1;
+    up_rng s = up_rng_seed(seed * 2654435761u + 1);
     int C = (int)cfg->hidden_size, F = (int)cfg->intermediate_size;
     up_weights *w = &m->w;
     w->word = rand_tensor(m, (size_t)cfg->vocab_size * C, UP_T_F32, 0.02f, 0, &s, &r);

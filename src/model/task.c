@@ -7,11 +7,6 @@
 #include <string.h>
 #include "base/base.h"
 
-static float normal(uint64_t *s) {
-    double u1 = ((up_mix64((*s)++) >> 11) + 1.0) / 9007199254740993.0, u2 = (up_mix64((*s)++) >> 11) / 9007199254740992.0;
-    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
-}
-
 /* points prompt, pooler and classifier into buf (task_alloc's layout) */
 static void task_point(up_task *t, float *buf) {
     size_t C = (size_t)t->C, NL = (size_t)t->n_labels;
@@ -68,21 +63,21 @@ up_status up_task_new(const up_model *base, const char *name, int n_labels, char
     up_status st = up_task_alloc(t);
     if (st) { up_task_free(t); return st; }
     size_t C = (size_t)t->C;
-    uint64_t s = seed * 0x9E3779B97F4A7C15ull + 17;
+    up_rng s = up_rng_seed(seed * 0x9E3779B97F4A7C15ull + 17);
     /* prompt: embeddings of random ordinary vocabulary rows (ids past the
      * first 1000 skip the special and [unused] tokens of BERT vocabularies) */
     int64_t V = base->cfg.vocab_size, lo = V > 2000 ? 1000 : 0;
     for (int k = 0; k < n_prompt; k++) {
-        int64_t id = lo + (int64_t)(up_mix64(s++) % (uint64_t)(V - lo));
+        int64_t id = lo + (int64_t)(up_rng_next(&s) % (uint64_t)(V - lo));
         memcpy(t->prompt + (size_t)k * C, base->w.word + (size_t)id * C, C * sizeof(float));
     }
     if (base->w.has_pooler) {
         weight_f32(base, base->w.pooler.w, C * C, t->pool_w);
         memcpy(t->pool_b, base->w.pooler.b, C * sizeof(float));
     } else {
-        for (size_t i = 0; i < C * C; i++) t->pool_w[i] = 0.02f * normal(&s);
+        for (size_t i = 0; i < C * C; i++) t->pool_w[i] = 0.02f * up_rng_normal(&s);
     }
-    for (size_t i = 0; i < (size_t)n_labels * C; i++) t->cls_w[i] = 0.02f * normal(&s);
+    for (size_t i = 0; i < (size_t)n_labels * C; i++) t->cls_w[i] = 0.02f * up_rng_normal(&s);
     *out = t;
     return UP_OK;
 }
@@ -400,12 +395,7 @@ int up_task_fill_batch(const up_task *t, const up_tokenizer *tok, const char *co
         lens[i] = len;
         Tb = len > Tb ? len : Tb;
     }
-    /* repack rows of T to the batch's length, in place: row i moves down to i*Tb <= i*T */
-    for (int i = 0; i < n; i++)
-        for (int k = 0; k < Tb; k++) {
-            ids[(size_t)i * Tb + k] = k < lens[i] ? ids[(size_t)i * T + k] : pad;
-            types[(size_t)i * Tb + k] = k < lens[i] ? types[(size_t)i * T + k] : 0;
-        }
+    up_batch_restride(ids, types, lens, n, T, Tb, pad);
     return Tb;
 }
 
@@ -439,14 +429,7 @@ up_status up_task_classify(const up_model *v, const up_task *t, up_run *r, up_ta
     if (s->round_T > 1) { /* pad the length up to a multiple of round_T: fewer distinct product shapes */
         int T2 = (Tb + s->round_T - 1) / s->round_T * s->round_T;
         if (T2 > tt.max_len) T2 = tt.max_len;
-        for (int i = n - 1; i >= 0 && T2 > Tb; i--) { /* rows move to stride T2, last first */
-            memmove(s->ids + (size_t)i * T2, s->ids + (size_t)i * Tb, (size_t)Tb * 4);
-            memmove(s->types + (size_t)i * T2, s->types + (size_t)i * Tb, (size_t)Tb * 4);
-            for (int j = Tb; j < T2; j++) {
-                s->ids[(size_t)i * T2 + j] = (int32_t)v->cfg.pad_token_id;
-                s->types[(size_t)i * T2 + j] = 0;
-            }
-        }
+        if (T2 > Tb) up_batch_restride(s->ids, s->types, s->lens, n, Tb, T2, (int32_t)v->cfg.pad_token_id);
         if (T2 > Tb) Tb = T2;
     }
     up_batch bt = up_task_batch(t, n, Tb, s->ids, s->types, s->lens);

@@ -86,14 +86,13 @@ up_status up_hub_plug(up_hub *h, const char *path, char *name_out) {
         }
     snprintf(e->name, sizeof e->name, "%s", t->name);
     snprintf(e->file, sizeof e->file, "%s", path);
-    size_t es = e->view->act_type == UP_T_BF16 ? 2 : 4, kept = 0, F = (size_t)h->base->cfg.intermediate_size;
+    size_t es = e->view->act_type == UP_T_BF16 ? 2 : 4, F = (size_t)h->base->cfg.intermediate_size;
+    long kept;
+    up_task_kept_counts(t, (int)F, (int)h->base->cfg.num_attention_heads, &kept, NULL);
     e->bytes = up_task_param_count(t) * 4;
-    for (int l = 0; l < t->n_layers; l++) {
-        size_t n = t->kept[l] ? (size_t)t->n_kept[l] : F;
-        kept += n;
-        if (t->kept[l]) e->bytes += n * (size_t)t->C * es * 2 + n * 4;
-    }
-    e->kept_share_permille = (int)(1000 * kept / (F * (size_t)t->n_layers));
+    for (int l = 0; l < t->n_layers; l++) /* the compacted FFN copies: W_in rows, W_out columns, b_in */
+        if (t->kept[l]) e->bytes += (size_t)t->n_kept[l] * ((size_t)t->C * es * 2 + 4);
+    e->kept_share_permille = (int)(1000 * (size_t)kept / (F * (size_t)t->n_layers));
     e->plug_ms = now_ms() - t0;
     e->refs = 1;
     up_hub_expert *old = NULL;

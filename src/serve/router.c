@@ -49,15 +49,7 @@ up_status up_router_embed(const up_model *base, up_run *r, const char *const *a,
         lens[i] = e->n;
         if (e->n > T) T = e->n;
     }
-    /* rows were written with stride max_len; pack them to stride T, padding the tails */
-    for (int i = 0; i < n; i++) {
-        memmove(ids + (size_t)i * T, ids + (size_t)i * max_len, (size_t)lens[i] * 4);
-        memmove(types + (size_t)i * T, types + (size_t)i * max_len, (size_t)lens[i] * 4);
-        for (int j = lens[i]; j < T; j++) {
-            ids[(size_t)i * T + j] = (int32_t)base->cfg.pad_token_id;
-            types[(size_t)i * T + j] = 0;
-        }
-    }
+    up_batch_restride(ids, types, lens, n, max_len, T, (int32_t)base->cfg.pad_token_id);
     up_batch bt = {.B = n, .T = T, .ids = ids, .type_ids = types, .lens = lens};
     up_status st = up_run_use(r, base);
     if (!st) st = up_forward(r, &bt);

@@ -764,21 +764,6 @@ up_status up_dataset_rows(const char *name, size_t n, const char *const *text, c
 
 /* ---- carve-out ------------------------------------------------------------- */
 
-/* the SplitMix64 stream: the output of the state before its step */
-static uint64_t splitmix64(uint64_t *s) {
-    uint64_t x = *s;
-    *s += 0x9E3779B97F4A7C15ull;
-    return up_mix64(x);
-}
-
-/* Uniform in [0, m), m >= 1, by rejection (no modulo bias). */
-static uint64_t below(uint64_t *s, uint64_t m) {
-    uint64_t min = -m % m, x;
-    do x = splitmix64(s);
-    while (x < min);
-    return x % m;
-}
-
 up_status up_dataset_carve(up_dataset *d, double frac, uint64_t seed, up_dataset *val) {
     memset(val, 0, sizeof *val);
     if (!(frac > 0 && frac < 1))
@@ -798,10 +783,10 @@ up_status up_dataset_carve(up_dataset *d, double frac, uint64_t seed, up_dataset
     val->pair = d->pair;
     /* Selection sampling (Knuth's Algorithm S): every k-subset equally likely,
      * one pass, file order kept on both sides. */
-    uint64_t s = seed;
+    up_rng s = {seed, 0x9E3779B97F4A7C15ull}; /* the SplitMix64 sequence of seed */
     size_t kept = 0, need = k;
     for (size_t i = 0; i < d->n; i++) {
-        if (need && below(&s, d->n - i) < need) {
+        if (need && up_rng_below(&s, d->n - i) < need) {
             val->ex[val->n++] = d->ex[i];
             need--;
         } else {

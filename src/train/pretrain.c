@@ -40,9 +40,6 @@ up_pretrain_opts up_pretrain_defaults(void) {
 }
 
 /* ---- deterministic randomness: splitmix64 of (seed, step, row, i) ---- */
-typedef struct { uint64_t s; } rng;
-static uint64_t rng_next(rng *r) { return up_mix64(r->s++); }
-static double rng_unit(rng *r) { return (double)(rng_next(r) >> 11) / 9007199254740992.0; }
 
 /* ---- data: the token stream cut into sequences of T-2 pieces ---- */
 typedef struct {
@@ -104,9 +101,9 @@ static size_t corpus_pick(corpus *c, uint64_t seed, uint64_t g) {
     long epoch = (long)(g / c->n_seq);
     if (epoch != c->epoch) {
         for (size_t i = 0; i < c->n_seq; i++) c->perm[i] = (uint32_t)i;
-        rng r = {up_mix64(seed * 0x100000001B3ull + (uint64_t)epoch)};
+        up_rng r = up_rng_seed(up_mix64(seed * 0x100000001B3ull + (uint64_t)epoch));
         for (size_t i = c->n_seq - 1; i > 0; i--) {
-            size_t j = (size_t)(rng_next(&r) % (i + 1));
+            size_t j = (size_t)(up_rng_next(&r) % (i + 1));
             uint32_t t = c->perm[i]; c->perm[i] = c->perm[j]; c->perm[j] = t;
         }
         c->epoch = epoch;
@@ -133,16 +130,16 @@ static void make_batch(mlm_batch *mb, const corpus *c, const size_t *seqs, uint6
         memcpy(row + 1, src, (size_t)c->span * sizeof *row);
         row[T - 1] = sep;
         mb->lens[b] = T;
-        rng r = {up_mix64(seed ^ up_mix64(step * 0x9E3779B97F4A7C15ull + (uint64_t)b))};
+        up_rng r = up_rng_seed(up_mix64(seed ^ up_mix64(step * 0x9E3779B97F4A7C15ull + (uint64_t)b)));
         int chosen = 0;
         for (int t = 1; t < T - 1 && mb->n < mb->cap; t++) {
-            if (rng_unit(&r) >= p && !(t == T - 2 && !chosen)) continue; /* at least one per row */
+            if (up_rng_unit(&r) >= p && !(t == T - 2 && !chosen)) continue; /* at least one per row */
             chosen++;
             mb->rows[mb->n] = b * T + t;
             mb->targets[mb->n++] = row[t];
-            double a = rng_unit(&r);
+            double a = up_rng_unit(&r);
             if (a < 0.8) row[t] = mask;
-            else if (a < 0.9) row[t] = first_normal + (int32_t)(rng_next(&r) % (uint64_t)(vocab - first_normal));
+            else if (a < 0.9) row[t] = first_normal + (int32_t)(up_rng_next(&r) % (uint64_t)(vocab - first_normal));
         }
     }
 }
@@ -529,8 +526,8 @@ up_status up_pretrain_bench(const up_config *cfg, int B, int T, int warmup, int 
         logits = up_aligned_alloc((size_t)mb.cap * V * 4, "MLM logits");
         dhidden = up_aligned_alloc((size_t)B * T * cfg->hidden_size * 4, "hidden gradient");
         if (!c.tok || !logits || !dhidden) st = up_fail(UP_ERR_NOMEM, "out of memory");
-        rng g = {7};
-        for (size_t i = 0; !st && i < c.n; i++) c.tok[i] = 5 + (int32_t)(rng_next(&g) % (uint64_t)(V - 5));
+        up_rng g = up_rng_seed(7);
+        for (size_t i = 0; !st && i < c.n; i++) c.tok[i] = 5 + (int32_t)(up_rng_next(&g) % (uint64_t)(V - 5));
     }
     up_adamw_cfg opt = up_adamw_default();
     size_t seqs[4096];

@@ -235,13 +235,12 @@ up_status up_task_tune(const up_model *base, const char *task_name, const up_dat
                 Tb = lens[i] > Tb ? lens[i] : Tb;
                 labels[i] = E.label[x];
             }
-            for (int i = 0; i < bn; i++) {
+            for (int i = 0; i < bn; i++) { /* rows at stride Tb, then padded */
                 size_t x = order[i0 + i];
-                for (int k = 0; k < Tb; k++) {
-                    ids[(size_t)i * Tb + k] = k < lens[i] ? E.ids[E.off[x] + k] : (int32_t)base->cfg.pad_token_id;
-                    types[(size_t)i * Tb + k] = k < lens[i] ? E.types[E.off[x] + k] : 0;
-                }
+                memcpy(ids + (size_t)i * Tb, E.ids + E.off[x], (size_t)lens[i] * sizeof *ids);
+                memcpy(types + (size_t)i * Tb, E.types + E.off[x], (size_t)lens[i] * sizeof *types);
             }
+            up_batch_restride(ids, types, lens, bn, Tb, Tb, (int32_t)base->cfg.pad_token_id);
             up_batch bt = up_task_batch(t, bn, Tb, ids, types, lens);
             if ((st = up_forward(r, &bt))) break;
             double loss = up_xent_forward_backward(dlogits, up_run_logits(r), labels, (size_t)bn, NL, 1.0f, NULL);
