@@ -21,4 +21,4 @@ echo "== python: pip install . pytest pandas into $venv (numpy<2: Debian's torch
   echo "python-test: pip install failed (is PyPI reachable? scikit-build-core, numpy, pytest and pandas come from it)" >&2
   exit 1; }
 cd python/tests   # not the repository root, whose python/ folder would shadow the installed package
-UP_CLI="$(realpath "../../$build/unplug")" "../../$venv/bin/python" -m pytest -q -rs .
+OMP_WAIT_POLICY=PASSIVE UP_CLI="$(realpath "../../$build/unplug")" "../../$venv/bin/python" -m pytest -q -rs .

@@ -6,6 +6,7 @@ import json
 import os
 import random
 import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -208,3 +209,13 @@ def test_real_model_embed_equals_transformers():
     got = m.embed(TEXTS, pooling="mean", normalize=True, max_len=256)
     assert np.abs(got - want).max() < 1e-4
     assert m.tokenize(TEXTS) == [list(x) for x in tok(TEXTS)["input_ids"]]
+
+
+def test_readme_quickstart(tmp_path):
+    """examples/quickstart.py, the README's Python example, runs as the README says (from the repository root)."""
+    os.symlink(os.path.join(ROOT, "models"), tmp_path / "models")
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "quickstart.py")], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "neurons kept" in out.stdout and "['negative', 'positive']" in out.stdout
+    assert (tmp_path / "sentiment.expert").exists()

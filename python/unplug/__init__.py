@@ -226,7 +226,7 @@ class _Progress:
 
     def __init__(self, fn):
         self.fn = fn
-        self.bars = {}
+        self.bar, self.key = None, None
         self.interrupt = C.c_int(0)
         if fn is None:
             try:
@@ -246,20 +246,24 @@ class _Progress:
                 self.fn(d)
             elif self.tqdm is not None and d["stage"] in ("tune", "attribution"):
                 key = (d["stage"], d["epoch"])
-                bar = self.bars.get(key)
-                if bar is None:
+                if self.key != key:  # one bar at a time: a new epoch or stage closes the last
+                    self._close_bar()
                     desc = f"epoch {d['epoch']}/{d['epochs']}" if d["stage"] == "tune" else "attribution"
-                    bar = self.bars[key] = self.tqdm(total=d["total"], desc=desc, leave=False)
-                bar.n = d["done"]
+                    self.bar, self.key = self.tqdm(total=d["total"], desc=desc, leave=False), key
+                self.bar.n = d["done"]
                 if d["stage"] == "tune":
-                    bar.set_postfix(loss=f"{d['loss']:.4f}", refresh=False)
-                bar.refresh()
+                    self.bar.set_postfix(loss=f"{d['loss']:.4f}", refresh=False)
+                self.bar.refresh()
         except KeyboardInterrupt:
             self.interrupt.value = 1
 
+    def _close_bar(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar, self.key = None, None
+
     def close(self):
-        for bar in self.bars.values():
-            bar.close()
+        self._close_bar()
         if self.interrupt.value:
             raise KeyboardInterrupt
 
