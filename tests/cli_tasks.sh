@@ -49,6 +49,30 @@ done
 grep -q "speed-up" "$tmp/eval.out" && grep -q "^accuracy" "$tmp/eval.out" && ok || { bad "eval output"; cat "$tmp/eval.out" >&2; }
 "$cli" eval --model "$M" --expert "$tmp/rt.expert" --full "$tmp/toy.expert" "${data[@]}" --iters 3 >"$tmp/evalf.out" 2>&1 &&
   grep -q "^accuracy" "$tmp/evalf.out" && ok || { bad "eval --full"; cat "$tmp/evalf.out" >&2; }
+# --json: one JSON object on stdout, the same figures as the text; --json-out writes it to a file too
+"$cli" eval --model "$M" --expert "$tmp/toy-pruned.expert" "${data[@]}" --iters 3 --json --json-out "$tmp/eval.json" \
+  >"$tmp/evalj.out" 2>"$tmp/evalj.err" || bad "eval --json exit"
+python3 - "$tmp/evalj.out" "$tmp/eval.json" "$tmp/eval.out" <<'PY' && ok || bad "eval --json: $(cat "$tmp/evalj.out" "$tmp/evalj.err")"
+import json, sys
+o = json.load(open(sys.argv[1]))
+assert o == json.load(open(sys.argv[2]))
+acc = [l.split() for l in open(sys.argv[3]) if l.startswith("accuracy")][0]
+assert abs(o["full"]["accuracy"] - float(acc[1])) < 0.01 and abs(o["expert"]["accuracy"] - float(acc[2])) < 0.01, (o, acc)
+assert o["n"] == 200 and [t["batch"] for t in o["timing"]] == [32, 1] and o["kept_ffn"] < o["total_ffn"]
+PY
+"$cli" tune --model "$M" "${data[@]}" --out "$tmp/j.expert" --prompts 4 --max-len 32 --epochs 1 --batch 16 --json \
+  >"$tmp/tunej.out" 2>/dev/null && python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); assert o["val"] > 0 and o["report"] > 0 and o["best_epoch"] == 1' \
+  "$tmp/tunej.out" && ok || bad "tune --json: $(cat "$tmp/tunej.out")"
+"$cli" localize --model "$M" --expert "$tmp/j.expert" "${data[@]}" --out "$tmp/jl.expert" --search-steps 3 --sweep 0.3 --json \
+  >"$tmp/locj.out" 2>/dev/null && python3 -c '
+import json, sys
+o = json.load(open(sys.argv[1]))
+assert len(o["search"]) == 3 and len(o["sweep"]) == 1 and o["tolerance"] == 1.0 and o["method"] == "actxgrad", o
+assert sum(o["kept_ffn_per_layer"]) == o["kept_ffn"]' "$tmp/locj.out" && ok || bad "localize --json: $(cat "$tmp/locj.out")"
+expect_fail "tune --out unwritable, before training" "cannot write --out $tmp/nodir/x.expert" \
+  "$cli" tune --model "$M" "${data[@]}" --out "$tmp/nodir/x.expert"
+"$cli" expert show "$tmp/toy-pruned.expert" --json | python3 -c 'import json,sys; o=json.load(sys.stdin); assert o["method"] == "actxgrad" and len(o["base_fingerprint"]) == 64' &&
+  ok || bad "expert show --json"
 "$cli" expert show "$tmp/toy-pruned.expert" >"$tmp/show.out" 2>&1 || bad "expert show exit"
 grep -q "method:       actxgrad" "$tmp/show.out" && grep -q "base model:   sha256 " "$tmp/show.out" && ok || bad "expert show output"
 

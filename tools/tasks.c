@@ -4,6 +4,7 @@
  * up_evaluate, up_expert_*). Text goes to stdout as before; --json prints
  * one JSON object instead, which the report and scripts read.
  */
+#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -152,15 +153,18 @@ static const char *tune_help =
     "--json prints the result as one JSON object instead of the text; --json-out F\n"
     "writes it to F as well.\n";
 
-/* refuses an --out that cannot be written before hours of work */
+/* refuses an --out that cannot be written before hours of work: its folder
+ * must let us create the file (an existing file, replace it) */
 static int check_out(const char *path) {
-    FILE *f = fopen(path, "ab");
-    if (!f) {
-        fprintf(stderr, "unplug: cannot write --out %s: ", path);
-        perror(NULL);
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *(slash == dir ? slash + 1 : slash) = 0;
+    else snprintf(dir, sizeof dir, ".");
+    if (access(dir, W_OK | X_OK) != 0 || (access(path, F_OK) == 0 && access(path, W_OK) != 0)) {
+        fprintf(stderr, "unplug: cannot write --out %s: %s\n", path, strerror(errno));
         return 0;
     }
-    fclose(f);
     return 1;
 }
 
