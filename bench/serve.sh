@@ -2,7 +2,7 @@
 # The serving benchmark behind docs/SERVING.md, with wrk (Debian) on loopback:
 #   1. plug costs (bench_plug): load, gather, memory, forward, switch
 #   2. load: DURATION s (30), CONNS connections (64), requests spread over the
-#      five task experts (one input each, real dev-set texts), against the
+#      task experts (TASKS; one input each, real dev-set texts), against the
 #      pruned experts and against the unpruned tuned models; requests/s,
 #      p50/p99 latency, non-2xx count, server RSS
 #   3. soak: SOAK s (300) of the same load against the experts while another
@@ -11,7 +11,9 @@
 # Usage: bench/serve.sh DATA_DIR [RESULTS_DIR] [OUT_DIR]
 #   RESULTS_DIR: bench/tasks.sh output with TASK/expert.expert, TASK/tuned.expert (build/results)
 #   OUT_DIR: where the tables go (bench/results/serve)
-# Env: BUILD (build), MODEL (models/unplug-mini), DURATION, CONNS, SOAK (0 skips), WORKERS, THREADS
+# Env: BUILD (build), MODEL (models/unplug-mini), DURATION, CONNS, SOAK (0 skips), WORKERS, THREADS,
+#      TASKS (the experts served, "sst2 trec mrpc rte cola"; at least two: the soak replaces
+#      the first and unplugs and plugs again the last)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${1:?usage: bench/serve.sh DATA_DIR [RESULTS_DIR] [OUT_DIR]}
@@ -23,7 +25,11 @@ model=${MODEL:-models/unplug-mini}
 dur=${DURATION:-30}
 conns=${CONNS:-64}
 soak=${SOAK:-300}
-tasks="sst2 trec mrpc rte cola"
+tasks=${TASKS:-sst2 trec mrpc rte cola}
+set -- $tasks
+[ $# -ge 2 ] || { echo "bench/serve.sh: TASKS needs at least two tasks" >&2; exit 1; }
+first=$1
+for last in $tasks; do :; done
 command -v wrk >/dev/null || { echo "bench/serve.sh: wrk not installed (apt-get install wrk)" >&2; exit 1; }
 [ -x "$cli" ] && [ -x "$build/bench_plug" ] || { echo "bench/serve.sh: build first (make)" >&2; exit 1; }
 mkdir -p "$out"
@@ -36,9 +42,9 @@ for t in $tasks; do
 done
 
 # request bodies: 50 dev examples per task, one input each, cycled by wrk
-python3 - "$data" "$work/bodies.lua" <<'PY'
+python3 - "$data" "$work/bodies.lua" $tasks <<'PY'
 import json, sys
-d, out = sys.argv[1], sys.argv[2]
+d, out, tasks = sys.argv[1], sys.argv[2], sys.argv[3:]
 def tsv(path, skip_header=True):
     rows = [l.rstrip("\n").split("\t") for l in open(path, encoding="utf-8-sig")]
     return rows[1:] if skip_header else rows
@@ -51,7 +57,7 @@ ex = {
 }
 bodies = []
 for i in range(50):
-    for t in ["sst2", "trec", "mrpc", "rte", "cola"]:
+    for t in tasks:
         x = ex[t][i]
         bodies.append(json.dumps({"task": t, "inputs": [x[0] if len(x) == 1 else x]}))
 with open(out, "w") as f:
@@ -119,9 +125,9 @@ if [ "$soak" -gt 0 ]; then
   t0=$(date +%s)
   n=0
   while kill -0 $wpid 2>/dev/null; do
-    curl -s -o /dev/null -XPOST "http://127.0.0.1:$port/v1/experts" -d '{"name":"sst2"}'    # replace
-    curl -s -o /dev/null -XDELETE "http://127.0.0.1:$port/v1/experts/cola"                 # unplug
-    curl -s -o /dev/null -XPOST "http://127.0.0.1:$port/v1/experts" -d '{"name":"cola"}'    # plug again
+    curl -s -o /dev/null -XPOST "http://127.0.0.1:$port/v1/experts" -d "{\"name\":\"$first\"}"   # replace
+    curl -s -o /dev/null -XDELETE "http://127.0.0.1:$port/v1/experts/$last"                # unplug
+    curl -s -o /dev/null -XPOST "http://127.0.0.1:$port/v1/experts" -d "{\"name\":\"$last\"}"    # plug again
     n=$((n + 1))
     el=$(($(date +%s) - t0))
     if [ $((n % 10)) -eq 1 ]; then printf "%d\t%s\n" "$el" "$(awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$spid/status")" >>"$out/soak.tsv"; fi

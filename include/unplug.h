@@ -537,6 +537,10 @@ UP_API up_status up_hub_plug(up_hub *h, const char *path, char *name_out);
 UP_API up_status up_hub_unplug(up_hub *h, const char *name);
 UP_API up_status up_hub_classify(up_hub *h, const char *task, size_t n, const char *const *a,
                                  const char *const *b, int *labels, float *probs);
+/* The label names of task's expert, in id order, into labels (cap rows of 32
+ * bytes); returns their count, or -1 (with a message) when no expert is
+ * plugged for task. */
+UP_API int up_hub_labels(up_hub *h, const char *task, char (*labels)[32], int cap);
 /* Task names of the plugged experts into names (cap rows of 32 bytes); returns the count. */
 UP_API int up_hub_tasks(up_hub *h, char (*names)[32], int cap);
 

@@ -464,12 +464,21 @@ class Hub:
         n = lib.up_hub_tasks(self._h, names, 256)
         return [names[i].value.decode() for i in range(min(n, 256))]
 
+    def labels(self, task):
+        """The label names of task's expert, in id order."""
+        names = (C.c_char * 32 * 64)()
+        n = lib.up_hub_labels(self._h, task.encode(), names, 64)
+        if n < 0:
+            _check(1, f"labels of {task}")
+        return [names[i].value.decode() for i in range(min(n, 64))]
+
     def classify(self, task, texts):
-        """The label ids (in the expert's label order) of texts, by the expert plugged for task."""
+        """The label of each text (or (text_a, text_b) pair) by the expert plugged for task."""
         n, a, b, keep = _texts(texts)
         ids = (C.c_int * max(n, 1))()
         _check(lib.up_hub_classify(self._h, task.encode(), n, a, b, ids, None), f"classify {task}")
-        return list(ids[:n])
+        labels = self.labels(task)
+        return [labels[i] for i in ids[:n]]
 
     def __del__(self):
         h = getattr(self, "_h", None)

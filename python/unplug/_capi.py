@@ -147,6 +147,7 @@ _sigs = {
     "up_hub_unplug": (c_int, [c_void_p, c_char_p]),
     "up_hub_classify": (c_int, [c_void_p, c_char_p, c_size_t, PP, PP, C.POINTER(c_int), C.POINTER(c_float)]),
     "up_hub_tasks": (c_int, [c_void_p, c_void_p, c_int]),
+    "up_hub_labels": (c_int, [c_void_p, c_char_p, c_void_p, c_int]),
 }
 for _name, (_res, _args) in _sigs.items():
     _f = getattr(lib, _name)

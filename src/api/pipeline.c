@@ -813,6 +813,15 @@ up_status up_hub_classify(up_hub *h, const char *task, size_t n, const char *con
     return st;
 }
 
+int up_hub_labels(up_hub *h, const char *task, char (*labels)[32], int cap) {
+    up_hub_expert *e = h && task ? up_hub_acquire(h, task) : NULL;
+    if (!e) return up_fail(UP_ERR_INVALID, "no expert plugged for task '%s'", task ? task : "(null)"), -1;
+    int n = e->task->n_labels;
+    for (int i = 0; i < n && i < cap; i++) snprintf(labels[i], 32, "%s", e->task->labels[i]);
+    up_hub_release(h, e);
+    return n;
+}
+
 int up_hub_tasks(up_hub *h, char (*names)[32], int cap) {
     up_hub_expert *es[256];
     int n = up_hub_list(h, es, 256);
