@@ -164,6 +164,13 @@ os.symlink(f"{tmp}/outside/secret.expert", f"{tmp}/ex/escape.expert")
 st, _, p = call("POST", "/v1/experts", {"name": "escape"}, headers=auth); err(st, p, 400, "a symlink out of the directory")
 os.remove(f"{tmp}/ex/escape.expert")
 st, _, p = call("POST", "/v1/experts", {"name": "nothere"}, headers=auth); err(st, p, 404, "missing expert file")
+st, _, p = call("POST", "/v1/experts", {"name": "spare", "path": "/etc"}, headers=auth); err(st, p, 400, "plug with an unknown field")
+check(b"unknown field 'path'" in p, f"unknown field message: {p[:200]}")
+os.mkfifo(f"{tmp}/ex/fifo.expert")  # a FIFO must be refused at once, not waited on
+st, _, p = call("POST", "/v1/experts", {"name": "fifo"}, headers=auth); err(st, p, 422, "plug a FIFO")
+check(b"not a regular file" in p, f"FIFO message: {p[:200]}")
+os.remove(f"{tmp}/ex/fifo.expert")
+st, hd, p = call("HEAD", "/healthz"); check(st == 200 and p == b"", f"HEAD /healthz: {st} {p[:80]}")
 # messages that quote the request stay valid UTF-8 (a cut inside a character once dropped the answer)
 st, _, p = call("POST", "/v1/classify", raw=json.dumps({"task": "sent", "inputs": ["a"], "a" * 63 + "\u00e9": 1}))
 err(st, p, 400, "unknown field cut inside a character")
@@ -261,4 +268,17 @@ kill -TERM $pid; wait $pid
 # bad start-up: a router for another model, a port in use, a missing directory
 expect_fail "missing experts dir" "cannot open the experts directory" "$cli" serve --model "$M" --experts-dir "$tmp/none" --port 0
 expect_fail "bad host" "give an IPv4 address" "$cli" serve --model "$M" --host nowhere --port 0
+# files that are not what they say: a symlink out of the experts directory and a FIFO are refused at
+# start-up as POST /v1/experts refuses them (timeout: a FIFO once made the server wait forever)
+mkdir -p "$tmp/ex2" "$tmp/ex3" "$tmp/novocab"
+ln -s "$tmp/outside/secret.expert" "$tmp/ex2/escape.expert"
+expect_fail "symlink out at start-up" "resolves outside the experts directory" \
+  timeout 20 "$cli" serve --model "$M" --experts-dir "$tmp/ex2" --port 0
+mkfifo "$tmp/ex3/fifo.expert"
+expect_fail "FIFO at start-up" "not a regular file" timeout 20 "$cli" serve --model "$M" --experts-dir "$tmp/ex3" --port 0
+expect_fail "classify a FIFO" "not a regular file" timeout 20 "$cli" classify --model "$M" --expert "$tmp/ex3/fifo.expert"
+expect_fail "expert show a FIFO" "not a regular file" timeout 20 "$cli" expert show "$tmp/ex3/fifo.expert"
+# a model without its vocab.txt cannot serve text: refused at start-up, not with a 400 per request
+cp "$M/config.json" "$M/model.safetensors" "$tmp/novocab/"
+expect_fail "serve without vocab.txt" "has no vocab.txt" "$cli" serve --model "$tmp/novocab" --port 0
 finish

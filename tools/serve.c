@@ -5,9 +5,11 @@
  *   unplug classify --model DIR --expert FILE [--pairs] [--batch N]   (texts on stdin)
  *   unplug router build --model DIR --tasks sst2,trec,... --data DIR --out FILE
  */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
+#include <limits.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -77,11 +79,18 @@ static int plug_dir(up_hub *h, const char *dir) {
         for (size_t j = i + 1; j < n; j++)
             if (strcmp(names[i], names[j]) > 0) { char *t = names[i]; names[i] = names[j]; names[j] = t; }
     int rc = 0;
+    char rdir[PATH_MAX];
+    if (!realpath(dir, rdir)) rc = (fprintf(stderr, "unplug: %s: %s\n", dir, strerror(errno)), 1);
     for (size_t i = 0; i < n; i++) {
-        char path[4096];
+        char path[4096], real[PATH_MAX], task[32];
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        char task[32];
-        if (!rc && up_hub_plug(h, path, task) != UP_OK) rc = die(path);
+        size_t dl = strlen(rdir);
+        /* the rule of POST /v1/experts: the file must resolve inside the directory, not through a symlink out of it */
+        if (!rc && (!realpath(path, real) || strncmp(real, rdir, dl) || real[dl] != '/' || strchr(real + dl + 1, '/'))) {
+            fprintf(stderr, "unplug: %s: resolves outside the experts directory %s (or not at all): refused\n", path, dir);
+            rc = 1;
+        }
+        if (!rc && up_hub_plug(h, real, task) != UP_OK) rc = die("cannot plug an expert");
         else if (!rc) fprintf(stderr, "unplug serve: plugged %s (task %s)\n", path, task);
         free(names[i]);
     }
@@ -136,11 +145,14 @@ int cmd_serve(const args *a) {
     up_router *router = NULL;
     up_server *srv = NULL;
     int rc = load_model(a, &base);
+    if (!rc && !up_model_tokenizer(base))
+        rc = (fprintf(stderr, "unplug: serve: the model directory %s has no vocab.txt: the server needs the tokenizer\n",
+                      a->model ? a->model : "models/unplug-mini"), 1);
     if (!rc && up_hub_new(base, &hub) != UP_OK) rc = die("cannot set up the experts");
     if (!rc && dir) rc = plug_dir(hub, dir);
     for (int i = 0; i < a->n_experts && !rc; i++) {
         char task[32];
-        if (up_hub_plug(hub, a->experts[i], task) != UP_OK) rc = die(a->experts[i]);
+        if (up_hub_plug(hub, a->experts[i], task) != UP_OK) rc = die("cannot plug an expert");
         else fprintf(stderr, "unplug serve: plugged %s (task %s)\n", a->experts[i], task);
     }
     if (!rc && router_path && up_router_load(router_path, base, &router) != UP_OK) rc = die("cannot load the router");
@@ -179,7 +191,7 @@ int cmd_classify(const args *opt) {
     up_model *base = NULL;
     up_expert *e = NULL;
     int rc = load_model(opt, &base);
-    if (!rc && up_expert_load(base, expert, &e) != UP_OK) rc = die(expert);
+    if (!rc && up_expert_load(base, expert, &e) != UP_OK) rc = die("cannot load the expert");
     int NL = e ? up_expert_n_labels(e) : 0;
     char **lines = calloc((size_t)B, sizeof *lines);
     const char **a = calloc((size_t)B, sizeof *a), **b = calloc((size_t)B, sizeof *b);

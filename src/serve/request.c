@@ -141,6 +141,11 @@ int up_req_parse_plug(const char *body, size_t len, char *name, size_t name_len,
     name[0] = 0;
     json_t *root = load(body, len, msg, msg_len);
     if (!root) return 400;
+    if (!json_is_object(root)) FAIL(400, "the body must be a JSON object {\"name\": \"TASK\"}, got %s", kind(root));
+    const char *key;
+    json_t *any;
+    json_object_foreach(root, key, any)
+        if (strcmp(key, "name")) FAIL(400, "unknown field '%.64s': the body is {\"name\": \"TASK\"}", key);
     json_t *v = json_object_get(root, "name");
     if (!v) FAIL(400, "missing field 'name' (an expert file in the experts directory, without .expert)");
     if (!json_is_string(v)) FAIL(400, "name must be a string, got %s", kind(v));

@@ -623,14 +623,16 @@ static int authorized(up_server *s, struct MHD_Connection *c) {
 
 static MHD_Result_t route(up_server *s, struct MHD_Connection *c, const char *url, const char *method,
                           const body *bd, double t0) {
-    int get = !strcmp(method, "GET"), post = !strcmp(method, "POST"), del = !strcmp(method, "DELETE");
+    /* HEAD is GET without the body (libmicrohttpd leaves it out) */
+    int get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), post = !strcmp(method, "POST"),
+        del = !strcmp(method, "DELETE");
     if (!strcmp(url, "/v1/classify")) {
         if (!post) return send_error_h(c, 405, "use POST", MHD_HTTP_HEADER_ALLOW, "POST");
         return do_classify(s, c, bd, t0);
     }
     if (!strcmp(url, "/v1/experts")) {
         if (get) return do_list(s, c);
-        if (!post) return send_error_h(c, 405, "use GET or POST", MHD_HTTP_HEADER_ALLOW, "GET, POST");
+        if (!post) return send_error_h(c, 405, "use GET or POST", MHD_HTTP_HEADER_ALLOW, "GET, HEAD, POST");
         if (!authorized(s, c))
             return send_error_h(c, 401, "this endpoint needs the API key", MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
         return do_plug(s, c, bd);
@@ -642,7 +644,7 @@ static MHD_Result_t route(up_server *s, struct MHD_Connection *c, const char *ur
         return do_unplug(s, c, url + 12);
     }
     if (!strcmp(url, "/healthz")) {
-        if (!get) return send_error_h(c, 405, "use GET", MHD_HTTP_HEADER_ALLOW, "GET");
+        if (!get) return send_error_h(c, 405, "use GET", MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
         pthread_mutex_lock(&s->mu);
         int draining = s->draining;
         pthread_mutex_unlock(&s->mu);
@@ -650,7 +652,7 @@ static MHD_Result_t route(up_server *s, struct MHD_Connection *c, const char *ur
                                                           "experts", up_hub_count(s->hub)));
     }
     if (!strcmp(url, "/metrics")) {
-        if (!get) return send_error_h(c, 405, "use GET", MHD_HTTP_HEADER_ALLOW, "GET");
+        if (!get) return send_error_h(c, 405, "use GET", MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
         return do_metrics(s, c);
     }
     return send_error(c, 404, "no such endpoint (POST /v1/classify, GET|POST /v1/experts, DELETE /v1/experts/TASK, "
