@@ -183,6 +183,18 @@ head = sk.recv(4096).decode("latin-1")
 sk.close()
 check(head.startswith("HTTP/1.1 413"), f"huge Content-Length: {head[:80]!r}")
 st, _, p = call("DELETE", "/v1/experts/nothere", headers=auth); err(st, p, 404, "unplug a task not plugged")
+# request smuggling: a body framed two ways is refused with a JSON 400 and the connection closed
+for framing in [b"Content-Length: 5\r\nContent-Length: 40\r\n", b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n"]:
+    sk = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sk.sendall(b"POST /v1/classify HTTP/1.1\r\nHost: x\r\n" + framing + b"\r\n{}\r\n")
+    ans = b""
+    while True:
+        part = sk.recv(4096)
+        if not part: break
+        ans += part
+    sk.close()
+    check(ans.startswith(b"HTTP/1.1 400") and b'"error"' in ans and ans.count(b"HTTP/1.1") == 1,
+          f"{framing!r}: {ans[:300]!r}")
 
 # 4. the router: requests without a task go to the right expert
 st, _, p = call("POST", "/v1/classify", {"inputs": texts["sent"][:4] + texts["digits"][:4]})

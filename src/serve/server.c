@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
@@ -673,6 +674,19 @@ static MHD_Result_t too_big(up_server *s, struct MHD_Connection *c) {
     return send_error(c, 413, msg);
 }
 
+typedef struct {
+    int content_length, transfer_encoding;
+} framing;
+
+static MHD_Result_t count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+    (void)kind;
+    (void)value;
+    framing *f = cls;
+    if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) f->content_length++;
+    if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) f->transfer_encoding++;
+    return MHD_YES;
+}
+
 static MHD_Result_t on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                const char *version, const char *upload, size_t *upload_size, void **con_cls) {
     (void)version;
@@ -686,6 +700,16 @@ static MHD_Result_t on_request(void *cls, struct MHD_Connection *c, const char *
         pthread_mutex_lock(&s->mu);
         s->open_requests++;
         pthread_mutex_unlock(&s->mu);
+        /* request smuggling behind a proxy: two Content-Length headers, or one with Transfer-Encoding,
+         * frame the body two ways; refuse and close the connection */
+        framing fr = {0, 0};
+        MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, &fr);
+        if (fr.content_length > 1 || (fr.content_length && fr.transfer_encoding)) {
+            cs->bd.too_big = 1; /* the body is not read */
+            return send_error_h(c, 400, fr.content_length > 1 ? "more than one Content-Length header"
+                                                              : "both Content-Length and Transfer-Encoding",
+                                MHD_HTTP_HEADER_CONNECTION, "close");
+        }
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > s->o.max_body) { /* refuse before reading any of it */
             cs->bd.too_big = 1;
