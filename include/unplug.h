@@ -78,6 +78,11 @@ typedef struct {
     int avx2, avx512f, avx512bw, avx512_bf16, amx_tile, amx_bf16;
 } up_cpu_features;
 UP_API up_cpu_features up_cpu_detect(void);
+/* The instruction set the matrix products dispatch to on this CPU, chosen at
+ * run time: "amx" (AMX tiles, bf16 and int8), "avx512_bf16", "avx512_vnni",
+ * "avx512", "avx2_vnni", "avx2" (oneDNN's effective ISA, which
+ * ONEDNN_MAX_CPU_ISA can lower), or "reference" in a build without oneDNN. */
+UP_API const char *up_kernel_isa(void);
 
 typedef enum { UP_PREC_AUTO = 0, UP_PREC_FP32, UP_PREC_BF16 } up_precision;
 typedef enum { UP_BACKEND_AUTO = 0, UP_BACKEND_REF, UP_BACKEND_DNNL } up_backend;

@@ -35,6 +35,13 @@ static inline int test_done(void) {
     return test_failures ? 1 : 0;
 }
 
+/* 1 when oneDNN has bf16 products on this CPU (AVX-512 or better; the
+ * *_avx2 test variants lower it with ONEDNN_MAX_CPU_ISA=AVX2) */
+static inline int test_dnnl_bf16(void) {
+    const char *isa = up_kernel_isa();
+    return strcmp(isa, "avx2") && strcmp(isa, "avx2_vnni") && strcmp(isa, "sse41");
+}
+
 /* Returns 1 and prints a skip line when a path is missing (CTest skip code 77). */
 #define TEST_SKIP 77
 #endif

@@ -65,6 +65,11 @@ static void run_model(const char *name, up_backend be, up_precision prec, int tr
     o.backend = be;
     o.precision = prec;
     up_model *m = NULL;
+    if (be == UP_BACKEND_DNNL && prec == UP_PREC_BF16 && !test_dnnl_bf16()) { /* refused, with the reason */
+        CHECK_FAIL(up_model_load(dir, &o, &m), "bf16 products need AVX-512");
+        up_st_close(ex);
+        return;
+    }
     CHECK_OK(up_model_load(dir, &o, &m));
     if (!m) { up_st_close(ex); return; }
     const up_config *c = up_model_config(m);

@@ -67,6 +67,8 @@ static int cmd_info(const args *a) {
     printf("precision:    %s\n", up_precision_name(up_model_precision(m)));
     printf("cpu:          avx2=%d avx512f=%d avx512bw=%d avx512_bf16=%d amx_tile=%d amx_bf16=%d\n", f.avx2, f.avx512f,
            f.avx512bw, f.avx512_bf16, f.amx_tile, f.amx_bf16);
+    printf("kernels:      %s (%s)\n", up_kernel_isa(),
+           up_model_backend(m) == UP_BACKEND_DNNL ? "oneDNN's choice for this CPU" : "the reference backend's plain C");
     up_model_free(m);
     return 0;
 }

@@ -150,9 +150,17 @@ static up_status choose_compute(up_model *m, const up_model_opts *o) {
         return up_fail(UP_ERR_UNSUPPORTED, "this build has no oneDNN backend (built with UP_WITH_DNNL=OFF)");
 #endif
     m->precision = o->precision;
-    int fast_bf16 = f.amx_bf16 || f.avx512_bf16;
+    /* what oneDNN dispatches to here (ONEDNN_MAX_CPU_ISA may lower it): native bf16 products need
+     * AVX512-BF16 or AMX; AVX-512 alone emulates them (slow); below AVX-512 oneDNN has no bf16 product */
+    const char *isa = up_kernel_isa();
+    int native = !strcmp(isa, "amx") || !strcmp(isa, "avx512_bf16");
+    int any = native || !strcmp(isa, "avx512_vnni") || !strcmp(isa, "avx512");
+    int fast_bf16 = (f.amx_bf16 || f.avx512_bf16) && (m->backend != UP_BACKEND_DNNL || native);
     if (m->precision == UP_PREC_AUTO)
         m->precision = (fast_bf16 && m->backend == UP_BACKEND_DNNL) ? UP_PREC_BF16 : UP_PREC_FP32;
+    if (m->precision == UP_PREC_BF16 && m->backend == UP_BACKEND_DNNL && !any)
+        return up_fail(UP_ERR_UNSUPPORTED, "bf16 products need AVX-512 in oneDNN, and this CPU dispatches to %s: use "
+                       "precision fp32 (what auto picks here)", isa);
     if (m->precision == UP_PREC_BF16 && !fast_bf16)
         up_log(UP_LOG_WARN, "bf16 requested but this CPU has neither AMX nor AVX512-BF16: it will be emulated and slow");
     /* the reference backend computes bf16 operands in fp32 math: still valid, just slow */
