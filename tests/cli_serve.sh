@@ -277,6 +277,30 @@ assert r.status == 400 and "inputs[0]" in p["error"]["message"], (r.status, p)
 PY
 kill -TERM $pid; wait $pid
 
+# a client that goes away: its queued inputs are dropped uncomputed (counted), the server goes on
+start "$tmp/serve5.log" --workers 1 --threads 1 --max-batch 1 --max-wait-ms 0 --max-inputs 3000 --max-body 1000000 --quiet
+python3 - "$port" <<'PY' && ok || bad "cancellation"
+import http.client, json, socket, sys, time
+port = int(sys.argv[1])
+body = json.dumps({"task": "sent", "inputs": [f"the story was good and the film was fine {i}" for i in range(3000)]}).encode()
+sk = socket.create_connection(("127.0.0.1", port), timeout=10)
+sk.sendall(b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+time.sleep(0.2)
+sk.close()  # gone before the answer
+for _ in range(100):  # the server notices within 50 ms and drops the rest
+    time.sleep(0.1)
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request("GET", "/metrics"); m = c.getresponse().read().decode()
+    if 'unplug_requests_total{task="sent",code="499"} 1' in m: break
+cancelled = int([l for l in m.splitlines() if l.startswith("unplug_cancelled_inputs_total")][0].split()[1])
+assert 'unplug_requests_total{task="sent",code="499"} 1' in m and cancelled > 100, (cancelled, [l for l in m.splitlines() if "499" in l])
+assert "unplug_queue_depth 0" in m
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+c.request("POST", "/v1/classify", body=json.dumps({"task": "sent", "inputs": ["a good film"]}))
+assert c.getresponse().status == 200
+PY
+kill -TERM $pid; wait $pid
+
 # bad start-up: a router for another model, a port in use, a missing directory
 expect_fail "missing experts dir" "cannot open the experts directory" "$cli" serve --model "$M" --experts-dir "$tmp/none" --port 0
 expect_fail "bad host" "give an IPv4 address" "$cli" serve --model "$M" --host nowhere --port 0

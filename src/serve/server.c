@@ -10,7 +10,7 @@
  * going round the tasks, classifies up to max_batch of its inputs in one
  * forward, and wakes the requests it completed.
  */
-#define _XOPEN_SOURCE 700 /* realpath */
+#define _GNU_SOURCE /* realpath, POLLRDHUP */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -20,6 +20,7 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+#include <poll.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -41,7 +42,7 @@ static const double lat_buckets[] = {0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1
 #define N_LAT ((int)(sizeof lat_buckets / sizeof lat_buckets[0]))
 static const double batch_buckets[] = {1, 2, 4, 8, 16, 32, 64, 128};
 #define N_BATCH ((int)(sizeof batch_buckets / sizeof batch_buckets[0]))
-static const int codes[] = {200, 201, 400, 401, 404, 405, 413, 422, 500, 503};
+static const int codes[] = {200, 201, 400, 401, 404, 405, 413, 422, 499, 500, 503}; /* 499: the client went away */
 #define N_CODES ((int)(sizeof codes / sizeof codes[0]))
 
 typedef struct pending pending;
@@ -62,6 +63,7 @@ struct pending {
     int failed;          /* an input failed: its HTTP status (400: it cannot be encoded, 500) */
     char err[256];
     item *items;         /* (n) */
+    int cancelled;       /* the client went away: workers drop its inputs uncomputed */
 };
 
 typedef struct {
@@ -109,7 +111,7 @@ struct up_server {
     int nw;
     task_stats st[MAX_STATS];
     int nst;
-    unsigned long swaps, routed;
+    unsigned long swaps, routed, cancelled;
     unsigned long conns;
 };
 
@@ -331,6 +333,17 @@ static void *worker_main(void *arg) {
             if (s->rr > qi) s->rr--;
         }
         if (s->nq) s->rr %= s->nq; else s->rr = 0;
+        int kept = 0; /* the inputs of requests whose client went away are dropped, not computed */
+        for (int i = 0; i < n; i++) {
+            if (w->batch[i]->req->cancelled) {
+                s->cancelled++;
+                finish_item(s, w->batch[i]);
+            } else {
+                w->batch[kept++] = w->batch[i];
+            }
+        }
+        n = kept;
+        if (!n) continue;
         if (!e) { route_batch(w, n); continue; }
         if (e != last) s->swaps += last != NULL;
         last = e;
@@ -386,6 +399,17 @@ static json_t *expert_json(const up_hub_expert *e) {
                      "plug_ms", e->plug_ms, "metrics", metrics ? metrics : json_object());
 }
 
+/* 1 when the client of c has closed its end (or the socket failed): its answer has nobody to go to */
+static int client_gone(struct MHD_Connection *c) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci) return 0;
+    struct pollfd pf = {.fd = ci->connect_fd, .events = POLLIN | POLLRDHUP};
+    if (poll(&pf, 1, 0) <= 0) return 0;
+    if (pf.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) return 1;
+    char ch;
+    return (pf.revents & POLLIN) && recv(ci->connect_fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 static MHD_Result_t do_classify(up_server *s, struct MHD_Connection *c, const body *bd, double t0) {
     up_req in;
     char msg[256];
@@ -433,13 +457,26 @@ static MHD_Result_t do_classify(up_server *s, struct MHD_Connection *c, const bo
             s->queued += n;
             s->active++;
             pthread_cond_broadcast(&s->work);
-            while (p.remaining > 0) pthread_cond_wait(&p.cv, &s->mu);
+            while (p.remaining > 0) {
+                /* every 50 ms, whether the client is still there: one that went away cancels its inputs */
+                struct timespec ts;
+                clock_gettime(CLOCK_MONOTONIC, &ts);
+                ts.tv_nsec += 50000000L;
+                if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+                if (pthread_cond_timedwait(&p.cv, &s->mu, &ts) == ETIMEDOUT && !p.cancelled && client_gone(c))
+                    p.cancelled = 1;
+            }
             if (--s->active == 0) pthread_cond_broadcast(&s->idle);
         }
     }
     pthread_mutex_unlock(&s->mu);
     MHD_Result_t ret;
-    if (err) {
+    if (!err && p.cancelled) { /* nobody to answer: close the connection */
+        pthread_mutex_lock(&s->mu);
+        count_request(s, in.task[0] ? in.task : "none", 499, now_ms() - t0, 0);
+        pthread_mutex_unlock(&s->mu);
+        ret = MHD_NO;
+    } else if (err) {
         if (named && !p.ex[0]) up_hub_release(s->hub, named);
         pthread_mutex_lock(&s->mu);
         count_request(s, in.task, code, -1, 0);
@@ -596,6 +633,8 @@ static MHD_Result_t do_metrics(up_server *s, struct MHD_Connection *c) {
                   "# TYPE unplug_requests_in_flight gauge\nunplug_requests_in_flight %d\n", s->active);
     sb_printf(&b, "# HELP unplug_expert_swaps_total Batches whose expert differed from the worker's previous one.\n"
                   "# TYPE unplug_expert_swaps_total counter\nunplug_expert_swaps_total %lu\n", s->swaps);
+    sb_printf(&b, "# HELP unplug_cancelled_inputs_total Inputs dropped uncomputed: their client went away.\n"
+                  "# TYPE unplug_cancelled_inputs_total counter\nunplug_cancelled_inputs_total %lu\n", s->cancelled);
     sb_printf(&b, "# HELP unplug_routed_inputs_total Inputs whose task the router picked.\n"
                   "# TYPE unplug_routed_inputs_total counter\nunplug_routed_inputs_total %lu\n", s->routed);
     pthread_mutex_unlock(&s->mu);
