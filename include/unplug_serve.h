@@ -62,6 +62,9 @@ typedef struct {
     int round_len;             /* a batch's length is padded to a multiple of this (8; 1: exact) */
     const up_router *router;   /* picks the task of requests that name none; NULL: they are refused */
     int quiet;                 /* no access log on stderr */
+    int max_connections;       /* open connections at once (1024); more are refused at accept */
+    int per_ip;                /* connections from one address at once (0: no limit; behind a proxy keep 0) */
+    int idle_timeout_s;        /* a connection idle this long (reading a request too) is closed (30) */
 } up_server_opts;
 UP_API up_server_opts up_server_opts_default(void);
 typedef struct up_server up_server;

@@ -301,6 +301,31 @@ assert c.getresponse().status == 200
 PY
 kill -TERM $pid; wait $pid
 
+# connection limits: --per-ip refuses the third idle connection, --idle-timeout closes idle ones
+start "$tmp/serve6.log" --per-ip 2 --idle-timeout 1 --quiet
+python3 - "$port" <<'PY' && ok || bad "connection limits"
+import socket, sys, time
+port = int(sys.argv[1])
+def closed(sk, wait):
+    sk.settimeout(wait)
+    try:
+        return sk.recv(1) == b""
+    except socket.timeout:
+        return False
+    except ConnectionResetError:
+        return True
+s1, s2 = (socket.create_connection(("127.0.0.1", port)) for _ in range(2))
+time.sleep(0.2)
+s3 = socket.create_connection(("127.0.0.1", port))
+assert closed(s3, 2), "a third connection from one address was kept"
+assert closed(s1, 4) and closed(s2, 4), "idle connections were not closed"
+s4 = socket.create_connection(("127.0.0.1", port))  # the limit counts open connections only
+s4.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+s4.settimeout(5)
+assert s4.recv(100).startswith(b"HTTP/1.1 200")
+PY
+kill -TERM $pid; wait $pid
+
 # bad start-up: a router for another model, a port in use, a missing directory
 expect_fail "missing experts dir" "cannot open the experts directory" "$cli" serve --model "$M" --experts-dir "$tmp/none" --port 0
 expect_fail "bad host" "give an IPv4 address" "$cli" serve --model "$M" --host nowhere --port 0

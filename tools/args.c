@@ -147,6 +147,9 @@ static const opt table[] = {
     {"--max-text", K_LONG, F(max_text), 1, 1e9, C_SERVE, NULL, NULL},
     {"--round-len", K_INT, F(round_len), 1, 512, C_SERVE, NULL, NULL},
     {"--quiet", K_FLAG, F(quiet), 0, 0, C_SERVE, NULL, NULL},
+    {"--max-connections", K_INT, F(max_connections), 1, 100000, C_SERVE, NULL, NULL},
+    {"--per-ip", K_INT, F(per_ip), 0, 100000, C_SERVE, NULL, NULL},
+    {"--idle-timeout", K_INT, F(idle_timeout), 1, 86400, C_SERVE, NULL, NULL},
     /* router build */
     {"--tasks", K_STR, F(tasks), 0, 0, C_ROUTER, NULL, NULL},
     {"--per-task", K_NUM, F(per_task), 10, 1e7, C_ROUTER, NULL, NULL},

@@ -35,6 +35,7 @@ static const char *serve_help =
     "                    [--max-batch 32] [--max-wait-ms 2] [--queue 4096] [--max-body BYTES]\n"
     "                    [--max-inputs 64] [--max-text BYTES] [--max-len TOKENS] [--round-len 8]\n"
     "                    [--api-key-file FILE] [--precision fp32|bf16|auto] [--quiet]\n"
+    "                    [--max-connections 1024] [--per-ip 0] [--idle-timeout 30]\n"
     "Serves many task experts over one copy of the base model (default\n"
     "models/unplug-mini). Every DIR/*.expert is plugged at start, and\n"
     "POST /v1/experts {\"name\": \"X\"} plugs DIR/X.expert later (names only: no\n"
@@ -54,7 +55,10 @@ static const char *serve_help =
     "unplug router build). With --api-key-file the admin endpoints need\n"
     "\"Authorization: Bearer KEY\". Binds 127.0.0.1 unless --host says otherwise;\n"
     "--port 0 takes a free port (printed). SIGTERM or SIGINT drains the requests in\n"
-    "flight and exits.\n";
+    "flight and exits. At most --max-connections connections are open at once\n"
+    "(--per-ip from one address; 0: no limit, as behind a proxy), and one idle for\n"
+    "--idle-timeout seconds, or this slow to send its request, is closed. A request\n"
+    "whose client goes away is cancelled: its queued inputs are not computed.\n";
 
 static int plug_dir(up_hub *h, const char *dir) {
     DIR *d = opendir(dir);
@@ -125,6 +129,9 @@ int cmd_serve(const args *a) {
     o.max_len = a->max_len;
     if (a->round_len > 0) o.round_len = a->round_len;
     o.quiet = a->quiet;
+    if (a->max_connections > 0) o.max_connections = a->max_connections;
+    o.per_ip = a->per_ip;
+    if (a->idle_timeout > 0) o.idle_timeout_s = a->idle_timeout;
     const char *dir = a->experts_dir, *router_path = a->router, *keyfile = a->api_key_file;
     char key[512];
     if (keyfile && !read_key(keyfile, key, sizeof key)) return 1;

@@ -119,7 +119,8 @@ static double now_ms(void) { return up_now() * 1e3; }
 
 up_server_opts up_server_opts_default(void) {
     return (up_server_opts){.host = "127.0.0.1", .max_batch = 32, .max_wait_ms = 2, .queue_cap = 4096, .round_len = 8,
-                            .max_body = 1 << 20, .lim = {.max_inputs = 64, .max_text = 16384}};
+                            .max_body = 1 << 20, .lim = {.max_inputs = 64, .max_text = 16384},
+                            .max_connections = 1024, .per_ip = 0, .idle_timeout_s = 30};
 }
 
 /* ---- metrics (callers hold s->mu) ------------------------------------------ */
@@ -818,6 +819,9 @@ up_status up_server_start(up_hub *hub, const up_server_opts *o, up_server **out)
     if (!(s->o.max_wait_ms >= 0)) s->o.max_wait_ms = 2;
     if (s->o.max_wait_ms > 10000) s->o.max_wait_ms = 10000;
     if (s->o.round_len < 1) s->o.round_len = 1;
+    if (s->o.max_connections < 1) s->o.max_connections = 1024;
+    if (s->o.per_ip < 0) s->o.per_ip = 0;
+    if (s->o.idle_timeout_s < 1) s->o.idle_timeout_s = 30;
     if (s->o.experts_dir && !realpath(s->o.experts_dir, s->dir)) {
         free(s);
         return up_fail(UP_ERR_IO, "experts directory %s: %s", o->experts_dir, strerror(errno));
@@ -861,7 +865,9 @@ up_status up_server_start(up_hub *hub, const up_server_opts *o, up_server **out)
         s->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG,
                                 (uint16_t)s->o.port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
                                 s, MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                                MHD_OPTION_CONNECTION_LIMIT, 1024u, MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_END);
+                                MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->o.max_connections,
+                                MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)s->o.per_ip,
+                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->o.idle_timeout_s, MHD_OPTION_END);
         if (!s->d) st = up_fail(UP_ERR_IO, "cannot listen on %s:%d (in use, or not an address of this machine)", s->host, s->o.port);
     }
     if (st) {
