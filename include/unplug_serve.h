@@ -65,6 +65,9 @@ typedef struct {
     int max_connections;       /* open connections at once (1024); more are refused at accept */
     int per_ip;                /* connections from one address at once (0: no limit; behind a proxy keep 0) */
     int idle_timeout_s;        /* a connection idle this long (reading a request too) is closed (30) */
+    int plug_on_demand;        /* a request for a task not plugged plugs EXPERTS_DIR/TASK.expert first */
+    size_t experts_budget;     /* bytes the plugged experts may own (0: no limit): past it, the least
+                                * recently used are unplugged */
 } up_server_opts;
 UP_API up_server_opts up_server_opts_default(void);
 typedef struct up_server up_server;

@@ -301,6 +301,34 @@ assert c.getresponse().status == 200
 PY
 kill -TERM $pid; wait $pid
 
+# the task in the path or a header (for a proxy), plugging on demand, and a memory budget (1 KB: one expert)
+start "$tmp/serve7.log" --plug-on-demand --experts-budget-mb 0.001
+python3 - "$port" "$tmp" <<'PY' && ok || bad "task path, plug on demand, budget"
+import http.client, json, sys
+port, tmp = int(sys.argv[1]), sys.argv[2]
+def call(method, path, body=None, headers=None):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    c.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers or {})
+    r = c.getresponse(); return r.status, r.read()
+def metric(name):
+    m = call("GET", "/metrics")[1].decode()
+    return float([l for l in m.splitlines() if l.startswith(name + " ")][0].split()[1])
+st, p = call("GET", "/v1/experts"); assert st == 200 and json.loads(p)["experts"] == [], p
+texts = open(f"{tmp}/sent.txt").read().splitlines()[:8]
+ref = [json.loads(l)["label"] for l in open(f"{tmp}/sent.ref")][:8]
+st, p = call("POST", "/v1/tasks/sent/classify", {"inputs": texts}); assert st == 200, p
+assert [r["label"] for r in json.loads(p)["results"]] == ref, p
+st, p = call("POST", "/v1/classify", {"inputs": ["1 2 9 3"]}, {"X-Unplug-Task": "digits"}); assert st == 200, p
+st, p = call("GET", "/v1/experts"); assert [e["task"] for e in json.loads(p)["experts"]] == ["digits"], p
+assert metric("unplug_evictions_total") == 1 and metric("unplug_plugs_total") == 2 and metric("unplug_experts_bytes") > 0
+st, p = call("POST", "/v1/tasks/sent/classify", {"task": "digits", "inputs": ["a"]}); assert st == 400 and b"the body names task" in p, p
+st, p = call("POST", "/v1/tasks/nothere/classify", {"inputs": ["a"]}); assert st == 404 and b"no expert file" in p, p
+st, p = call("POST", "/v1/tasks/sent/other", {"inputs": ["a"]}); assert st == 404, p
+st, p = call("GET", "/v1/tasks/sent/classify"); assert st == 405, p
+st, p = call("POST", "/v1/tasks/..%2Fx/classify", {"inputs": ["a"]}); assert st in (400, 404), p
+PY
+kill -TERM $pid; wait $pid
+
 # connection limits: --per-ip refuses the third idle connection, --idle-timeout closes idle ones
 start "$tmp/serve6.log" --per-ip 2 --idle-timeout 1 --quiet
 python3 - "$port" <<'PY' && ok || bad "connection limits"

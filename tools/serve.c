@@ -36,12 +36,15 @@ static const char *serve_help =
     "                    [--max-inputs 64] [--max-text BYTES] [--max-len TOKENS] [--round-len 8]\n"
     "                    [--api-key-file FILE] [--precision fp32|bf16|auto] [--quiet]\n"
     "                    [--max-connections 1024] [--per-ip 0] [--idle-timeout 30]\n"
+    "                    [--plug-on-demand] [--experts-budget-mb MB]\n"
     "Serves many task experts over one copy of the base model (default\n"
     "models/unplug-mini). Every DIR/*.expert is plugged at start, and\n"
     "POST /v1/experts {\"name\": \"X\"} plugs DIR/X.expert later (names only: no\n"
     "path leaves DIR); --expert plugs single files too.\n"
     "\n"
     "  POST   /v1/classify        {\"task\": \"sst2\", \"inputs\": [\"text\", [\"premise\", \"hypothesis\"]]}\n"
+    "  POST   /v1/tasks/TASK/classify  {\"inputs\": [...]}   (the task in the path, for a proxy to route on;\n"
+    "                             or the header X-Unplug-Task: TASK on /v1/classify)\n"
     "  GET    /v1/experts         the plugged experts\n"
     "  POST   /v1/experts         {\"name\": \"sst2\"}   (admin)\n"
     "  DELETE /v1/experts/TASK                         (admin)\n"
@@ -58,7 +61,11 @@ static const char *serve_help =
     "flight and exits. At most --max-connections connections are open at once\n"
     "(--per-ip from one address; 0: no limit, as behind a proxy), and one idle for\n"
     "--idle-timeout seconds, or this slow to send its request, is closed. A request\n"
-    "whose client goes away is cancelled: its queued inputs are not computed.\n";
+    "whose client goes away is cancelled: its queued inputs are not computed.\n"
+    "--plug-on-demand: nothing is plugged at start; a request for a task not\n"
+    "plugged plugs DIR/TASK.expert first (replicas behind a proxy that hashes on the task each end up holding\n"
+    "their share); --experts-budget-mb: past that many MB owned by the plugged\n"
+    "experts, the least recently used are unplugged.\n";
 
 static int plug_dir(up_hub *h, const char *dir) {
     DIR *d = opendir(dir);
@@ -132,6 +139,9 @@ int cmd_serve(const args *a) {
     if (a->max_connections > 0) o.max_connections = a->max_connections;
     o.per_ip = a->per_ip;
     if (a->idle_timeout > 0) o.idle_timeout_s = a->idle_timeout;
+    o.plug_on_demand = a->plug_on_demand;
+    o.experts_budget = (size_t)(a->experts_budget_mb * 1048576.0);
+    if (o.plug_on_demand && !a->experts_dir) return fputs("unplug: --plug-on-demand needs --experts-dir DIR\n", stderr), 2;
     const char *dir = a->experts_dir, *router_path = a->router, *keyfile = a->api_key_file;
     char key[512];
     if (keyfile && !read_key(keyfile, key, sizeof key)) return 1;
@@ -156,7 +166,7 @@ int cmd_serve(const args *a) {
         rc = (fprintf(stderr, "unplug: serve: the model directory %s has no vocab.txt: the server needs the tokenizer\n",
                       a->model ? a->model : "models/unplug-mini"), 1);
     if (!rc && up_hub_new(base, &hub) != UP_OK) rc = die("cannot set up the experts");
-    if (!rc && dir) rc = plug_dir(hub, dir);
+    if (!rc && dir && !a->plug_on_demand) rc = plug_dir(hub, dir); /* on demand: each when first asked for */
     for (int i = 0; i < a->n_experts && !rc; i++) {
         char task[32];
         if (up_hub_plug(hub, a->experts[i], task) != UP_OK) rc = die("cannot plug an expert");

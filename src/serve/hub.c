@@ -17,7 +17,7 @@ struct up_hub {
     pthread_mutex_t mu;
     up_hub_expert *e[HUB_MAX];
     int n;
-    unsigned long serial;
+    unsigned long serial, clock;
     up_hub_stats stats;
 };
 
@@ -104,6 +104,7 @@ up_status up_hub_plug(up_hub *h, const char *path, char *name_out) {
         return up_fail(UP_ERR_INVALID, "%d experts are plugged already (the most a hub holds)", HUB_MAX);
     }
     e->serial = ++h->serial;
+    e->used = ++h->clock;
     if (i >= 0) {
         old = unref_locked(h->e[i]);
         h->e[i] = e;
@@ -138,7 +139,10 @@ up_hub_expert *up_hub_acquire(up_hub *h, const char *name) {
     pthread_mutex_lock(&h->mu);
     int i = find_locked(h, name);
     up_hub_expert *e = i >= 0 ? h->e[i] : NULL;
-    if (e) e->refs++;
+    if (e) {
+        e->refs++;
+        e->used = ++h->clock;
+    }
     pthread_mutex_unlock(&h->mu);
     return e;
 }
@@ -178,6 +182,33 @@ int up_hub_count(up_hub *h) {
 up_hub_stats up_hub_get_stats(up_hub *h) {
     pthread_mutex_lock(&h->mu);
     up_hub_stats s = h->stats;
+    s.bytes = 0;
+    for (int i = 0; i < h->n; i++) s.bytes += h->e[i]->bytes;
     pthread_mutex_unlock(&h->mu);
     return s;
+}
+
+int up_hub_evict(up_hub *h, size_t budget, const char *keep) {
+    int n = 0;
+    for (;;) {
+        pthread_mutex_lock(&h->mu);
+        size_t total = 0;
+        int lru = -1;
+        for (int i = 0; i < h->n; i++) {
+            total += h->e[i]->bytes;
+            if ((!keep || strcmp(h->e[i]->name, keep)) && (lru < 0 || h->e[i]->used < h->e[lru]->used)) lru = i;
+        }
+        if (total <= budget || lru < 0) {
+            pthread_mutex_unlock(&h->mu);
+            return n;
+        }
+        up_hub_expert *dead = unref_locked(h->e[lru]);
+        memmove(h->e + lru, h->e + lru + 1, (size_t)(h->n - lru - 1) * sizeof h->e[0]);
+        h->n--;
+        h->stats.unplugs++;
+        h->stats.evicted++;
+        pthread_mutex_unlock(&h->mu);
+        expert_free(dead);
+        n++;
+    }
 }

@@ -36,6 +36,7 @@ typedef struct up_hub_expert {
     /* private */
     int refs;               /* the hub's own reference while plugged + one per acquire */
     unsigned long serial;   /* plug order */
+    unsigned long used;     /* the hub's clock at the last acquire (least recently used: smallest) */
 } up_hub_expert;
 
 typedef struct up_hub up_hub;
@@ -65,7 +66,10 @@ int up_hub_list(up_hub *h, up_hub_expert **out, int cap);
 int up_hub_count(up_hub *h);
 
 /* Counters since the hub was made. */
-typedef struct { unsigned long plugs, unplugs, replaced; } up_hub_stats;
+typedef struct { unsigned long plugs, unplugs, replaced, evicted; size_t bytes; } up_hub_stats;
+/* Unplugs the least recently used experts, other than keep (may be NULL),
+ * until the plugged experts own at most budget bytes; returns how many. */
+int up_hub_evict(up_hub *h, size_t budget, const char *keep);
 up_hub_stats up_hub_get_stats(up_hub *h);
 
 #endif

@@ -112,6 +112,7 @@ struct up_server {
     task_stats st[MAX_STATS];
     int nst;
     unsigned long swaps, routed, cancelled;
+    pthread_mutex_t plug_mu;        /* serializes plugs on demand */
     unsigned long conns;
 };
 
@@ -400,6 +401,55 @@ static json_t *expert_json(const up_hub_expert *e) {
                      "plug_ms", e->plug_ms, "metrics", metrics ? metrics : json_object());
 }
 
+/* DIR/name.expert, resolved inside the experts directory: 200 with its path, or the HTTP status and msg */
+static int expert_path(const up_server *s, const char *name, char *real, char *msg, size_t msg_len) {
+    if (!s->dir[0]) return snprintf(msg, msg_len, "the server has no experts directory (--experts-dir DIR)"), 404;
+    char path[PATH_MAX + 96];
+    snprintf(path, sizeof path, "%s/%s.expert", s->dir, name);
+    if (!realpath(path, real))
+        return snprintf(msg, msg_len, "no expert file '%s.expert' in the experts directory", name), 404;
+    size_t dl = strlen(s->dir);
+    if (strncmp(real, s->dir, dl) || real[dl] != '/' || strchr(real + dl + 1, '/'))
+        return snprintf(msg, msg_len, "the expert file resolves outside the experts directory"), 400;
+    return 200;
+}
+
+/* plugs path; with a memory budget, then unplugs the least recently used others past it */
+static up_status plug_within_budget(up_server *s, const char *path, char *task) {
+    up_status st = up_hub_plug(s->hub, path, task);
+    if (!st && s->o.experts_budget) {
+        int n = up_hub_evict(s->hub, s->o.experts_budget, task);
+        if (n && !s->o.quiet) fprintf(stderr, "unplug serve: unplugged %d least recently used expert(s): over the budget\n", n);
+    }
+    return st;
+}
+
+/* the expert of task, plugged first from the experts directory when --plug-on-demand allows (NULL if
+ * neither: code and msg say why) */
+static up_hub_expert *acquire_or_plug(up_server *s, const char *task, int *code, char *msg, size_t msg_len) {
+    up_hub_expert *e = up_hub_acquire(s->hub, task);
+    if (e || !s->o.plug_on_demand || !up_req_name_ok(task)) {
+        if (!e) *code = 404, snprintf(msg, msg_len, "no expert is plugged for task '%s' (GET /v1/experts lists them)", task);
+        return e;
+    }
+    pthread_mutex_lock(&s->plug_mu); /* one plug per task at a time: the second request finds it plugged */
+    if (!(e = up_hub_acquire(s->hub, task))) {
+        char real[PATH_MAX], got[32];
+        *code = expert_path(s, task, real, msg, msg_len);
+        if (*code == 200) {
+            if (plug_within_budget(s, real, got) != UP_OK)
+                *code = 422, snprintf(msg, msg_len, "cannot plug %s.expert: %s", task, up_errmsg());
+            else if (strcmp(got, task))
+                *code = 422, snprintf(msg, msg_len, "%s.expert holds task '%s'", task, got);
+            else if (!(e = up_hub_acquire(s->hub, task)))
+                *code = 503, snprintf(msg, msg_len, "the expert was unplugged at once");
+            if (*code == 200 && !s->o.quiet) fprintf(stderr, "unplug serve: plugged %s on demand\n", task);
+        }
+    }
+    pthread_mutex_unlock(&s->plug_mu);
+    return e;
+}
+
 /* 1 when the client of c has closed its end (or the socket failed): its answer has nobody to go to */
 static int client_gone(struct MHD_Connection *c) {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -411,10 +461,19 @@ static int client_gone(struct MHD_Connection *c) {
     return (pf.revents & POLLIN) && recv(ci->connect_fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
-static MHD_Result_t do_classify(up_server *s, struct MHD_Connection *c, const body *bd, double t0) {
+static MHD_Result_t do_classify(up_server *s, struct MHD_Connection *c, const body *bd, double t0, const char *task) {
     up_req in;
     char msg[256];
     int code = up_req_parse_classify(bd->buf ? bd->buf : "", bd->len, &s->o.lim, &in, msg, sizeof msg);
+    if (code == 200 && task) { /* the task from the path or the X-Unplug-Task header: the body may repeat it */
+        if (strlen(task) >= sizeof in.task || !up_req_name_ok(task))
+            code = 400, snprintf(msg, sizeof msg, "the task in the path or header is not a task name");
+        else if (in.task[0] && strcmp(in.task, task))
+            code = 400, snprintf(msg, sizeof msg, "the body names task '%.31s', the path or header '%.31s'", in.task, task);
+        else
+            snprintf(in.task, sizeof in.task, "%s", task);
+        if (code != 200) up_req_free(&in);
+    }
     if (code != 200) {
         pthread_mutex_lock(&s->mu);
         count_request(s, NULL, code, -1, 0);
@@ -430,10 +489,8 @@ static MHD_Result_t do_classify(up_server *s, struct MHD_Connection *c, const bo
     const char *err = NULL;
     if (!p.ex || !p.items || !p.probs) { code = 500; err = "out of memory"; snprintf(in.task, sizeof in.task, "unknown"); }
     else if (in.task[0]) {
-        named = up_hub_acquire(s->hub, in.task);
+        named = acquire_or_plug(s, in.task, &code, msg, sizeof msg);
         if (!named) {
-            code = 404;
-            snprintf(msg, sizeof msg, "no expert is plugged for task '%s' (GET /v1/experts lists them)", in.task);
             snprintf(in.task, sizeof in.task, "unknown"); /* metrics count unknown names together */
             err = msg;
         }
@@ -531,18 +588,10 @@ static MHD_Result_t do_plug(up_server *s, struct MHD_Connection *c, const body *
     char name[80], msg[256];
     int code = up_req_parse_plug(bd->buf ? bd->buf : "", bd->len, name, sizeof name, msg, sizeof msg);
     if (code != 200) return send_error(c, code, msg);
-    if (!s->dir[0]) return send_error(c, 404, "the server has no experts directory (--experts-dir DIR)");
-    char path[PATH_MAX + 96], real[PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s.expert", s->dir, name);
-    if (!realpath(path, real)) {
-        snprintf(msg, sizeof msg, "no expert file '%s.expert' in the experts directory", name);
-        return send_error(c, 404, msg);
-    }
-    size_t dl = strlen(s->dir);
-    if (strncmp(real, s->dir, dl) || real[dl] != '/' || strchr(real + dl + 1, '/'))
-        return send_error(c, 400, "the expert file resolves outside the experts directory");
+    char real[PATH_MAX];
+    if ((code = expert_path(s, name, real, msg, sizeof msg)) != 200) return send_error(c, code, msg);
     char task[32];
-    up_status st = up_hub_plug(s->hub, real, task);
+    up_status st = plug_within_budget(s, real, task);
     if (st) {
         snprintf(msg, sizeof msg, "cannot plug %s.expert: %s", name, up_errmsg());
         int full = strstr(up_errmsg(), "experts are plugged already") != NULL;
@@ -644,6 +693,10 @@ static MHD_Result_t do_metrics(up_server *s, struct MHD_Connection *c) {
                   "unplug_plugs_total %lu\n", hs.plugs);
     sb_printf(&b, "# HELP unplug_unplugs_total Experts unplugged.\n# TYPE unplug_unplugs_total counter\n"
                   "unplug_unplugs_total %lu\n", hs.unplugs);
+    sb_printf(&b, "# HELP unplug_evictions_total Experts unplugged because the plugged ones passed the memory budget.\n"
+                  "# TYPE unplug_evictions_total counter\nunplug_evictions_total %lu\n", hs.evicted);
+    sb_printf(&b, "# HELP unplug_experts_bytes Bytes the plugged experts own.\n# TYPE unplug_experts_bytes gauge\n"
+                  "unplug_experts_bytes %zu\n", hs.bytes);
     sb_printf(&b, "# HELP unplug_replacements_total Plugs that replaced an expert of the same task.\n"
                   "# TYPE unplug_replacements_total counter\nunplug_replacements_total %lu\n", hs.replaced);
     if (!b.p) return send_error(c, 500, "out of memory");
@@ -669,7 +722,16 @@ static MHD_Result_t route(up_server *s, struct MHD_Connection *c, const char *ur
         del = !strcmp(method, "DELETE");
     if (!strcmp(url, "/v1/classify")) {
         if (!post) return send_error_h(c, 405, "use POST", MHD_HTTP_HEADER_ALLOW, "POST");
-        return do_classify(s, c, bd, t0);
+        return do_classify(s, c, bd, t0, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Unplug-Task"));
+    }
+    if (!strncmp(url, "/v1/tasks/", 10)) { /* /v1/tasks/TASK/classify: a proxy routes on the path, not the body */
+        const char *t = url + 10, *slash = strchr(t, '/');
+        if (!slash || strcmp(slash, "/classify") || slash == t || slash - t >= 32)
+            return send_error(c, 404, "no such endpoint (POST /v1/tasks/TASK/classify)");
+        if (!post) return send_error_h(c, 405, "use POST", MHD_HTTP_HEADER_ALLOW, "POST");
+        char task[32];
+        snprintf(task, sizeof task, "%.*s", (int)(slash - t), t);
+        return do_classify(s, c, bd, t0, task);
     }
     if (!strcmp(url, "/v1/experts")) {
         if (get) return do_list(s, c);
@@ -696,8 +758,8 @@ static MHD_Result_t route(up_server *s, struct MHD_Connection *c, const char *ur
         if (!get) return send_error_h(c, 405, "use GET", MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
         return do_metrics(s, c);
     }
-    return send_error(c, 404, "no such endpoint (POST /v1/classify, GET|POST /v1/experts, DELETE /v1/experts/TASK, "
-                              "GET /healthz, GET /metrics)");
+    return send_error(c, 404, "no such endpoint (POST /v1/classify, POST /v1/tasks/TASK/classify, GET|POST /v1/experts, "
+                              "DELETE /v1/experts/TASK, GET /healthz, GET /metrics)");
 }
 
 typedef struct {
@@ -832,6 +894,7 @@ up_status up_server_start(up_hub *hub, const up_server_opts *o, up_server **out)
         return up_fail(UP_ERR_INVALID, "cannot bind '%s': give an IPv4 address such as 127.0.0.1", o->host);
     }
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->plug_mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -909,5 +972,6 @@ void up_server_stop(up_server *s) {
     pthread_cond_destroy(&s->work);
     pthread_cond_destroy(&s->idle);
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->plug_mu);
     free(s);
 }
