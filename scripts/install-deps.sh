@@ -3,7 +3,7 @@
 # Skips apt entirely when everything is already there.
 set -euo pipefail
 # Usage: scripts/install-deps.sh [MORE_PACKAGES...]   (scripts/ref-venv.sh adds its own)
-pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev libomp-dev libdnnl-dev libutf8proc-dev libjansson-dev libssl-dev libmicrohttpd-dev curl wrk python3 python3-pip "$@")
+pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev libomp-dev libdnnl-dev libutf8proc-dev libjansson-dev libssl-dev libmicrohttpd-dev curl wrk python3 python3-pip python3-venv nginx-core iproute2 "$@")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
