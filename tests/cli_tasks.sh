@@ -120,4 +120,19 @@ expect_fail "missing column" "v4.tsv" "$cli" tune --model "$M" --train "$tmp/v4.
 expect_fail "empty file" "empty.tsv" "$cli" tune --model "$M" --train "$tmp/empty.tsv" --val "$tmp/val.tsv" --out "$tmp/x.expert"
 expect_fail "unknown method" "unknown attribution method" "$cli" localize --model "$M" --expert "$tmp/toy.expert" "${data[@]}" --out "$tmp/x.expert" --method magic
 
+# a full disk while an expert is written: the write fails, the old file stays whole, no temporary is left
+mnt=$tmp/small
+mkdir -p "$mnt"
+if mount -t tmpfs -o size=128k tmpfs "$mnt" 2>/dev/null; then
+  cp "$tmp/toy-pruned.expert" "$mnt/e.expert"
+  cat /dev/zero >"$mnt/fill" 2>/dev/null
+  expect_fail "expert write on a full disk" "No space left on device" \
+    "$cli" localize --model "$M" --expert "$tmp/toy.expert" "${data[@]}" --out "$mnt/e.expert" --ratio 0.3
+  cmp -s "$tmp/toy-pruned.expert" "$mnt/e.expert" && [ -z "$(ls "$mnt" | grep -v '^e.expert$\|^fill$')" ] &&
+    "$cli" expert show "$mnt/e.expert" >/dev/null && ok || bad "full disk: the old expert changed or a temporary was left: $(ls "$mnt")"
+  umount "$mnt"
+else
+  echo "skipped the full-disk check: cannot mount a tmpfs here (needs root)"
+fi
+
 finish

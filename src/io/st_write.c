@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include "base/base.h"
 #include "kernels/gemm.h"
 
@@ -135,8 +137,11 @@ up_status up_st_writer_save(up_st_writer *w, const char *path) {
     json_decref(h);
     if (!hs) return up_fail(UP_ERR_NOMEM, "%s: cannot build the header", path);
     size_t hl = strlen(hs), padded = (hl + 7) & ~(size_t)7;
+    /* written beside the target under a name of its own, made durable, then renamed over it: a
+     * reader sees the old file or the new one, never a part (a full disk leaves the old one) */
+    static unsigned long seq;
     char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    snprintf(tmp, sizeof tmp, "%s.%ld.%lu.tmp", path, (long)getpid(), __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
     FILE *f = fopen(tmp, "wb");
     if (!f) {
         free(hs);
@@ -152,6 +157,7 @@ up_status up_st_writer_save(up_st_writer *w, const char *path) {
         ok = e->from_f32 ? write_converted(f, e) : fwrite(e->data, 1, e->nbytes, f) == e->nbytes;
     }
     ok = fflush(f) == 0 && ok;
+    ok = fsync(fileno(f)) == 0 && ok;
     ok = fclose(f) == 0 && ok;
     if (!ok) {
         remove(tmp);
@@ -160,6 +166,15 @@ up_status up_st_writer_save(up_st_writer *w, const char *path) {
     if (rename(tmp, path) != 0) {
         remove(tmp);
         return up_fail(UP_ERR_IO, "%s: cannot rename into place: %s", path, strerror(errno));
+    }
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *(slash == dir ? slash + 1 : slash) = 0;
+    int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) { /* the rename itself made durable */
+        fsync(dfd);
+        close(dfd);
     }
     return UP_OK;
 }
