@@ -329,6 +329,40 @@ st, p = call("POST", "/v1/tasks/..%2Fx/classify", {"inputs": ["a"]}); assert st 
 PY
 kill -TERM $pid; wait $pid
 
+# an expert file rewritten, truncated and corrupted in place while it is plugged over and over: every
+# plug is a 201 or a 422, never a crash (experts are read into memory, not mapped)
+start "$tmp/serve8.log" --quiet
+python3 - "$port" "$tmp" <<'PY' && ok || bad "plugging an expert being corrupted"
+import http.client, json, os, random, sys, threading, time
+port, tmp = int(sys.argv[1]), sys.argv[2]
+good = open(f"{tmp}/spare/spare.expert", "rb").read()
+path = f"{tmp}/ex/spare.expert"
+stop = time.time() + 3
+def vandal():
+    r = random.Random(1)
+    while time.time() < stop:
+        with open(path, "r+b") as f:  # in place: the same inode the server opens
+            k = r.randrange(3)
+            if k == 0: f.truncate(r.randrange(len(good)))
+            elif k == 1: f.seek(r.randrange(len(good))); f.write(bytes(r.randrange(256) for _ in range(64)))
+            else: f.seek(0); f.write(good); f.truncate(len(good))
+th = threading.Thread(target=vandal); th.start()
+codes = {}
+while time.time() < stop:
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    c.request("POST", "/v1/experts", body=json.dumps({"name": "spare"}))
+    st = c.getresponse().status
+    codes[st] = codes.get(st, 0) + 1
+th.join()
+open(path, "wb").write(good)
+assert set(codes) <= {201, 422} and codes.get(422, 0) > 0, codes
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+c.request("GET", "/healthz"); assert c.getresponse().status == 200
+print(f"plugs while the file was being corrupted: {codes}", file=sys.stderr)
+PY
+kill -0 $pid && ok || bad "the server died while an expert was corrupted under it"
+kill -TERM $pid; wait $pid
+
 # connection limits: --per-ip refuses the third idle connection, --idle-timeout closes idle ones
 start "$tmp/serve6.log" --per-ip 2 --idle-timeout 1 --quiet
 python3 - "$port" <<'PY' && ok || bad "connection limits"

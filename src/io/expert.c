@@ -130,7 +130,7 @@ up_status up_expert_read(const char *path, up_model *base, up_task **out, up_exp
     *out = NULL;
     memset(info, 0, sizeof *info);
     up_st_set *s = NULL;
-    up_status st = up_st_open_file(path, &s);
+    up_status st = up_st_open_file_copy(path, (size_t)1 << 30, &s); /* read, not mapped: see safetensors.h */
     if (st) return st;
     const char *values[N_META];
     for (int i = 0; i < N_META; i++) values[i] = up_st_meta(s, meta_keys[i]);

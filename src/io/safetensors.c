@@ -577,6 +577,7 @@ struct up_st_set {
     int nfiles;
     char **paths;          /* (nfiles) */
     up_map *maps;          /* (nfiles) */
+    int copied;            /* the one file was read into memory (up_st_open_file_copy), not mapped */
     up_st_tensor *tensors; /* (count) */
     size_t count;
     st_table by_name;
@@ -586,7 +587,8 @@ struct up_st_set {
 void up_st_close(up_st_set *s) {
     if (!s) return;
     for (int i = 0; i < s->nfiles; i++) {
-        if (s->maps) up_unmap(&s->maps[i]);
+        if (s->maps && s->copied) free((void *)s->maps[i].data);
+        else if (s->maps) up_unmap(&s->maps[i]);
         if (s->paths) free(s->paths[i]);
     }
     free(s->paths);
@@ -648,6 +650,30 @@ up_status up_st_open_file(const char *path, up_st_set **out) {
         return st;
     }
     up_log(UP_LOG_DEBUG, "%s: %zu tensors", path, s->count);
+    *out = s;
+    return UP_OK;
+}
+
+up_status up_st_open_file_copy(const char *path, size_t max_bytes, up_st_set **out) {
+    *out = NULL;
+    up_st_set *s;
+    up_status st = set_new(1, &s);
+    if (st != UP_OK) return st;
+    s->copied = 1;
+    char *buf = NULL;
+    size_t len = 0;
+    if (!(s->paths[0] = strdup(path))) st = up_fail(UP_ERR_NOMEM, "out of memory for %s", path);
+    if (st == UP_OK) st = up_read_file(path, max_bytes, &buf, &len);
+    if (st == UP_OK) {
+        s->maps[0].data = (const uint8_t *)buf;
+        s->maps[0].size = len;
+        st = up_st_parse(path, s->maps[0].data, len, 0, &s->tensors, &s->count);
+    }
+    if (st == UP_OK) st = set_index(s);
+    if (st != UP_OK) {
+        up_st_close(s);
+        return st;
+    }
     *out = s;
     return UP_OK;
 }

@@ -56,6 +56,10 @@ void up_st_tensors_free(up_st_tensor *tensors, size_t count);
 up_status up_st_open_dir(const char *dir, up_st_set **out);
 /* Opens a single file. */
 up_status up_st_open_file(const char *path, up_st_set **out);
+/* The same, read into memory (at most max_bytes) instead of mapped: a file
+ * that another process truncates or rewrites meanwhile cannot fault the
+ * reader (experts, which are small and plugged while serving). */
+up_status up_st_open_file_copy(const char *path, size_t max_bytes, up_st_set **out);
 void up_st_close(up_st_set *s);
 
 size_t up_st_count(const up_st_set *s);
