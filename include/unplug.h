@@ -60,6 +60,7 @@ typedef enum {
     UP_ERR_NOMEM,       /* an allocation failed or a size overflowed */
     UP_ERR_UNSUPPORTED, /* well-formed but not supported (dtype, activation) */
     UP_ERR_INTERNAL,    /* a backend failed */
+    UP_ERR_INTERRUPTED, /* stopped by the caller's interrupt flag (up_localize; up_tune keeps its best state instead) */
 } up_status;
 
 /* Message of the last failure on this thread ("" if none). */
@@ -161,7 +162,8 @@ typedef struct up_model up_model;
 typedef struct {
     up_precision precision; /* AUTO: bf16 where the CPU has AVX512-BF16 or AMX */
     up_backend backend;     /* AUTO: oneDNN */
-    int threads;            /* 0: all cores */
+    int threads;            /* OpenMP threads of this model's forwards and backwards; 0: the caller's
+                             * setting (OMP_NUM_THREADS, omp_set_num_threads; by default all cores) */
 } up_model_opts;
 UP_API up_model_opts up_model_opts_default(void);
 
@@ -402,6 +404,8 @@ UP_API const char *up_expert_task(const up_expert *e);
 UP_API int up_expert_n_labels(const up_expert *e);
 UP_API const char *up_expert_label(const up_expert *e, int id);
 UP_API double up_expert_ratio(const up_expert *e);
+/* The metrics measured when the expert was made, as stored: a JSON object's text. */
+UP_API const char *up_expert_metrics(const up_expert *e);
 /* FFN neurons and attention heads kept, over all layers, and the totals */
 UP_API void up_expert_kept(const up_expert *e, long *ffn, long *ffn_total, long *heads, long *heads_total);
 /* Layers of the base, and the FFN neurons layer l keeps (sorted indices; *n
@@ -474,7 +478,7 @@ typedef struct {
     double *scores;      /* optional out: (layers, intermediate_size) the neuron scores */
     up_progress_fn progress;
     void *progress_user;
-    volatile int *interrupt;
+    volatile int *interrupt; /* set non-zero: the call stops at the next batch or ratio with UP_ERR_INTERRUPTED */
 } up_localize_opts;
 UP_API up_localize_opts up_localize_opts_default(void);
 #define UP_MAX_POINTS 64

@@ -278,14 +278,15 @@ PY
 kill -TERM $pid; wait $pid
 
 # a client that goes away: its queued inputs are dropped uncomputed (counted), the server goes on
-start "$tmp/serve5.log" --workers 1 --threads 1 --max-batch 1 --max-wait-ms 0 --max-inputs 3000 --max-body 1000000 --quiet
+start "$tmp/serve5.log" --workers 1 --threads 1 --max-batch 1 --max-wait-ms 0 --max-inputs 20000 --max-body 4000000 \
+  --queue 20000 --quiet
 python3 - "$port" <<'PY' && ok || bad "cancellation"
 import http.client, json, socket, sys, time
 port = int(sys.argv[1])
-body = json.dumps({"task": "sent", "inputs": [f"the story was good and the film was fine {i}" for i in range(3000)]}).encode()
+body = json.dumps({"task": "sent", "inputs": [f"the story was good and the film was fine {i}" for i in range(20000)]}).encode()
 sk = socket.create_connection(("127.0.0.1", port), timeout=10)
 sk.sendall(b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
-time.sleep(0.2)
+time.sleep(0.1)
 sk.close()  # gone before the answer
 for _ in range(100):  # the server notices within 50 ms and drops the rest
     time.sleep(0.1)

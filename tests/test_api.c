@@ -126,8 +126,17 @@ int main(int argc, char **argv) {
     up_expert_kept(pruned, &kf, &tf, &kh, &th);
     CHECK_MSG(kf == tf / 2 && kh == th, "kept %ld of %ld, heads %ld of %ld", kf, tf, kh, th);
     CHECK(lr.n_sweep == 2 && lr.n_points == 1 && lr.ratio == 0.5 && lr.expert_report != lr.expert_report);
-    lo.search_steps = 0;
+    /* a set whose labels came in the other order is refused, not scored against permuted ids */
+    const char *flipped_text[2] = {"a bad film", "a good film"}, *flipped_label[2] = {"negative", "positive"};
+    if (!strcmp(up_dataset_label(train, 0), "negative")) flipped_label[0] = "positive", flipped_label[1] = "negative";
+    up_dataset *flipped = NULL;
+    CHECK_OK(up_dataset_from_rows("toy", 2, flipped_text, NULL, flipped_label, NULL, &flipped));
     up_expert *none = NULL;
+    CHECK_FAIL(up_localize(m, tuned, flipped, flipped, NULL, &lo, &none, NULL), "labels are", "in this order");
+    up_eval_result er0;
+    CHECK_FAIL(up_evaluate(m, tuned, NULL, flipped, NULL, &er0), "labels are");
+    up_dataset_free(flipped);
+    lo.search_steps = 0;
     CHECK_FAIL(up_localize(m, tuned, train, val, NULL, &lo, &none, NULL), "search_steps");
     lo = up_localize_opts_default();
     lo.method = "magic";

@@ -90,8 +90,13 @@ static int plug_dir(up_hub *h, const char *dir) {
         for (size_t j = i + 1; j < n; j++)
             if (strcmp(names[i], names[j]) > 0) { char *t = names[i]; names[i] = names[j]; names[j] = t; }
     int rc = 0;
-    char rdir[PATH_MAX];
-    if (!realpath(dir, rdir)) rc = (fprintf(stderr, "unplug: %s: %s\n", dir, strerror(errno)), 1);
+    char rdir[PATH_MAX] = "";
+    if (!realpath(dir, rdir)) {
+        fprintf(stderr, "unplug: %s: %s\n", dir, strerror(errno));
+        for (size_t i = 0; i < n; i++) free(names[i]);
+        free(names);
+        return 1;
+    }
     for (size_t i = 0; i < n; i++) {
         char path[4096], real[PATH_MAX], task[32];
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
@@ -142,6 +147,9 @@ int cmd_serve(const args *a) {
     o.plug_on_demand = a->plug_on_demand;
     o.experts_budget = (size_t)(a->experts_budget_mb * 1048576.0);
     if (o.plug_on_demand && !a->experts_dir) return fputs("unplug: --plug-on-demand needs --experts-dir DIR\n", stderr), 2;
+    if (o.plug_on_demand && a->router)
+        return fputs("unplug: --router goes without --plug-on-demand (the router's picks need their experts plugged)\n",
+                     stderr), 2;
     const char *dir = a->experts_dir, *router_path = a->router, *keyfile = a->api_key_file;
     char key[512];
     if (keyfile && !read_key(keyfile, key, sizeof key)) return 1;

@@ -202,6 +202,7 @@ int cmd_tune(const args *a) {
     up_tune_result r;
     if (!rc && up_tune(m, sp.train, sp.val, sp.report, &o, &e, &r) != UP_OK) rc = die("tuning failed");
     if (isatty(2)) fputc('\n', stderr);
+    if (!rc && g_interrupt) fprintf(stderr, "unplug: tune interrupted: the best state so far (epoch %d) is written\n", r.best_epoch);
     if (!rc && up_expert_save(e, a->out) != UP_OK) rc = die("cannot write the expert");
     if (!rc)
         rc = emit_json(a, json_pack("{s:s, s:s, s:o, s:o, s:o, s:i, s:i, s:f, s:f, s:s}", "task", sp.task, "metric",
@@ -378,7 +379,9 @@ int cmd_localize(const args *a) {
         fprintf(stderr, "searching the pruning ratio (tolerance %.2f points)%s\n", o.tolerance,
                 o.retune_epochs > 0 ? ", re-tuning prompt and head at each ratio" : "");
     up_localize_result r;
-    if (!rc && up_localize(m, tuned, sp.train, sp.val, sp.report, &o, &e, &r) != UP_OK) rc = die("localization failed");
+    up_status lst = rc ? UP_OK : up_localize(m, tuned, sp.train, sp.val, sp.report, &o, &e, &r);
+    if (lst == UP_ERR_INTERRUPTED) rc = (fprintf(stderr, "\nunplug: localize %s: nothing written\n", up_errmsg()), 130);
+    else if (lst) rc = die("localization failed");
     if (!rc && scores && !write_scores(a->scores_out, scores, L, F)) rc = die("cannot write --scores");
     if (!rc && a->curve_out && !write_curve(a->curve_out, &r)) rc = die("cannot write --curve");
     if (!rc && up_expert_save(e, a->out) != UP_OK) rc = die("cannot write the expert");
@@ -487,6 +490,8 @@ int cmd_expert(const args *a) {
     up_expert *e;
     if (up_expert_load(NULL, file, &e) != UP_OK) return die("cannot read the expert");
     json_t *o = expert_json(e);
+    char metrics[2048];
+    snprintf(metrics, sizeof metrics, "%s", up_expert_metrics(e)); /* as stored */
     up_expert_free(e);
     if (json) {
         json_object_set_new(o, "file", json_string(file));
@@ -511,10 +516,8 @@ int cmd_expert(const args *a) {
     print_per_layer(o, "kept_ffn_per_layer");
     printf("\nheads/layer: ");
     print_per_layer(o, "kept_heads_per_layer");
-    char *metrics = json_dumps(json_object_get(o, "metrics"), JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(8));
-    printf("\nmetrics:      %s\nbase model:   sha256 %s\n", metrics ? metrics : "{}",
+    printf("\nmetrics:      %s\nbase model:   sha256 %s\n", metrics,
            json_string_value(json_object_get(o, "base_fingerprint")));
-    free(metrics);
     json_decref(o);
     return 0;
 }

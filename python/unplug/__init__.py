@@ -17,6 +17,7 @@ import ctypes as C
 import json
 import math
 import os
+import warnings
 
 import numpy as np
 
@@ -26,6 +27,7 @@ from ._capi import lib
 __all__ = ["Error", "Model", "Dataset", "Expert", "Hub", "tune", "localize", "evaluate", "load_task", "version"]
 
 _PRECISIONS = {"auto": 0, "fp32": 1, "bf16": 2}
+_ERR_INTERRUPTED = 7  # UP_ERR_INTERRUPTED in unplug.h
 _POOLS = {"cls": 0, "mean": 1}
 
 
@@ -210,6 +212,11 @@ def _dataset(x, label_space=None, name=None):
     return Dataset.from_rows(x, name=name, label_space=label_space)
 
 
+def _label_space(expert):
+    """A dataset whose labels are the expert's, in its order (a label space for files and rows)."""
+    return Dataset.from_rows([("x", name) for name in expert.labels], name=expert.task)
+
+
 def load_task(task, data_dir, seed=1):
     """A task's (train, validation, report) splits in a GLUE-layout directory."""
     tr, va, rep = C.c_void_p(), C.c_void_p(), C.c_void_p()
@@ -221,8 +228,9 @@ def load_task(task, data_dir, seed=1):
 class _Progress:
     """Bridges the C progress callback to a Python callable (given a dict), or to
     tqdm bars when tqdm is installed and no callable is given. Ctrl-C during a
-    long call stops it after the current step (the best state so far is kept),
-    then raises KeyboardInterrupt."""
+    long call sets the library's interrupt flag: tune stops after the current
+    step and returns its best state (result["interrupted"]), localize stops at
+    the next batch or ratio and raises KeyboardInterrupt."""
 
     def __init__(self, fn):
         self.fn = fn
@@ -262,10 +270,10 @@ class _Progress:
             self.bar.close()
             self.bar, self.key = None, None
 
-    def close(self):
+    def finish(self):
+        """Closes the bars; True when Ctrl-C interrupted the call."""
         self._close_bar()
-        if self.interrupt.value:
-            raise KeyboardInterrupt
+        return bool(self.interrupt.value)
 
     def set(self, opts):
         opts.progress = self.c
@@ -361,13 +369,13 @@ def tune(model, train, val, report=None, *, task=None, epochs=5, prompts=20, dee
     pg = _Progress(progress)
     pg.set(o)
     h, r = C.c_void_p(), _capi.TuneResult()
-    try:
-        _check(lib.up_tune(model._h, tr._h, va._h, rp._h if rp else None, C.byref(o), C.byref(h), C.byref(r)),
-               "tuning failed")
-    finally:
-        pg.close()
+    st = lib.up_tune(model._h, tr._h, va._h, rp._h if rp else None, C.byref(o), C.byref(h), C.byref(r))
+    interrupted = pg.finish()
+    _check(st, "tuning failed")
     res = {"metric": r.metric_name.decode(), "val": r.val, "report": _nan(r.report), "majority": _nan(r.majority),
-           "best_epoch": r.best_epoch, "epochs": r.epochs, "seconds": r.seconds}
+           "best_epoch": r.best_epoch, "epochs": r.epochs, "seconds": r.seconds, "interrupted": interrupted}
+    if interrupted:
+        warnings.warn(f"tuning interrupted: the expert holds the best state so far (epoch {r.best_epoch})")
     return Expert(model, h, res)
 
 
@@ -380,9 +388,12 @@ def localize(model, expert, train, val, report=None, *, tolerance=1.0, ratio=Non
     heads=R also prunes that share of attention heads. Returns the pruned Expert;
     its .result holds the search points, the sweep, and (scores=True) the
     (layers, intermediate_size) scores."""
-    tr = _dataset(train, name=expert.task)
-    va = _dataset(val, label_space=tr, name=expert.task)
-    rp = _dataset(report, label_space=tr, name=expert.task)
+    space = _label_space(expert)  # the expert's labels in its order: ids must agree with its head
+    tr = _dataset(train, label_space=space, name=expert.task)
+    va = _dataset(val, label_space=space, name=expert.task)
+    rp = _dataset(report, label_space=space, name=expert.task)
+    if scores and keep_ffn:
+        raise ValueError("scores=True goes without keep_ffn=True (keeping the FFN scores only the heads)")
     o = lib.up_localize_opts_default()
     o.method = method.encode()
     o.tolerance, o.max_ratio, o.search_steps, o.per_layer = tolerance, max_ratio, int(search_steps), int(per_layer)
@@ -399,11 +410,13 @@ def localize(model, expert, train, val, report=None, *, tolerance=1.0, ratio=Non
     pg = _Progress(progress)
     pg.set(o)
     h, r = C.c_void_p(), _capi.LocalizeResult()
-    try:
-        _check(lib.up_localize(model._h, expert._h, tr._h, va._h, rp._h if rp else None, C.byref(o), C.byref(h),
-                               C.byref(r)), "localization failed")
-    finally:
-        pg.close()
+    st = lib.up_localize(model._h, expert._h, tr._h, va._h, rp._h if rp else None, C.byref(o), C.byref(h), C.byref(r))
+    interrupted = pg.finish()
+    if st == _ERR_INTERRUPTED or (interrupted and st == 0):
+        if st == 0:
+            lib.up_expert_free(h)
+        raise KeyboardInterrupt
+    _check(st, "localization failed")
     res = {"ratio": r.ratio, "full_val": r.full_val, "ffn_val": r.ffn_val, "expert_val": r.expert_val,
            "expert_report": _nan(r.expert_report), "attribution_seconds": r.attribution_seconds,
            "search": [{"ratio": r.point_ratio[i], "val": r.point_metric[i], "ok": bool(r.point_ok[i])}
@@ -421,14 +434,7 @@ def evaluate(model, expert, full=None, test=None, *, timing=True, iters=9):
     32 x 128 and 1 x 128 and the speed-ups."""
     if test is None:
         raise ValueError("evaluate needs test= (rows, a DataFrame, a path or a Dataset)")
-    d = test if isinstance(test, Dataset) else None
-    if d is None:
-        if isinstance(test, (str, os.PathLike)):
-            d = Dataset.load(test)
-        else:  # rows: labels in the expert's order, so ids agree
-            names = expert.labels
-            space = Dataset.from_rows([("x", l) for l in names], name=expert.task)
-            d = Dataset.from_rows(test, name=expert.task, label_space=space)
+    d = _dataset(test, label_space=_label_space(expert), name=expert.task)  # labels in the expert's order
     o = lib.up_eval_opts_default()
     o.timing, o.iters = int(bool(timing)), int(iters)
     r = _capi.EvalResult()

@@ -48,8 +48,10 @@ up_status up_model_tokenize(const up_model *m, size_t n, const char *const *a, c
     if (!st) st = model_max_len(m, max_len, &max_len);
     for (size_t i = 0; i < n && !st; i++) {
         memset(&enc[i], 0, sizeof enc[i]);
-        if ((st = up_tokenizer_encode(m->tok, a[i], b ? b[i] : NULL, max_len, &enc[i])))
+        if ((st = up_tokenizer_encode(m->tok, a[i], b ? b[i] : NULL, max_len, &enc[i]))) {
             st = up_fail_prefix(st, "text %zu", i);
+            for (size_t k = 0; k <= i; k++) up_encoding_free(&enc[k]); /* on failure nothing is left to free */
+        }
     }
     return st;
 }
@@ -142,15 +144,17 @@ up_status up_dataset_task(const char *task, const char *data_dir, uint64_t seed,
     up_status st = up_task_load(task, data_dir, 0.1, seed, &sp);
     if (st) return st;
     if (!report) up_dataset_clear(&sp.report);
-    if ((st = dataset_box(&sp.train, train)) || (st = dataset_box(&sp.val, val)) ||
-        (report && (st = dataset_box(&sp.report, report)))) {
+    /* each split, once boxed, belongs to its box (dataset_box frees the source when it fails) */
+    if (!(st = dataset_box(&sp.train, train))) memset(&sp.train, 0, sizeof sp.train);
+    if (!st && !(st = dataset_box(&sp.val, val))) memset(&sp.val, 0, sizeof sp.val);
+    if (!st && report && !(st = dataset_box(&sp.report, report))) memset(&sp.report, 0, sizeof sp.report);
+    if (st) {
         up_dataset_free(*train);
         up_dataset_free(*val);
         *train = *val = NULL;
-        up_task_splits_free(&sp); /* what was not boxed yet */
-        return st;
     }
-    return UP_OK;
+    up_task_splits_free(&sp); /* what was not boxed */
+    return st;
 }
 
 size_t up_dataset_size(const up_dataset *d) { return d ? d->n : 0; }
@@ -233,6 +237,7 @@ const char *up_expert_label(const up_expert *e, int id) {
     return e && id >= 0 && id < e->t->n_labels ? e->t->labels[id] : NULL;
 }
 double up_expert_ratio(const up_expert *e) { return e ? e->meta.ratio : 0; }
+const char *up_expert_metrics(const up_expert *e) { return e ? e->meta.metrics : ""; }
 
 /* F and NH of the base, or 0 when the expert was read without it */
 static void base_dims(const up_expert *e, int *F, int *NH) {
@@ -467,6 +472,22 @@ up_status up_tune(const up_model *m, const up_dataset *train, const up_dataset *
     return expert_wrap(m, t, &meta, out);
 }
 
+/* d's labels must be the expert's, in its order (ids are positions): a file or rows whose labels came
+ * in another order are refused, not silently scored against permuted ids */
+static up_status expert_labels(const up_expert *e, const up_dataset *d, const char *what) {
+    const up_task *t = e->t;
+    int same = d->n_labels == t->n_labels;
+    for (int i = 0; same && i < t->n_labels; i++) same = !strcmp(d->labels[i], t->labels[i]);
+    if (same) return UP_OK;
+    char want[256] = "", got[256] = "";
+    for (int i = 0; i < t->n_labels && strlen(want) < 200; i++)
+        snprintf(want + strlen(want), sizeof want - strlen(want), "%s'%s'", i ? ", " : "", t->labels[i]);
+    for (int i = 0; i < d->n_labels && strlen(got) < 200; i++)
+        snprintf(got + strlen(got), sizeof got - strlen(got), "%s'%s'", i ? ", " : "", d->labels[i]);
+    return up_fail(UP_ERR_INVALID, "the %s set's labels are %s, expert '%s' has %s in this order: load the set with the "
+                   "expert's label space (its training set)", what, got, t->name, want);
+}
+
 /* ---- localize ---------------------------------------------------------------------- */
 
 up_localize_opts up_localize_opts_default(void) {
@@ -518,12 +539,14 @@ static up_status localize_run(const up_model *m, const up_expert *tuned, const u
     ao.progress_user = &ab;
     ao.head_scores = hscores;
     ao.heads_only = o->keep_ffn;
+    ao.interrupt = o->interrupt;
     bridge br = {o->progress, o->progress_user, UP_STAGE_RETUNE};
     up_task *t = *tp;
     if ((st = up_attribute(m, t, train, &ao, scores))) return st;
     res->attribution_seconds = up_now() - ab.t0;
     for (int i = 0; i < o->n_sweep && !o->keep_ffn; i++) { /* fixed ratios, for comparing methods */
         double mv = NAN, mr = NAN;
+        if (o->interrupt && *o->interrupt) return up_fail(UP_ERR_INTERRUPTED, "interrupted in the sweep");
         if ((st = up_prune_to_ratio(t, scores, L, F, o->sweep[i], o->per_layer)) ||
             (st = up_task_evaluate(m, t, val, 64, &mv, NULL)) ||
             (report && report->n && (st = up_task_evaluate(m, t, report, 64, &mr, NULL))))
@@ -574,6 +597,7 @@ static up_status localize_run(const up_model *m, const up_expert *tuned, const u
         so.iters = o->search_steps - 1;
         so.point = search_point;
         so.point_user = &pb;
+        so.interrupt = o->interrupt;
         if (o->retune_epochs > 0) {
             so.retune = &to;
             so.retune_train = train;
@@ -612,9 +636,7 @@ up_status up_localize(const up_model *m, const up_expert *tuned, const up_datase
     if (tuned->base != m) return up_fail(UP_ERR_INVALID, "up_localize: the expert was loaded for another model");
     up_status st;
     if ((st = same_labels(train, val, "validation")) || (st = same_labels(train, report, "report"))) return st;
-    if (train->n_labels != tuned->t->n_labels)
-        return up_fail(UP_ERR_INVALID, "the training set has %d labels, the expert '%s' %d", train->n_labels,
-                       tuned->t->name, tuned->t->n_labels);
+    if ((st = expert_labels(tuned, train, "training"))) return st;
     if (o->keep_ffn && !(o->heads > 0)) return up_fail(UP_ERR_INVALID, "keep_ffn goes with heads > 0");
     if (o->ratio >= 1 || o->heads < 0 || o->heads >= 1 || o->n_sweep < 0 || (o->n_sweep && !o->sweep) ||
         o->search_steps < 1 || o->search_steps > UP_MAX_POINTS || o->tolerance < 0 || o->max_ratio <= 0 ||
@@ -758,9 +780,8 @@ up_status up_evaluate(const up_model *m, const up_expert *e, const up_expert *fu
     const up_task *t = e->t;
     if (full && (strcmp(full->t->name, t->name) || full->t->n_labels != t->n_labels))
         return up_fail(UP_ERR_INVALID, "the full model is task '%s', the expert '%s'", full->t->name, t->name);
-    if (d->n_labels != t->n_labels)
-        return up_fail(UP_ERR_INVALID, "the dataset has %d labels, the expert '%s' %d", d->n_labels, t->name,
-                       t->n_labels);
+    up_status lst = expert_labels(e, d, "evaluation");
+    if (lst) return lst;
     up_task *ft = NULL;
     int *pred[2] = {NULL, NULL}, *gold = up_malloc(d->n * sizeof *gold, "labels");
     up_status st = gold ? up_task_clone(full ? full->t : t, &ft) : UP_ERR_NOMEM;

@@ -53,6 +53,7 @@ const char *up_status_name(up_status s) {
     case UP_ERR_NOMEM: return "out of memory";
     case UP_ERR_UNSUPPORTED: return "unsupported";
     case UP_ERR_INTERNAL: return "internal error";
+    case UP_ERR_INTERRUPTED: return "interrupted";
     }
     return "unknown status";
 }

@@ -181,6 +181,10 @@ up_status up_attribute(const up_model *base, const up_task *t, const up_dataset 
     if (!st) st = up_run_new(v, B, T, &r);
     if (!st) st = up_run_set_train(r, 1, o->method == UP_ATTR_ACTGRAD || ig);
     for (size_t i0 = 0; i0 < n && !st; i0 += (size_t)B) {
+        if (o->interrupt && *o->interrupt) {
+            st = up_fail(UP_ERR_INTERRUPTED, "interrupted after %zu of %zu examples", i0, n);
+            break;
+        }
         int bn = (int)(n - i0 < (size_t)B ? n - i0 : (size_t)B);
         for (int i = 0; i < bn; i++) {
             const up_example *x = &d->ex[i0 + i];
@@ -343,6 +347,10 @@ up_status up_prune_search(const up_model *base, up_task *t, const double *scores
     for (int it = 0; it <= o->iters && !st; it++) {
         double r = it == 0 ? hi : 0.5 * (lo + hi), m;
         up_task *cand = NULL;
+        if (o->interrupt && *o->interrupt) {
+            st = up_fail(UP_ERR_INTERRUPTED, "interrupted after %d of %d ratios", it, o->iters + 1);
+            break;
+        }
         if ((st = search_point(base, t, scores, val, o, r, &cand, &m))) break;
         int ok = m >= floor;
         if (res->n_points < 64) {

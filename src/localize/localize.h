@@ -43,6 +43,7 @@ typedef struct {
      * its L2 norm per token, weight ||its W_qkv rows|| * ||its W_o columns||. */
     double *head_scores;
     int heads_only;       /* 1: score only the heads (scores may be NULL; t may have pruned FFNs) */
+    volatile int *interrupt; /* non-zero: stop at the next batch (UP_ERR_INTERRUPTED) */
 } up_attr_opts;
 up_attr_opts up_attr_defaults(void);
 
@@ -73,6 +74,7 @@ typedef struct {
      * re-tuned task of the chosen ratio. */
     const up_tune_cfg *retune;
     const up_dataset *retune_train;
+    volatile int *interrupt; /* non-zero: stop before the next ratio (UP_ERR_INTERRUPTED) */
 } up_search_opts;
 up_search_opts up_search_defaults(void);
 

@@ -5,6 +5,7 @@
  */
 #include <math.h>
 #include <omp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -336,8 +337,20 @@ static int cmp_tensor_name(const void *a, const void *b) {
     return strcmp(x->name, y->name);
 }
 
+static up_status fingerprint(up_model *m);
+
+/* Computed on first use (hashing the weights takes a while); threads that
+ * ask at once wait for one computation. */
 up_status up_model_fingerprint(up_model *m, const char **hex) {
-    if (m->fingerprint[0]) { *hex = m->fingerprint; return UP_OK; }
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&mu);
+    up_status st = m->fingerprint[0] ? UP_OK : fingerprint(m);
+    pthread_mutex_unlock(&mu);
+    if (!st) *hex = m->fingerprint;
+    return st;
+}
+
+static up_status fingerprint(up_model *m) {
     if (!m->st) return up_fail(UP_ERR_INVALID, "%s: a model with random weights has no fingerprint", m->dir);
     size_t n = up_st_count(m->st);
     const up_st_tensor **ts = up_malloc(n * sizeof *ts, "fingerprint");
@@ -366,7 +379,8 @@ up_status up_model_fingerprint(up_model *m, const char **hex) {
     EVP_MD_CTX_free(ctx);
     free(ts);
     if (!ok) return up_fail(UP_ERR_INTERNAL, "SHA-256 of the model failed");
-    for (int i = 0; i < 32; i++) snprintf(m->fingerprint + 2 * i, 3, "%02x", md[i]);
-    *hex = m->fingerprint;
+    char fp[65];
+    for (int i = 0; i < 32; i++) snprintf(fp + 2 * i, 3, "%02x", md[i]);
+    memcpy(m->fingerprint, fp, sizeof fp);
     return UP_OK;
 }

@@ -67,7 +67,9 @@ static int find_locked(const up_hub *h, const char *name) {
     return -1;
 }
 
-up_status up_hub_plug(up_hub *h, const char *path, char *name_out) {
+up_status up_hub_plug(up_hub *h, const char *path, char *name_out) { return up_hub_plug_expect(h, path, NULL, name_out); }
+
+up_status up_hub_plug_expect(up_hub *h, const char *path, const char *expect, char *name_out) {
     double t0 = now_ms();
     up_hub_expert *e = up_calloc(1, sizeof *e, "expert");
     if (!e) return UP_ERR_NOMEM;
@@ -78,6 +80,11 @@ up_status up_hub_plug(up_hub *h, const char *path, char *name_out) {
         return st;
     }
     const up_task *t = e->task;
+    if (expect && strcmp(t->name, expect)) {
+        up_status st2 = up_fail(UP_ERR_INVALID, "%s holds task '%s', not '%s'", path, t->name, expect);
+        expert_free(e);
+        return st2;
+    }
     for (const char *c = t->name; *c; c++)
         if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || strchr("_-.", *c))) {
             expert_free(e);
@@ -90,8 +97,13 @@ up_status up_hub_plug(up_hub *h, const char *path, char *name_out) {
     long kept;
     up_task_kept_counts(t, (int)F, (int)h->base->cfg.num_attention_heads, &kept, NULL);
     e->bytes = up_task_param_count(t) * 4;
-    for (int l = 0; l < t->n_layers; l++) /* the compacted FFN copies: W_in rows, W_out columns, b_in */
+    for (int l = 0; l < t->n_layers; l++) { /* the compacted FFN copies: W_in rows, W_out columns, b_in */
         if (t->kept[l]) e->bytes += (size_t)t->n_kept[l] * ((size_t)t->C * es * 2 + 4);
+        if (t->kept_heads[l]) { /* and attention: the kept heads' W_qkv rows and bias, W_o columns */
+            size_t A = (size_t)t->n_kept_heads[l] * ((size_t)t->C / (size_t)h->base->cfg.num_attention_heads);
+            e->bytes += 4 * A * (size_t)t->C * es + 12 * A;
+        }
+    }
     e->kept_share_permille = (int)(1000 * (size_t)kept / (F * (size_t)t->n_layers));
     e->plug_ms = now_ms() - t0;
     e->refs = 1;

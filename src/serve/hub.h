@@ -51,6 +51,8 @@ const up_model *up_hub_base(const up_hub *h);
  * in-flight requests finish on the old one). name_out (32 bytes) gets the
  * task name when non-NULL. */
 up_status up_hub_plug(up_hub *h, const char *path, char *name_out);
+/* The same, refused (before anything is replaced) unless the file holds task expect (NULL: any). */
+up_status up_hub_plug_expect(up_hub *h, const char *path, const char *expect, char *name_out);
 /* UP_ERR_INVALID (with a message) when no expert has that name. */
 up_status up_hub_unplug(up_hub *h, const char *name);
 

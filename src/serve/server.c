@@ -414,9 +414,10 @@ static int expert_path(const up_server *s, const char *name, char *real, char *m
     return 200;
 }
 
-/* plugs path; with a memory budget, then unplugs the least recently used others past it */
-static up_status plug_within_budget(up_server *s, const char *path, char *task) {
-    up_status st = up_hub_plug(s->hub, path, task);
+/* plugs path (which must hold task expect, when not NULL); with a memory budget, then unplugs the
+ * least recently used others past it */
+static up_status plug_within_budget(up_server *s, const char *path, const char *expect, char *task) {
+    up_status st = up_hub_plug_expect(s->hub, path, expect, task);
     if (!st && s->o.experts_budget) {
         int n = up_hub_evict(s->hub, s->o.experts_budget, task);
         if (n && !s->o.quiet) fprintf(stderr, "unplug serve: unplugged %d least recently used expert(s): over the budget\n", n);
@@ -432,16 +433,18 @@ static up_hub_expert *acquire_or_plug(up_server *s, const char *task, int *code,
         if (!e) *code = 404, snprintf(msg, msg_len, "no expert is plugged for task '%s' (GET /v1/experts lists them)", task);
         return e;
     }
-    pthread_mutex_lock(&s->plug_mu); /* one plug per task at a time: the second request finds it plugged */
+    /* one plug on demand at a time (any task): a second request for the same task then finds it plugged */
+    pthread_mutex_lock(&s->plug_mu);
     if (!(e = up_hub_acquire(s->hub, task))) {
         char real[PATH_MAX], got[32];
         *code = expert_path(s, task, real, msg, msg_len);
         if (*code == 200) {
-            if (plug_within_budget(s, real, got) != UP_OK)
-                *code = 422, snprintf(msg, msg_len, "cannot plug %s.expert: %s", task, up_errmsg());
-            else if (strcmp(got, task))
-                *code = 422, snprintf(msg, msg_len, "%s.expert holds task '%s'", task, got);
-            else if (!(e = up_hub_acquire(s->hub, task)))
+            /* the file must hold this task: checked before it is plugged, so a request cannot replace another
+             * task's expert through a misnamed file */
+            if (plug_within_budget(s, real, task, got) != UP_OK) {
+                int full = strstr(up_errmsg(), "experts are plugged already") != NULL;
+                *code = full ? 503 : 422, snprintf(msg, msg_len, "cannot plug %s.expert: %s", task, up_errmsg());
+            } else if (!(e = up_hub_acquire(s->hub, task)))
                 *code = 503, snprintf(msg, msg_len, "the expert was unplugged at once");
             if (*code == 200 && !s->o.quiet) fprintf(stderr, "unplug serve: plugged %s on demand\n", task);
         }
@@ -497,7 +500,11 @@ static MHD_Result_t do_classify(up_server *s, struct MHD_Connection *c, const bo
     } else if (!s->o.router) {
         code = 400; err = "the request names no task and the server has no router (--router FILE)";
     }
-    pthread_cond_init(&p.cv, NULL);
+    pthread_condattr_t ca; /* the wait below times out on the monotonic clock */
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&p.cv, &ca);
+    pthread_condattr_destroy(&ca);
     pthread_mutex_lock(&s->mu);
     if (!err && s->draining) { code = 503; err = "the server is shutting down"; }
     if (!err && s->queued + n > s->o.queue_cap) { code = 503; err = "the queue is full; retry later"; }
@@ -521,8 +528,12 @@ static MHD_Result_t do_classify(up_server *s, struct MHD_Connection *c, const bo
                 clock_gettime(CLOCK_MONOTONIC, &ts);
                 ts.tv_nsec += 50000000L;
                 if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
-                if (pthread_cond_timedwait(&p.cv, &s->mu, &ts) == ETIMEDOUT && !p.cancelled && client_gone(c))
-                    p.cancelled = 1;
+                if (pthread_cond_timedwait(&p.cv, &s->mu, &ts) == ETIMEDOUT && !p.cancelled && p.remaining > 0) {
+                    pthread_mutex_unlock(&s->mu); /* the socket is looked at without the lock */
+                    int gone = client_gone(c);
+                    pthread_mutex_lock(&s->mu);
+                    if (gone) p.cancelled = 1;
+                }
             }
             if (--s->active == 0) pthread_cond_broadcast(&s->idle);
         }
@@ -591,7 +602,7 @@ static MHD_Result_t do_plug(up_server *s, struct MHD_Connection *c, const body *
     char real[PATH_MAX];
     if ((code = expert_path(s, name, real, msg, sizeof msg)) != 200) return send_error(c, code, msg);
     char task[32];
-    up_status st = plug_within_budget(s, real, task);
+    up_status st = plug_within_budget(s, real, NULL, task);
     if (st) {
         snprintf(msg, sizeof msg, "cannot plug %s.expert: %s", name, up_errmsg());
         int full = strstr(up_errmsg(), "experts are plugged already") != NULL;
@@ -936,6 +947,10 @@ up_status up_server_start(up_hub *hub, const up_server_opts *o, up_server **out)
     if (st) {
         up_server_stop(s);
         return st;
+    }
+    if (s->o.experts_budget) { /* what was plugged before the start counts too */
+        int n = up_hub_evict(hub, s->o.experts_budget, NULL);
+        if (n && !s->o.quiet) fprintf(stderr, "unplug serve: unplugged %d expert(s) past the memory budget\n", n);
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
     s->port = di ? di->port : s->o.port;
