@@ -109,10 +109,14 @@ def main():
                 for p in ov_precisions}
     log(f"peers: onnxruntime {ort.__version__}, openvino {ov.__version__} (CPU capabilities {caps})")
 
+    # unplug runs in a process of its own while this one waits: its OpenMP threads may spin-wait, as
+    # ONNX Runtime's and OpenVINO's thread pools do by default (this process's OpenMP, torch's, is passive)
+    unplug_env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+
     def unplug_ms(prec, B, T):
         out = subprocess.run([a.unplug, "bench", *unplug_model, "--batch", str(B), "--len", str(T), "--iters",
                               str(a.iters), "--warmup", "1", "--threads", str(a.threads), "--precision", prec, "--json"],
-                             capture_output=True, text=True, check=True).stdout
+                             capture_output=True, text=True, check=True, env=unplug_env).stdout
         return json.loads(out)[0]["latency_ms"]
 
     rng = np.random.default_rng(0)

@@ -37,7 +37,8 @@ mkdir -p "$out"
 tsv=$out/peers-$cpu.tsv
 printf "cpu\tmodel\truntime\tprecision\tbatch\tlength\tms_median\tms_best_round\trounds\n" >"$tsv"
 echo "bench/peers.sh: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, $cpu -> $tsv"
-export OMP_WAIT_POLICY=PASSIVE   # processes take turns; idle OpenMP threads must not spin on the cores
+export OMP_WAIT_POLICY=PASSIVE   # torch's OpenMP threads in the Python process sleep while the others run
+                                 # (peers.py runs unplug without it: the peers' own pools spin by default)
 for m in ${MODELS:-models/all-minilm-l6-v2 bert-base}; do
   if [ "$m" != bert-base ] && [ ! -f "$m/config.json" ]; then echo "bench/peers.sh: $m absent (make model): skipped"; continue; fi
   "$venv/bin/python" bench/peers.py "$m" "$tsv" --unplug "$build/unplug" --threads "${THREADS:-2}" \
