@@ -53,6 +53,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--cpu", default="cpu")
     ap.add_argument("--work", default=None)
+    ap.add_argument("--runtimes", default="transformers,onnxruntime,openvino,unplug",
+                    help="which to run (Debian's torch takes tens of seconds per BERT-base forward)")
     a = ap.parse_args()
     batches = [int(x) for x in a.batches.split(",")]
     lens = [int(x) for x in a.lens.split(",")]
@@ -141,6 +143,8 @@ def main():
                 runners.append(("openvino", p, lambda req=req: median_ms(lambda: req.infer(feeds), a.iters)))
             for p in ("bf16", "fp32"):
                 runners.append(("unplug", p, lambda p=p: unplug_ms(p, B, T)))
+            keep = set(a.runtimes.split(","))
+            runners = [x for x in runners if x[0] in keep]
             per = {(r, p): [] for r, p, _ in runners}
             for rnd in range(a.rounds):
                 for r, p, fn in runners:

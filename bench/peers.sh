@@ -6,7 +6,8 @@
 #
 # Usage: bench/peers.sh [OUT_DIR]      (default bench/results)
 # Env:   BUILD (build), MODELS ("models/all-minilm-l6-v2 bert-base"), THREADS (2),
-#        BATCHES (1,8,32), LENS (32,128), ITERS (10), ROUNDS (3), VENV (.venv-peers)
+#        BATCHES (1,8,32), LENS (32,128), ITERS (10), ROUNDS (3), VENV (.venv-peers),
+#        RUNTIMES (transformers,onnxruntime,openvino,unplug), APPEND (1: add to the TSV of an earlier run)
 # Writes OUT_DIR/peers-CPU.tsv (CPU: the model name and family of this machine's
 # processor, and its bf16/int8 flags): cpu, model, runtime, precision, batch,
 # length, median ms over rounds, fastest round's ms, rounds.
@@ -35,13 +36,15 @@ mdl=$(grep -m1 '^model[[:space:]]*:' /proc/cpuinfo | awk '{print $3}')
 cpu=$(echo "${vendor}-f${fam}m${mdl}-${isa}" | tr 'A-Z' 'a-z')
 mkdir -p "$out"
 tsv=$out/peers-$cpu.tsv
-printf "cpu\tmodel\truntime\tprecision\tbatch\tlength\tms_median\tms_best_round\trounds\n" >"$tsv"
+[ -s "$tsv" ] && [ "${APPEND:-0}" = 1 ] ||
+  printf "cpu\tmodel\truntime\tprecision\tbatch\tlength\tms_median\tms_best_round\trounds\n" >"$tsv"
 echo "bench/peers.sh: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, $cpu -> $tsv"
 export OMP_WAIT_POLICY=PASSIVE   # torch's OpenMP threads in the Python process sleep while the others run
                                  # (peers.py runs unplug without it: the peers' own pools spin by default)
 for m in ${MODELS:-models/all-minilm-l6-v2 bert-base}; do
   if [ "$m" != bert-base ] && [ ! -f "$m/config.json" ]; then echo "bench/peers.sh: $m absent (make model): skipped"; continue; fi
   "$venv/bin/python" bench/peers.py "$m" "$tsv" --unplug "$build/unplug" --threads "${THREADS:-2}" \
-    --batches "${BATCHES:-1,8,32}" --lens "${LENS:-32,128}" --iters "${ITERS:-10}" --rounds "${ROUNDS:-3}" --cpu "$cpu"
+    --batches "${BATCHES:-1,8,32}" --lens "${LENS:-32,128}" --iters "${ITERS:-10}" --rounds "${ROUNDS:-3}" --cpu "$cpu" \
+    --runtimes "${RUNTIMES:-transformers,onnxruntime,openvino,unplug}"
 done
 column -t -s $'\t' "$tsv"
