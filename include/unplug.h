@@ -160,7 +160,7 @@ UP_API void up_encoding_free(up_encoding *enc);
 typedef struct up_model up_model;
 
 typedef struct {
-    up_precision precision; /* AUTO: bf16 where the CPU has AVX512-BF16 or AMX */
+    up_precision precision; /* AUTO: bf16 where the CPU has AVX512-BF16 or AMX and bf16 products time faster than fp32 */
     up_backend backend;     /* AUTO: oneDNN */
     int threads;            /* OpenMP threads of this model's forwards and backwards; 0: the caller's
                              * setting (OMP_NUM_THREADS, omp_set_num_threads; by default all cores) */

@@ -140,6 +140,52 @@ up_status up_model_operand_copy(up_model *m, const float *src, size_t n, const v
     return UP_OK;
 }
 
+/* Whether bf16 products beat fp32 ones on this machine: a CPU with
+ * AVX512-BF16 but no AMX (measured on an Intel Xeon family 6 model 207) runs
+ * oneDNN's bf16 matmul 1.6x slower than fp32, so auto precision times both on
+ * an FFN-sized product once per process and keeps the faster. */
+static int bf16_ratio_permille; /* fp32 time / bf16 time x 1000; 0: not measured */
+static void time_bf16(void) {
+    enum { M = 512, N = 1536, K = 384 };
+    up_gemm_ctx *ctx = NULL;
+    float *a = up_aligned_alloc((size_t)M * K * 4 + (size_t)N * K * 4 + (size_t)M * N * 4, "precision probe");
+    uint16_t *h = up_aligned_alloc(((size_t)M * K + (size_t)N * K) * 2, "precision probe");
+    if (!a || !h || up_gemm_ctx_new(UP_BACKEND_DNNL, 0, &ctx) != UP_OK) goto done;
+    float *b = a + (size_t)M * K, *c = b + (size_t)N * K;
+    for (size_t i = 0; i < (size_t)M * K + (size_t)N * K; i++) a[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
+    up_f32_to_bf16(h, a, (size_t)M * K + (size_t)N * K);
+    double best[2] = {1e30, 1e30};
+    for (int rep = 0; rep < 6; rep++)
+        for (int p = 0; p < 2; p++) {
+            up_gemm_args g = up_gemm_plain(M, N, K);
+            g.A = p ? (const void *)h : a; g.lda = K; g.ta = p ? UP_T_BF16 : UP_T_F32;
+            g.B = p ? (const void *)(h + (size_t)M * K) : b; g.ldb = K; g.transB = 1; g.tb = g.ta;
+            g.C = c; g.ldc = N;
+            double t0 = up_now();
+            if (up_gemm(ctx, &g) != UP_OK) goto done;
+            double t = up_now() - t0;
+            if (rep > 0 && t < best[p]) best[p] = t; /* rep 0 creates the primitives */
+        }
+    bf16_ratio_permille = (int)(1000.0 * best[0] / best[1]);
+    up_log(UP_LOG_INFO, "precision auto: bf16 products run at %.2fx fp32's speed on this CPU: %s",
+           bf16_ratio_permille / 1000.0, bf16_ratio_permille >= 1100 ? "bf16" : "fp32");
+done:
+    up_gemm_ctx_free(ctx);
+    free(a);
+    free(h);
+}
+
+/* 1 when auto precision should take bf16 here (measured once per process;
+ * UP_AUTO_PRECISION=bf16 or fp32 in the environment skips the timing). */
+static int bf16_pays(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    const char *env = getenv("UP_AUTO_PRECISION");
+    if (env && !strcmp(env, "bf16")) return 1;
+    if (env && !strcmp(env, "fp32")) return 0;
+    pthread_once(&once, time_bf16);
+    return bf16_ratio_permille >= 1100;
+}
+
 static up_status choose_compute(up_model *m, const up_model_opts *o) {
     up_cpu_features f = up_cpu_detect();
     m->backend = o->backend;
@@ -158,7 +204,7 @@ static up_status choose_compute(up_model *m, const up_model_opts *o) {
     int any = native || !strcmp(isa, "avx512_vnni") || !strcmp(isa, "avx512");
     int fast_bf16 = (f.amx_bf16 || f.avx512_bf16) && (m->backend != UP_BACKEND_DNNL || native);
     if (m->precision == UP_PREC_AUTO)
-        m->precision = (fast_bf16 && m->backend == UP_BACKEND_DNNL) ? UP_PREC_BF16 : UP_PREC_FP32;
+        m->precision = (fast_bf16 && m->backend == UP_BACKEND_DNNL && bf16_pays()) ? UP_PREC_BF16 : UP_PREC_FP32;
     if (m->precision == UP_PREC_BF16 && m->backend == UP_BACKEND_DNNL && !any)
         return up_fail(UP_ERR_UNSUPPORTED, "bf16 products need AVX-512 in oneDNN, and this CPU dispatches to %s: use "
                        "precision fp32 (what auto picks here)", isa);
