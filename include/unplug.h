@@ -85,7 +85,10 @@ UP_API up_cpu_features up_cpu_detect(void);
  * ONEDNN_MAX_CPU_ISA can lower), or "reference" in a build without oneDNN. */
 UP_API const char *up_kernel_isa(void);
 
-typedef enum { UP_PREC_AUTO = 0, UP_PREC_FP32, UP_PREC_BF16 } up_precision;
+/* INT8 is inference only: the encoder's linear layers hold symmetric int8
+ * weights per output channel, activations are quantized per token at run
+ * time; tune, localize and pretrain refuse it. */
+typedef enum { UP_PREC_AUTO = 0, UP_PREC_FP32, UP_PREC_BF16, UP_PREC_INT8 } up_precision;
 typedef enum { UP_BACKEND_AUTO = 0, UP_BACKEND_REF, UP_BACKEND_DNNL } up_backend;
 UP_API const char *up_precision_name(up_precision p);
 UP_API const char *up_backend_name(up_backend b);

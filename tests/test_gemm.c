@@ -2,6 +2,7 @@
  * shapes, transposes, strides, batches, epilogues and operand types. */
 #include "test.h"
 #include "kernels/gemm.h"
+#include "kernels/ops.h"
 
 static uint64_t rng = 88172645463325252ull;
 static float frand(void) {
@@ -37,6 +38,12 @@ static void check_case(up_gemm_ctx *ctx, up_gemm_args g, const char *name, doubl
     if (up_gemm_ctx_backend(ctx) == UP_BACKEND_DNNL && !test_dnnl_bf16() &&
         (g.ta == UP_T_BF16 || g.tb == UP_T_BF16 || g.tc == UP_T_BF16)) { /* no bf16 product below AVX-512: an error */
         CHECK(up_gemm(ctx, &g) != UP_OK);
+        free(c1);
+        free(c2);
+        return;
+    }
+    if (up_gemm_ctx_backend(ctx) == UP_BACKEND_DNNL && !up_kernel_int8() && g.tb == UP_T_S8) { /* no VNNI: refused */
+        CHECK_FAIL(up_gemm(ctx, &g), "need VNNI or AMX");
         free(c1);
         free(c2);
         return;
@@ -138,11 +145,95 @@ static void run_all(up_gemm_ctx *ctx) {
     }
 }
 
+/* int8 products: s8 x s8 with B's per-channel and A's one scale, bias, act
+ * and residual; against the reference, and scales changed in place under
+ * the same pointer (a stale cached primitive would keep the old ones). */
+static void run_int8(up_gemm_ctx *ctx) {
+    static const int shapes[][3] = {{1, 1, 1}, {7, 5, 3}, {33, 17, 65}, {128, 96, 64}, {64, 1536, 384}};
+    for (int s = 0; s < 5; s++)
+        for (int v = 0; v < 3; v++) {
+            int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+            int8_t *a = malloc((size_t)M * K), *b = malloc((size_t)N * K);
+            float *sb = malloc((size_t)N * 4), sa = 0.013f, *bias = make((size_t)N, UP_T_F32), *add = make((size_t)M * N, UP_T_F32);
+            for (size_t i = 0; i < (size_t)M * K; i++) a[i] = (int8_t)(int)(frand() * 127);
+            for (size_t i = 0; i < (size_t)N * K; i++) b[i] = (int8_t)(int)(frand() * 127);
+            for (int i = 0; i < N; i++) sb[i] = 0.001f + 0.01f * (frand() + 1);
+            up_gemm_args g = up_gemm_plain(M, N, K);
+            g.A = a; g.lda = K; g.ta = UP_T_S8;
+            g.B = b; g.ldb = K; g.transB = 1; g.tb = UP_T_S8; g.b_const = 1;
+            g.ldc = N; g.tc = UP_T_F32;
+            g.scale_a = &sa; g.scale_b = sb;
+            if (v >= 1) { g.bias = bias; g.act = UP_EPI_GELU; }
+            if (v == 2) { g.add = add; g.ldadd = N; g.act = UP_EPI_NONE; }
+            check_case(ctx, g, "int8", 1e-5);
+            for (int i = 0; i < N; i++) sb[i] *= 1.5f; /* same pointer, new values */
+            sa = 0.02f;
+            check_case(ctx, g, "int8 with new scales", 1e-5);
+            free(a); free(b); free(sb); free(bias); free(add);
+        }
+    /* mixed or incomplete int8 arguments are refused */
+    int8_t q[4] = {1, 2, 3, 4};
+    float one = 1, c[4];
+    up_gemm_args g = up_gemm_plain(2, 2, 2);
+    g.A = q; g.lda = 2; g.ta = UP_T_S8; g.B = q; g.ldb = 2; g.tb = UP_T_S8; g.C = c; g.ldc = 2;
+    CHECK_FAIL(up_gemm(ctx, &g), "int8 takes"); /* no scales */
+    g.scale_a = g.scale_b = &one; g.tb = UP_T_F32;
+    CHECK_FAIL(up_gemm(ctx, &g), "int8 takes"); /* s8 by f32 */
+}
+
+/* quantization: every value within half a step of its original */
+static void check_quant(void) {
+    enum { M = 37, K = 301 };
+    float *x = make((size_t)M * K, UP_T_F32), sc[M];
+    int8_t *q = malloc((size_t)M * K);
+    for (int k = 0; k < K; k++) x[5 * K + k] = 0; /* a row of zeros */
+    up_quant_rows_s8(q, sc, x, M, K, K);
+    double worst = 0;
+    for (int m = 0; m < M; m++)
+        for (int k = 0; k < K; k++) {
+            double d = fabs(q[m * K + k] * (double)sc[m] - x[m * K + k]) / (sc[m] > 0 ? sc[m] : 1);
+            if (d > worst) worst = d;
+            CHECK(q[m * K + k] >= -127 && q[m * K + k] <= 127);
+        }
+    CHECK_MSG(worst <= 0.5001 && sc[5] == 0, "per-row quantization off by %g steps (row of zeros scale %g)", worst, sc[5]);
+    /* uint8 with a range: within half a step inside it, clamped outside it */
+    float lo[M], hi[M];
+    uint8_t *u = malloc((size_t)M * K);
+    up_row_ranges(lo, hi, x, M, K, K);
+    CHECK(lo[5] == 0 && hi[5] == 0);
+    int32_t rows[3] = {7, 0, 36};
+    float l0 = -0.5f, s = 1.0f / 255; /* covers -0.5 .. 0.5 of the -1 .. 1 data */
+    up_quant_u8(u, x, rows, 3, K, K, l0, s);
+    worst = 0;
+    int clamped = 0;
+    for (int i = 0; i < 3; i++)
+        for (int k = 0; k < K; k++) {
+            float v = x[rows[i] * K + k];
+            if (rows[i] == 7 || rows[i] == 0 || rows[i] == 36) CHECK(lo[rows[i]] <= v && v <= hi[rows[i]]);
+            if (v < l0 || v > l0 + 255 * s) {
+                CHECK(u[i * K + k] == (v < l0 ? 0 : 255));
+                clamped++;
+                continue;
+            }
+            double d = fabs(l0 + s * u[i * K + k] - v) / s;
+            if (d > worst) worst = d;
+        }
+    CHECK_MSG(worst <= 0.5001 && clamped > 0, "uint8 quantization off by %g steps (%d clamped)", worst, clamped);
+    free(u);
+    free(x);
+    free(q);
+}
+
 int main(void) {
     up_gemm_ctx *ref = NULL, *dn = NULL;
     CHECK_OK(up_gemm_ctx_new(UP_BACKEND_REF, 0, &ref));
     run_all(ref);
-    if (up_gemm_ctx_new(UP_BACKEND_DNNL, 0, &dn) == UP_OK) run_all(dn);
+    run_int8(ref);
+    check_quant();
+    if (up_gemm_ctx_new(UP_BACKEND_DNNL, 0, &dn) == UP_OK) {
+        run_all(dn);
+        run_int8(dn);
+    }
     else printf("oneDNN backend not built: %s\n", up_errmsg());
     up_gemm_args bad = up_gemm_plain(0, 1, 1);
     CHECK_FAIL(up_gemm(ref, &bad), "sizes must be positive", "M=0");

@@ -499,6 +499,82 @@ static void test_heads(up_model *m) {
     free(fscale);
 }
 
+/* int8: an expert's compacted matrices are quantized after compaction (each
+ * W_out row's scale is the largest of its kept columns), its logits stay
+ * near fp32's, rows with an outlying range (deep prompts scaled up) keep
+ * the other rows' precision, and training is refused. */
+static void test_int8(up_model *f32, up_model *q8) {
+    up_task *t = NULL, *d = NULL;
+    CHECK_OK(up_task_new(f32, "toy", 2, toy_labels, 2, 24, 5, &t));
+    if (!t) return;
+    int L = t->n_layers, F = (int)f32->cfg.intermediate_size, C = t->C;
+    int32_t idx[256];
+    for (int l = 0; l < L; l++) {
+        int n = 0;
+        for (int j = 0; j < F; j++)
+            if ((j * 5 + l) % 3 == 0) idx[n++] = j;
+        CHECK_OK(up_task_set_kept(t, l, idx, n));
+    }
+    up_model *vf = NULL, *vq = NULL;
+    CHECK_OK(up_task_view(f32, t, &vf));
+    CHECK_OK(up_task_view(q8, t, &vq));
+    if (!vf || !vq) goto out;
+    const up_linear *lo = &vq->w.layers[1].ffn_out, *li = &vq->w.layers[1].ffn_in;
+    CHECK(lo->wt == UP_T_S8 && li->wt == UP_T_S8 && li->out == t->n_kept[1] && lo->in == t->n_kept[1] && !lo->wf);
+    const float *w = f32->w.layers[1].ffn_out.w;
+    for (int c = 0; c < C; c++) { /* W_out row c over the kept columns only */
+        float mx = 0;
+        for (int i = 0; i < t->n_kept[1]; i++) mx = fmaxf(mx, fabsf(w[(size_t)c * F + t->kept[1][i]]));
+        CHECK_MSG(fabsf(lo->ws[c] - mx / 127) <= 1e-6f * mx, "row %d: scale %g, kept columns' %g", c, lo->ws[c], mx / 127);
+    }
+    const char *texts[] = {"the film was good", "a bad story , not fine", "x"};
+    float a[2], b[2];
+    for (int k = 0; k < 3; k++) {
+        logits_of(vf, t, texts[k], NULL, a);
+        logits_of(vq, t, texts[k], NULL, b);
+        double dd = fmax(fabs(a[0] - b[0]), fabs(a[1] - b[1])), mx = fmax(fabs(a[0]), fabs(a[1]));
+        CHECK_MSG(dd < 0.02 * (1 + mx), "int8 vs fp32 logits differ by %g (|logit| %g) on '%s'", dd, mx, texts[k]);
+    }
+    /* a product over 16 rows, 2 of them 50x larger than the rest: those get
+     * their own range, and the others stay within a few steps of their own
+     * (one range for all would put a step at 100/255 of theirs) */
+    up_run *rq = NULL;
+    CHECK_OK(up_run_new(vq, 1, 24, &rq));
+    enum { M = 16 };
+    const up_linear *l0 = &q8->w.layers[0].ffn_in;
+    int N = l0->out;
+    float *x = malloc((size_t)M * C * 4), *y = malloc((size_t)M * N * 4);
+    for (int i = 0; i < M * C; i++) x[i] = (float)sin(i * 0.37) * ((i / C == 3 || i / C == 11) ? 50.0f : 1.0f);
+    if (rq && x && y) {
+        CHECK_OK(up_linear_forward(rq, l0, x, C, M, y, N));
+        double worst = 0;
+        for (int m = 0; m < M; m++)
+            for (int n = 0; n < N; n++) {
+                double ref = l0->b[n], mag = fabs(l0->b[n]);
+                for (int k = 0; k < C; k++) {
+                    double wk = ((const int8_t *)l0->w)[(size_t)n * C + k] * (double)l0->ws[n];
+                    ref += wk * x[m * C + k];
+                    mag += fabs(wk * x[m * C + k]);
+                }
+                double rel = fabs(y[m * N + n] - ref) / (mag + 1e-6);
+                if (rel > worst) worst = rel;
+            }
+        CHECK_MSG(worst < 0.01, "int8 product with 2 outlier rows: error %g of the row's magnitude", worst);
+    }
+    up_run_free(rq);
+    free(x);
+    free(y);
+    up_run *r = NULL;
+    CHECK_OK(up_run_new(vq, 1, 24, &r));
+    if (r) CHECK_FAIL(up_run_set_train(r, 1, 0), "int8 is an inference precision");
+    up_run_free(r);
+out:
+    up_model_free(vf);
+    up_model_free(vq);
+    up_task_free(d);
+    up_task_free(t);
+}
+
 int main(int argc, char **argv) {
     src = argc > 1 ? argv[1] : ".";
     up_set_log(NULL, NULL, 0);
@@ -527,6 +603,15 @@ int main(int argc, char **argv) {
         test_compaction_equals_masking(dn);
         test_heads(dn);
     }
+    /* int8 on the reference backend (any CPU) and on oneDNN where it has VNNI or AMX */
+    up_model *q8 = load("bert-f32-gelu", UP_PREC_INT8, UP_BACKEND_REF);
+    if (m && q8) test_int8(m, q8);
+    up_model_free(q8);
+    q8 = NULL;
+    o.precision = UP_PREC_INT8;
+    if (up_kernel_int8() && up_model_load(dir, &o, &q8) == UP_OK && m) test_int8(m, q8);
+    else if (!up_kernel_int8()) CHECK_FAIL(up_model_load(dir, &o, &q8), "int8 products need VNNI or AMX");
+    up_model_free(q8);
     up_model_free(dn);
     up_model_free(other);
     up_model_free(m);

@@ -42,8 +42,8 @@ typedef struct {
 #define JSON_CMDS (C_TUNE | C_LOCALIZE | C_EVAL)
 #define POSITIONAL_CMDS (C_INFO | C_TOKENIZE | C_EMBED | C_BENCH | C_PRETRAIN | C_MLM | C_TUNE | C_LOCALIZE | C_EVAL | C_EXPERT)
 
-static const char *const prec_names[] = {"fp32", "bf16", "auto", NULL};
-static const int prec_vals[] = {UP_PREC_FP32, UP_PREC_BF16, UP_PREC_AUTO};
+static const char *const prec_names[] = {"fp32", "bf16", "int8", "auto", NULL};
+static const int prec_vals[] = {UP_PREC_FP32, UP_PREC_BF16, UP_PREC_INT8, UP_PREC_AUTO};
 static const char *const backend_names[] = {"onednn", "reference", "auto", NULL};
 static const int backend_vals[] = {UP_BACKEND_DNNL, UP_BACKEND_REF, UP_BACKEND_AUTO};
 static const char *const pool_names[] = {"cls", "mean", NULL};

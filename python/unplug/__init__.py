@@ -26,7 +26,7 @@ from ._capi import lib
 
 __all__ = ["Error", "Model", "Dataset", "Expert", "Hub", "tune", "localize", "evaluate", "load_task", "version"]
 
-_PRECISIONS = {"auto": 0, "fp32": 1, "bf16": 2}
+_PRECISIONS = {"auto": 0, "fp32": 1, "bf16": 2, "int8": 3}
 _ERR_INTERRUPTED = 7  # UP_ERR_INTERRUPTED in unplug.h
 _POOLS = {"cls": 0, "mean": 1}
 

@@ -411,6 +411,13 @@ static up_status same_labels(const up_dataset *train, const up_dataset *d, const
     return UP_OK;
 }
 
+/* tuning and attribution need gradients: fp32 or bf16 */
+static up_status trainable(const up_model *m) {
+    if (up_model_precision(m) != UP_PREC_INT8) return UP_OK;
+    return up_fail(UP_ERR_UNSUPPORTED, "int8 is an inference precision: tuning and localizing run in fp32 or bf16 "
+                   "(--precision fp32|bf16|auto); load the model in int8 for eval, classify and serve");
+}
+
 up_status up_tune(const up_model *m, const up_dataset *train, const up_dataset *val, const up_dataset *report,
                   const up_tune_opts *o, up_expert **out, up_tune_result *res) {
     up_tune_opts d = up_tune_opts_default();
@@ -418,6 +425,7 @@ up_status up_tune(const up_model *m, const up_dataset *train, const up_dataset *
     if (!m || !train || !val || !out) return up_fail(UP_ERR_INVALID, "up_tune: NULL argument");
     *out = NULL;
     up_status st;
+    if ((st = trainable(m))) return st;
     if ((st = same_labels(train, val, "validation")) || (st = same_labels(train, report, "report"))) return st;
     const char *task = o->task && *o->task ? o->task : train->name;
     up_tune_cfg c = up_tune_cfg_default();
@@ -635,6 +643,7 @@ up_status up_localize(const up_model *m, const up_expert *tuned, const up_datase
     *out = NULL;
     if (tuned->base != m) return up_fail(UP_ERR_INVALID, "up_localize: the expert was loaded for another model");
     up_status st;
+    if ((st = trainable(m))) return st;
     if ((st = same_labels(train, val, "validation")) || (st = same_labels(train, report, "report"))) return st;
     if ((st = expert_labels(tuned, train, "training"))) return st;
     if (o->keep_ffn && !(o->heads > 0)) return up_fail(UP_ERR_INVALID, "keep_ffn goes with heads > 0");

@@ -35,7 +35,7 @@ up_cpu_features up_cpu_detect(void) {
 }
 
 const char *up_precision_name(up_precision p) {
-    return p == UP_PREC_FP32 ? "fp32" : p == UP_PREC_BF16 ? "bf16" : "auto";
+    return p == UP_PREC_FP32 ? "fp32" : p == UP_PREC_BF16 ? "bf16" : p == UP_PREC_INT8 ? "int8" : "auto";
 }
 const char *up_backend_name(up_backend b) {
     return b == UP_BACKEND_REF ? "reference" : b == UP_BACKEND_DNNL ? "onednn" : "auto";

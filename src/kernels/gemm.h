@@ -27,7 +27,8 @@
 #include <stdint.h>
 #include "unplug.h"
 
-typedef enum { UP_T_F32 = 0, UP_T_BF16 = 1 } up_type;
+typedef enum { UP_T_F32 = 0, UP_T_BF16 = 1, UP_T_S8 = 2, UP_T_U8 = 3 } up_type;
+static inline size_t up_type_size(up_type t) { return t == UP_T_F32 ? 4 : t == UP_T_BF16 ? 2 : 1; }
 typedef enum { UP_EPI_NONE = 0, UP_EPI_GELU, UP_EPI_GELU_TANH, UP_EPI_RELU, UP_EPI_TANH } up_epi;
 
 typedef struct {
@@ -45,6 +46,13 @@ typedef struct {
     up_epi act;
     const float *add;      /* (M,N) fp32 with row stride ldadd, or NULL; not with batches */
     int64_t ldadd;
+    /* int8 (A U8 or S8, B S8, C F32; no batches): the int32 sum over k is
+     * dequantized as acc * scale_b[n] * scale_a[0] before bias, act and add:
+     * B's scale of each output channel (constant: oneDNN 2.6 runs its fast
+     * int8 kernels only with scales known when the primitive is made, so they
+     * are part of the cached problem) and A's one scale (dynamic, read at
+     * each call). alpha must be 1. */
+    const float *scale_b, *scale_a;
     /* Set when B is a constant weight used many times: lets the backend cache a
      * prepared copy keyed by the pointer. */
     int b_const;
@@ -66,6 +74,11 @@ void up_gemm_ctx_free(up_gemm_ctx *c);
 up_backend up_gemm_ctx_backend(const up_gemm_ctx *c);
 
 up_status up_gemm(up_gemm_ctx *c, const up_gemm_args *g);
+
+/* 1 when oneDNN's int8 products here use VNNI or AMX (what int8 needs: below
+ * them oneDNN multiplies uint8 by int8 pairs into saturating 16-bit sums,
+ * wrong for full-range weights). The reference backend has no such limit. */
+int up_kernel_int8(void);
 
 /* The plain-C definition (fp32 math on any operand type); used by the
  * reference backend and by tests. */

@@ -4,7 +4,9 @@
 #include "kernels/gemm.h"
 
 static inline float load(const void *p, up_type t, int64_t i) {
-    return t == UP_T_BF16 ? up_bf16_scalar(((const uint16_t *)p)[i]) : ((const float *)p)[i];
+    return t == UP_T_BF16 ? up_bf16_scalar(((const uint16_t *)p)[i])
+           : t == UP_T_S8 ? (float)((const int8_t *)p)[i]
+           : t == UP_T_U8 ? (float)((const uint8_t *)p)[i] : ((const float *)p)[i];
 }
 
 static inline float epilogue(float x, up_epi act) {
@@ -37,6 +39,7 @@ void up_gemm_ref(const up_gemm_args *g) {
                         int64_t ib = ob + (g->transB ? (int64_t)n * g->ldb + k : (int64_t)k * g->ldb + n);
                         acc += load(g->A, g->ta, ia) * load(g->B, g->tb, ib);
                     }
+                    if (g->scale_b) acc *= g->scale_b[n] * g->scale_a[0];
                     float v = g->alpha * acc + (g->bias ? g->bias[n] : 0.0f);
                     v = epilogue(v, g->act);
                     if (g->add) v += g->add[(int64_t)m * g->ldadd + n];

@@ -477,3 +477,65 @@ void up_embed_backward(float *dword, float *dpos, float *dtype, const float *dx,
     for (int j0 = 0; j0 < C; j0 += 64)
         embed_grad_cols(dword, dpos, dtype, dx, ids, type_ids, B, T, C, j0, j0 + 64 < C ? j0 + 64 : C);
 }
+
+UP_CLONES
+static float absmax(const float *x, int K) {
+    float mx = 0.0f;
+#pragma omp simd reduction(max : mx)
+    for (int k = 0; k < K; k++) {
+        float v = fabsf(x[k]);
+        mx = v > mx ? v : mx;
+    }
+    return mx;
+}
+
+UP_CLONES
+static void quant_row(int8_t *q, const float *x, int K, float inv) {
+#pragma omp simd
+    for (int k = 0; k < K; k++) q[k] = (int8_t)(int)roundf(x[k] * inv);
+}
+
+void up_quant_rows_s8(int8_t *q, float *scale, const float *x, size_t M, int K, int64_t ldx) {
+#pragma omp parallel for schedule(static) if (M * (size_t)K > 65536)
+    for (size_t m = 0; m < M; m++) {
+        float mx = absmax(x + m * ldx, K);
+        scale[m] = mx / 127.0f;
+        quant_row(q + m * K, x + m * ldx, K, mx > 0.0f ? 127.0f / mx : 0.0f);
+    }
+}
+
+UP_CLONES
+static void minmax(const float *x, int K, float *lo, float *hi) {
+    float a = *lo, b = *hi;
+#pragma omp simd reduction(min : a) reduction(max : b)
+    for (int k = 0; k < K; k++) { /* comparisons vectorize; fminf and fmaxf (NaN rules) may not */
+        a = x[k] < a ? x[k] : a;
+        b = x[k] > b ? x[k] : b;
+    }
+    *lo = a;
+    *hi = b;
+}
+
+UP_CLONES
+static void quant_row_u8(uint8_t *q, const float *x, int K, float lo, float inv) {
+#pragma omp simd
+    for (int k = 0; k < K; k++) {
+        float v = (x[k] - lo) * inv + 0.5f; /* round half up: v >= 0.5 for x >= lo */
+        v = v < 0.0f ? 0.0f : v > 255.0f ? 255.0f : v;
+        q[k] = (uint8_t)(int)v;
+    }
+}
+
+void up_row_ranges(float *lo, float *hi, const float *x, size_t M, int K, int64_t ldx) {
+#pragma omp parallel for schedule(static) if (M * (size_t)K > 65536)
+    for (size_t m = 0; m < M; m++) {
+        lo[m] = hi[m] = 0.0f;
+        minmax(x + m * ldx, K, &lo[m], &hi[m]);
+    }
+}
+
+void up_quant_u8(uint8_t *q, const float *x, const int32_t *rows, size_t M, int K, int64_t ldx, float lo, float scale) {
+    float inv = scale > 0.0f ? 1.0f / scale : 0.0f;
+#pragma omp parallel for schedule(static) if (M * (size_t)K > 65536)
+    for (size_t m = 0; m < M; m++) quant_row_u8(q + m * K, x + (rows ? (size_t)rows[m] : m) * ldx, K, lo, inv);
+}

@@ -47,6 +47,19 @@ void up_attn_softmax_backward(float *dscores, const float *dprobs, const float *
 typedef enum { UP_ACTFN_GELU = 0, UP_ACTFN_GELU_TANH, UP_ACTFN_RELU, UP_ACTFN_TANH } up_actfn;
 /* out (n) = act(inp); training keeps the pre-activation for the backward. */
 void up_act_forward(float *out, const float *inp, size_t n, up_actfn a);
+/* Symmetric int8 per row: scale[m] = max_k |x[m,k]| / 127 and
+ * q[m,k] = round(x[m,k] / scale[m]) in -127..127, for x (M,K) with row
+ * stride ldx (q is dense (M,K)). Weights per output channel, activations per
+ * token. A row of zeros gets scale 0. */
+void up_quant_rows_s8(int8_t *q, float *scale, const float *x, size_t M, int K, int64_t ldx);
+/* Activations, asymmetric uint8: lo[m] = min(x[m,:], 0) and hi[m] =
+ * max(x[m,:], 0) of each row of x (M,K) with row stride ldx ... */
+void up_row_ranges(float *lo, float *hi, const float *x, size_t M, int K, int64_t ldx);
+/* ... and q[m,k] = round((x[m,k] - lo) / scale) clamped to 0..255 for rows
+ * rows[0..M) of x (rows NULL: 0..M-1), into dense q (M,K). x ~ lo + scale q,
+ * so a product W x is scale (W q) + lo rowsum(W): the offset folds into the
+ * bias. */
+void up_quant_u8(uint8_t *q, const float *x, const int32_t *rows, size_t M, int K, int64_t ldx, float lo, float scale);
 /* dinp (n) += dout * act'(inp) */
 void up_act_backward(float *dinp, const float *dout, const float *inp, size_t n, up_actfn a);
 /* tanh backward from the output y: dinp += dout * (1 - y^2) */

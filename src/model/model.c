@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "base/base.h"
+#include "kernels/ops.h"
 #include "model/model.h"
 
 #include <openssl/evp.h>
@@ -104,25 +105,30 @@ up_status up_model_tensor(up_model *m, const up_st_set *st, const char *const *p
     return UP_OK;
 }
 
+/* *p = an aligned buffer of bytes the model owns */
+static up_status owned_alloc(up_model *m, size_t bytes, const char *what, void **p) {
+    *p = up_aligned_alloc(bytes ? bytes : 64, what);
+    if (!*p) return UP_ERR_NOMEM;
+    return up_model_own(m, *p); /* frees it on failure */
+}
+
 up_status up_model_stack_linears(up_model *m, const up_linear *parts, int n, up_linear *out) {
     int rows = 0, in = parts[0].in;
     for (int i = 0; i < n; i++) rows += parts[i].out;
     size_t es = m->act_type == UP_T_BF16 ? 2 : 4;
-    char *w = up_aligned_alloc((size_t)rows * in * es, "stacked weights");
-    float *b = up_aligned_alloc((size_t)rows * sizeof(float), "stacked biases");
-    up_status r = w && b ? UP_OK : UP_ERR_NOMEM;
-    if (r == UP_OK) r = up_model_own(m, w);
-    else free(w);
-    if (r == UP_OK) r = up_model_own(m, b);
-    else free(b);
-    if (r != UP_OK) return r;
+    char *w;
+    float *b;
+    up_status r;
+    if ((r = owned_alloc(m, (size_t)rows * in * es, "stacked weights", (void **)&w)) ||
+        (r = owned_alloc(m, (size_t)rows * sizeof(float), "stacked biases", (void **)&b)))
+        return r;
     size_t off = 0;
     for (int i = 0; i < n; i++) {
         memcpy(w + off * in * es, parts[i].w, (size_t)parts[i].out * in * es);
         memcpy(b + off, parts[i].b, (size_t)parts[i].out * sizeof(float));
         off += (size_t)parts[i].out;
     }
-    *out = (up_linear){w, m->act_type, b, rows, in};
+    *out = (up_linear){w, m->act_type, b, rows, in, NULL, NULL, NULL};
     return UP_OK;
 }
 
@@ -208,12 +214,51 @@ static up_status choose_compute(up_model *m, const up_model_opts *o) {
     if (m->precision == UP_PREC_BF16 && m->backend == UP_BACKEND_DNNL && !any)
         return up_fail(UP_ERR_UNSUPPORTED, "bf16 products need AVX-512 in oneDNN, and this CPU dispatches to %s: use "
                        "precision fp32 (what auto picks here)", isa);
+    if (m->precision == UP_PREC_INT8 && m->backend == UP_BACKEND_DNNL && !up_kernel_int8())
+        return up_fail(UP_ERR_UNSUPPORTED, "int8 products need VNNI or AMX in oneDNN, and this CPU dispatches to %s: use "
+                       "precision fp32 (what auto picks here)", isa);
     if (m->precision == UP_PREC_BF16 && !fast_bf16)
         up_log(UP_LOG_WARN, "bf16 requested but this CPU has neither AMX nor AVX512-BF16: it will be emulated and slow");
     /* the reference backend computes bf16 operands in fp32 math: still valid, just slow */
     m->act_type = m->precision == UP_PREC_BF16 ? UP_T_BF16 : UP_T_F32;
+    m->wtype = m->precision == UP_PREC_INT8 ? UP_T_S8 : m->act_type;
     m->threads = o->threads > 0 ? o->threads : 0; /* 0: the caller's OpenMP setting */
     return UP_OK;
+}
+
+up_status up_model_quantize_linear(up_model *m, up_linear *l) {
+    if (!l->w || l->wt == UP_T_S8) return UP_OK;
+    int8_t *q;
+    float *sc; /* ws, then wsum */
+    up_status r;
+    if ((r = owned_alloc(m, (size_t)l->out * l->in, "int8 weights", (void **)&q)) ||
+        (r = owned_alloc(m, (size_t)l->out * 8, "int8 weight scales", (void **)&sc)))
+        return r;
+    up_quant_rows_s8(q, sc, l->w, (size_t)l->out, l->in, l->in);
+    float *sum = sc + l->out;
+    for (int n = 0; n < l->out; n++) {
+        int64_t t = 0;
+        for (int k = 0; k < l->in; k++) t += q[(size_t)n * l->in + k];
+        sum[n] = sc[n] * (float)t;
+    }
+    l->wf = l->w;
+    l->w = q;
+    l->ws = sc;
+    l->wsum = sum;
+    l->wt = UP_T_S8;
+    return UP_OK;
+}
+
+/* int8 precision: the encoder layers' four linears of every layer */
+static up_status quantize_layers(up_model *m) {
+    up_status r = UP_OK;
+    for (int l = 0; l < m->cfg.num_hidden_layers && m->wtype == UP_T_S8 && !r; l++) {
+        up_layer *L = &m->w.layers[l];
+        if (!(r = up_model_quantize_linear(m, &L->qkv)) && !(r = up_model_quantize_linear(m, &L->o)) &&
+            !(r = up_model_quantize_linear(m, &L->ffn_in)))
+            r = up_model_quantize_linear(m, &L->ffn_out);
+    }
+    return r;
 }
 
 static up_status model_alloc(up_model *m) {
@@ -253,7 +298,7 @@ up_status up_model_load(const char *dir, const up_model_opts *opts, up_model **o
     if ((r = choose_compute(m, &o))) goto fail;
     if ((r = up_st_open_dir(dir, &m->st))) goto fail;
     if ((r = model_alloc(m))) goto fail;
-    if ((r = fam->bind(m, m->st))) goto fail;
+    if ((r = fam->bind(m, m->st)) || (r = quantize_layers(m))) goto fail;
     dtype_summary(m);
     if ((r = up_path_join(path, sizeof path, dir, "vocab.txt"))) goto fail;
     if (up_file_exists(path)) {
@@ -348,7 +393,7 @@ up_status up_model_random_heads(const up_config *cfg, const up_model_opts *opts,
         if (!r) r = up_model_operand_copy(m, w->word, (size_t)cfg->vocab_size * C, &w->word_e);
         w->has_mlm = 1;
     }
-    if (r) goto fail;
+    if (r || (r = quantize_layers(m))) goto fail;
     snprintf(m->dtypes, sizeof m->dtypes, "random %s", m->act_type == UP_T_BF16 ? "BF16" : "F32");
     *out = m;
     return UP_OK;

@@ -22,6 +22,10 @@ typedef struct {
     up_type wt;
     const float *b;  /* (out) */
     int out, in;
+    const float *ws; /* UP_T_S8: (out) scale of each output channel (row of w) */
+    const float *wf; /* UP_T_S8: (out,in) the fp32 weights w was quantized from (experts re-quantize
+                      * after compaction), or NULL */
+    const float *wsum; /* UP_T_S8: (out) ws[n] * sum_k w[n,k], what an input's offset adds to output n */
 } up_linear;
 
 typedef struct {
@@ -55,7 +59,8 @@ struct up_model {
     up_precision precision;
     up_backend backend;
     int threads;               /* > 0: OpenMP threads of each forward/backward (up_threads_enter); 0: the caller's */
-    up_type act_type;          /* operand type of matrix products */
+    up_type act_type;          /* operand type of matrix products (fp32 for int8: see wtype) */
+    up_type wtype;             /* type of the encoder layers' linear weights: act_type, or UP_T_S8 */
     up_st_set *st;             /* mapped checkpoint, NULL for random models */
     void **owned;              /* conversion buffers */
     int n_owned, cap_owned;
@@ -105,6 +110,14 @@ up_status up_model_fingerprint(up_model *m, const char **hex);
 int up_threads_enter(const up_model *m);
 void up_threads_leave(const up_model *m, int prev);
 
+/* l (fp32 weights) -> symmetric int8 per output channel, buffers owned by
+ * m; l->wf keeps the fp32 source. */
+up_status up_model_quantize_linear(up_model *m, up_linear *l);
+
+/* y (M,l->out) = x (M,l->in) W^T + b with the run's buffers (r sized for
+ * M <= B*T rows of l's model): the product every layer runs, int8 included. */
+up_status up_linear_forward(up_run *r, const up_linear *l, const float *x, int64_t ldx, int M, float *y, int64_t ldy);
+
 /* Registers a buffer the model frees. */
 up_status up_model_own(up_model *m, void *p);
 
@@ -151,8 +164,17 @@ typedef struct {
 struct up_run {
     const up_model *m;
     up_config shape;     /* the configuration it was sized for (m may change, see up_run_use) */
-    up_type shape_act;
+    up_type shape_act, shape_wt;
     up_gemm_ctx *gemm;
+    /* int8 weights (encoder.c, linear_int8), with Q = max(3C,F) and O = B*T/4+1 */
+    uint8_t *xq;         /* (B*T,Q) uint8 copy of a linear's input */
+    float *xs;           /* (2) its scale, and the outlier rows' */
+    float *xb, *xb2;     /* (Q) the bias with the input's offset folded in, for each */
+    float *rlo, *rhi;    /* (B*T) each input row's range */
+    int32_t *orow;       /* (O) the outlier rows */
+    uint8_t *xq2;        /* (O,Q) their uint8 copy */
+    float *y2;           /* (O,Q) their outputs */
+    float *add2;         /* (O,C) their residual rows */
     int max_B, max_T, B, T;
     int keep_all, train;
     int32_t lens[4096];

@@ -309,22 +309,33 @@ up_status up_task_view(const up_model *base, const up_task *t, up_model **out) {
     if (!st) st = head_linear(v, &v->w.classifier, t->cls_w, t->cls_b, t->n_labels, C);
     v->w.has_pooler = v->w.has_classifier = 1;
     v->w.pool_mean = t->pool_mean;
-    /* compacted FFN: rows of W_in / b_in and columns of W_out that are kept */
-    size_t es = v->act_type == UP_T_BF16 ? 2 : 4;
+    /* compacted FFN: rows of W_in / b_in and columns of W_out that are kept.
+     * An int8 base gathers its fp32 weights into scratch and quantizes the
+     * compacted matrices (each W_out row gets the scale of its kept columns). */
+    const int q8 = base->wtype == UP_T_S8;
+    size_t es = q8 ? 4 : up_type_size(v->act_type), F0 = (size_t)base->cfg.intermediate_size;
+    char *scratch = q8 ? up_aligned_alloc(4 * (size_t)C * (2 * F0 > 4 * (size_t)C ? 2 * F0 : 4 * (size_t)C), "int8 compaction")
+                       : NULL;
+    if (q8 && !scratch) st = UP_ERR_NOMEM;
+#define WSRC(lin) (q8 ? (const void *)(lin).wf : (lin).w)
     for (int l = 0; l < t->n_layers && !st; l++) {
         if (!t->kept[l]) continue;
         const up_layer *bl = &base->w.layers[l];
         int n = t->n_kept[l], F = bl->ffn_in.out;
         const int32_t *k = t->kept[l];
         char *win, *bin, *wout;
-        if ((st = check_kept(k, n, F, l, "neuron")) ||
-            (st = own_buffers(v, (size_t)n * C * es, (size_t)n * 4, (size_t)C * n * es, &win, &bin, &wout)))
+        size_t wb = q8 ? 0 : (size_t)n * C * es;
+        if ((st = check_kept(k, n, F, l, "neuron")) || (st = own_buffers(v, wb, (size_t)n * 4, wb, &win, &bin, &wout)))
             break;
-        gather_rows(win, bl->ffn_in.w, k, n, 1, (size_t)C * es);
+        if (q8) win = scratch, wout = scratch + (size_t)n * C * 4;
+        gather_rows(win, WSRC(bl->ffn_in), k, n, 1, (size_t)C * es);
         gather_rows(bin, (const char *)bl->ffn_in.b, k, n, 1, 4);
-        gather_cols(wout, bl->ffn_out.w, k, n, 1, C, F, es); /* W_out is (C,F) */
-        v->w.layers[l].ffn_in = (up_linear){win, v->act_type, (const float *)bin, n, C};
-        v->w.layers[l].ffn_out = (up_linear){wout, v->act_type, bl->ffn_out.b, C, n};
+        gather_cols(wout, WSRC(bl->ffn_out), k, n, 1, C, F, es); /* W_out is (C,F) */
+        up_layer *vl = &v->w.layers[l];
+        vl->ffn_in = (up_linear){win, v->act_type, (const float *)bin, n, C, NULL, NULL, NULL};
+        vl->ffn_out = (up_linear){wout, v->act_type, bl->ffn_out.b, C, n, NULL, NULL, NULL};
+        if (q8 && (!(st = up_model_quantize_linear(v, &vl->ffn_in)) && !(st = up_model_quantize_linear(v, &vl->ffn_out))))
+            vl->ffn_in.wf = vl->ffn_out.wf = NULL; /* scratch */
     }
     /* compacted attention: the kept heads' D rows of W_qkv in each of the Q, K,
      * V blocks (and of its bias) and their D columns of W_o */
@@ -336,17 +347,24 @@ up_status up_task_view(const up_model *base, const up_task *t, up_model **out) {
         const int32_t *k = t->kept_heads[l];
         char *wq, *bq, *wo;
         if ((st = check_kept(k, n, NH, l, "head")) ||
-            (st = own_buffers(v, (size_t)3 * A * C * es, (size_t)3 * A * 4, (size_t)C * A * es, &wq, &bq, &wo)))
+            (st = own_buffers(v, q8 ? 0 : (size_t)3 * A * C * es, (size_t)3 * A * 4, q8 ? 0 : (size_t)C * A * es, &wq,
+                              &bq, &wo)))
             break;
+        if (q8) wq = scratch, wo = scratch + (size_t)3 * A * C * 4;
         for (int part = 0; part < 3; part++) { /* Q, K, V */
-            gather_rows(wq + (size_t)part * A * C * es, (const char *)bl->qkv.w + (size_t)part * C * C * es, k, n, D,
+            gather_rows(wq + (size_t)part * A * C * es, (const char *)WSRC(bl->qkv) + (size_t)part * C * C * es, k, n, D,
                         (size_t)C * es);
             gather_rows(bq + (size_t)part * A * 4, (const char *)(bl->qkv.b + (size_t)part * C), k, n, D, 4);
         }
-        gather_cols(wo, bl->o.w, k, n, D, C, C, es); /* W_o is (C,C) */
-        v->w.layers[l].qkv = (up_linear){A ? wq : NULL, v->act_type, (const float *)bq, 3 * A, C};
-        v->w.layers[l].o = (up_linear){A ? wo : NULL, v->act_type, bl->o.b, C, A};
+        gather_cols(wo, WSRC(bl->o), k, n, D, C, C, es); /* W_o is (C,C) */
+        up_layer *vl = &v->w.layers[l];
+        vl->qkv = (up_linear){A ? wq : NULL, v->act_type, (const float *)bq, 3 * A, C, NULL, NULL, NULL};
+        vl->o = (up_linear){A ? wo : NULL, v->act_type, bl->o.b, C, A, NULL, NULL, NULL};
+        if (q8 && (!(st = up_model_quantize_linear(v, &vl->qkv)) && !(st = up_model_quantize_linear(v, &vl->o))))
+            vl->qkv.wf = vl->o.wf = NULL; /* scratch */
     }
+#undef WSRC
+    free(scratch);
     if (st) {
         up_model_free(v);
         return st;

@@ -93,7 +93,7 @@ up_status up_hub_plug_expect(up_hub *h, const char *path, const char *expect, ch
         }
     snprintf(e->name, sizeof e->name, "%s", t->name);
     snprintf(e->file, sizeof e->file, "%s", path);
-    size_t es = e->view->act_type == UP_T_BF16 ? 2 : 4, F = (size_t)h->base->cfg.intermediate_size;
+    size_t es = up_type_size(e->view->wtype), F = (size_t)h->base->cfg.intermediate_size;
     long kept;
     up_task_kept_counts(t, (int)F, (int)h->base->cfg.num_attention_heads, &kept, NULL);
     e->bytes = up_task_param_count(t) * 4;
