@@ -6,13 +6,15 @@ Runtimes, each with the same thread count, on the same random token ids:
   transformers  CPU PyTorch, fp32 (torch.inference_mode)
   onnxruntime   fp32 (the model exported with torch.onnx), and its dynamic int8 quantization
   openvino      fp32, and bf16 where the CPU has AVX512-BF16 or AMX (INFERENCE_PRECISION_HINT)
-  unplug        bf16 and fp32 (`unplug bench`, a process per measurement)
+  unplug        bf16, fp32 and int8 (`unplug bench`, a process per measurement; int8 where the CPU
+                has VNNI or AMX), and with --expert FILE each expert's forward (`unplug bench --expert`)
+                as runtime "unplug-expert:TASK"
 Every (batch, length) is measured in ROUNDS rounds; within a round every
 runtime runs in turn (alternated), ITERS timed forwards after a warm-up, their
 median kept; the row's figure is the median over rounds.
 
 Usage: peers.py MODEL OUT.tsv --unplug BUILD/unplug [--threads 2] [--batches 1,8,32] [--lens 32,128]
-                [--iters 10] [--rounds 3] [--cpu NAME] [--work DIR]
+                [--iters 10] [--rounds 3] [--cpu NAME] [--work DIR] [--expert FILE ...]
 MODEL: a Hugging Face BERT directory, or "bert-base" (random weights of BERT-base's shape).
 """
 import argparse
@@ -53,6 +55,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--cpu", default="cpu")
     ap.add_argument("--work", default=None)
+    ap.add_argument("--expert", action="append", default=[], help="an expert file of MODEL (repeatable)")
     ap.add_argument("--runtimes", default="transformers,onnxruntime,openvino,unplug",
                     help="which to run (Debian's torch takes tens of seconds per BERT-base forward)")
     a = ap.parse_args()
@@ -121,6 +124,17 @@ def main():
                              capture_output=True, text=True, check=True, env=unplug_env).stdout
         return json.loads(out)[0]["latency_ms"]
 
+    def unplug_expert_ms(path, prec, B, T):
+        out = subprocess.run([a.unplug, "bench", *unplug_model, "--expert", path, "--batch", str(B), "--len", str(T),
+                              "--iters", str(a.iters), "--threads", str(a.threads), "--precision", prec, "--json"],
+                             capture_output=True, text=True, check=True, env=unplug_env).stdout
+        return json.loads(out)[0]["expert_ms"]
+
+    # int8 where unplug has it here (VNNI or AMX)
+    int8_ok = subprocess.run([a.unplug, "bench", *unplug_model, "--batch", "1", "--len", "8", "--iters", "1",
+                              "--precision", "int8"], capture_output=True, env=unplug_env).returncode == 0
+    unplug_precisions = ["bf16", "fp32"] + (["int8"] if int8_ok else [])
+
     rng = np.random.default_rng(0)
     rows = []
     for T in lens:
@@ -141,10 +155,14 @@ def main():
             for p, c in compiled.items():
                 req = c.create_infer_request()
                 runners.append(("openvino", p, lambda req=req: median_ms(lambda: req.infer(feeds), a.iters)))
-            for p in ("bf16", "fp32"):
+            for p in unplug_precisions:
                 runners.append(("unplug", p, lambda p=p: unplug_ms(p, B, T)))
+            for path in a.expert:
+                task = os.path.basename(os.path.dirname(os.path.abspath(path))) or os.path.basename(path)
+                for p in [x for x in unplug_precisions if x != "bf16"]:
+                    runners.append((f"unplug-expert:{task}", p, lambda p=p, path=path: unplug_expert_ms(path, p, B, T)))
             keep = set(a.runtimes.split(","))
-            runners = [x for x in runners if x[0] in keep]
+            runners = [x for x in runners if x[0].split(":")[0] in keep]
             per = {(r, p): [] for r, p, _ in runners}
             for rnd in range(a.rounds):
                 for r, p, fn in runners:

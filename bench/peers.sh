@@ -7,7 +7,8 @@
 # Usage: bench/peers.sh [OUT_DIR]      (default bench/results)
 # Env:   BUILD (build), MODELS ("models/all-minilm-l6-v2 bert-base"), THREADS (2),
 #        BATCHES (1,8,32), LENS (32,128), ITERS (10), ROUNDS (3), VENV (.venv-peers),
-#        RUNTIMES (transformers,onnxruntime,openvino,unplug), APPEND (1: add to the TSV of an earlier run)
+#        RUNTIMES (transformers,onnxruntime,openvino,unplug,unplug-expert), APPEND (1: add to the TSV of an earlier run),
+#        EXPERTS (expert files of the first model, timed as runtime unplug-expert:TASK, TASK their directory's name)
 # Writes OUT_DIR/peers-CPU.tsv (CPU: the model name and family of this machine's
 # processor, and its bf16/int8 flags): cpu, model, runtime, precision, batch,
 # length, median ms over rounds, fastest round's ms, rounds.
@@ -43,8 +44,10 @@ export OMP_WAIT_POLICY=PASSIVE   # torch's OpenMP threads in the Python process 
                                  # (peers.py runs unplug without it: the peers' own pools spin by default)
 for m in ${MODELS:-models/all-minilm-l6-v2 bert-base}; do
   if [ "$m" != bert-base ] && [ ! -f "$m/config.json" ]; then echo "bench/peers.sh: $m absent (make model): skipped"; continue; fi
+  ex=()
+  if [ "$m" != bert-base ]; then for e in ${EXPERTS:-}; do ex+=(--expert "$e"); done; fi
   "$venv/bin/python" bench/peers.py "$m" "$tsv" --unplug "$build/unplug" --threads "${THREADS:-2}" \
     --batches "${BATCHES:-1,8,32}" --lens "${LENS:-32,128}" --iters "${ITERS:-10}" --rounds "${ROUNDS:-3}" --cpu "$cpu" \
-    --runtimes "${RUNTIMES:-transformers,onnxruntime,openvino,unplug}"
+    --runtimes "${RUNTIMES:-transformers,onnxruntime,openvino,unplug,unplug-expert}" "${ex[@]}"
 done
 column -t -s $'\t' "$tsv"

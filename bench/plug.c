@@ -1,7 +1,7 @@
 /*
  * plug.c: what plugging experts costs (docs/SERVING.md).
  *
- *     build/bench_plug MODEL_DIR A.expert B.expert ...
+ *     [PRECISION=fp32|bf16|int8] build/bench_plug MODEL_DIR A.expert B.expert ...
  *
  * Per expert: load time, the time to gather its compacted FFN matrices from
  * the base (what a per-batch gather would add to every batch), the memory its
@@ -55,6 +55,8 @@ int main(int argc, char **argv) {
     }
     up_model *base;
     up_model_opts mo = up_model_opts_default();
+    const char *prec = getenv("PRECISION"); /* fp32, bf16 or int8 (default: auto) */
+    if (prec) mo.precision = !strcmp(prec, "int8") ? UP_PREC_INT8 : !strcmp(prec, "bf16") ? UP_PREC_BF16 : UP_PREC_FP32;
     up_hub *h;
     if (up_model_load(argv[1], &mo, &base) || up_hub_new(base, &h)) {
         fprintf(stderr, "bench_plug: %s\n", up_errmsg());

@@ -105,7 +105,7 @@ static const opt table[] = {
     {"--val", K_STR, F(val), 0, 0, DATA_CMDS, NULL, NULL},
     {"--test", K_STR, F(test), 0, 0, DATA_CMDS, NULL, NULL},
     {"--format", K_STR, F(format), 0, 0, DATA_CMDS, NULL, NULL},
-    {"--expert", K_STR, F(expert), 0, 0, C_LOCALIZE | C_EVAL | C_CLASSIFY, NULL, NULL},
+    {"--expert", K_STR, F(expert), 0, 0, C_LOCALIZE | C_EVAL | C_CLASSIFY | C_BENCH, NULL, NULL},
     {"--expert", K_MULTI, F(experts), 0, 0, C_SERVE, NULL, NULL},
     {"--full", K_STR, F(full), 0, 0, C_EVAL, NULL, NULL},
     {"--split", K_STR, F(split), 0, 0, C_EVAL, NULL, NULL},

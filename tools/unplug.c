@@ -289,11 +289,14 @@ done:
 
 static const char *bench_help =
     "usage: unplug bench (--model DIR | --config FILE --random) [--batch 1,8,32] [--len 128]\n"
-    "                    [--iters N] [--warmup N] [--precision fp32|bf16|auto]\n"
-    "                    [--backend onednn|reference] [--threads N] [--json]\n"
+    "                    [--iters N] [--warmup N] [--precision fp32|bf16|int8|auto]\n"
+    "                    [--expert FILE] [--backend onednn|reference] [--threads N] [--json]\n"
     "Times the encoder forward on random token ids for every batch size x length,\n"
     "median of --iters runs after --warmup runs, and prints sequences/s, tokens/s,\n"
     "latency and effective TFLOP/s (2 x the multiply-adds of the matrix products).\n"
+    "With --expert FILE (and --model DIR): the expert's forward against the same\n"
+    "task with every neuron kept, alternated in three rounds as `unplug eval` times\n"
+    "them: full_ms, expert_ms and the speed-up per shape.\n"
     "With --train-step (and --config FILE): full masked-LM training steps instead\n"
     "(forward, MLM head, backward, AdamW), tokens/s and effective TFLOP/s (3 x forward).\n";
 
@@ -326,6 +329,35 @@ static int cmp_double(const void *a, const void *b) {
 static double forward_flops(const up_config *c, int B, int T) {
     double C = (double)c->hidden_size, F = (double)c->intermediate_size;
     return 2.0 * B * T * c->num_hidden_layers * (4 * C * C + 2 * C * F + 2.0 * T * C);
+}
+
+/* bench --expert: the expert against its task with every neuron kept */
+static int bench_expert(const args *a, up_model *m, const int *bs, int nb, const int *ls, int nl) {
+    up_expert *e = NULL;
+    if (up_expert_load(m, a->expert, &e) != UP_OK) return die("cannot load the expert");
+    if (!a->json)
+        printf("# %s on %s, precision %s, median of %d per round, 3 rounds\n%6s %6s %10s %10s %8s\n", a->expert, a->model,
+               up_precision_name(up_model_precision(m)), a->iters, "batch", "len", "full_ms", "expert_ms", "speedup");
+    else printf("[");
+    int rc = 0;
+    for (int ib = 0; ib < nb && !rc; ib++)
+        for (int il = 0; il < nl && !rc; il++) {
+            double ms[2];
+            if (up_expert_time(m, e, NULL, bs[ib], ls[il], a->iters, ms) != UP_OK) {
+                rc = die("timing failed");
+                break;
+            }
+            if (a->json)
+                printf("%s\n {\"batch\": %d, \"len\": %d, \"full_ms\": %.3f, \"expert_ms\": %.3f, \"speedup\": %.3f, "
+                       "\"precision\": \"%s\"}",
+                       ib + il ? "," : "", bs[ib], ls[il], ms[0], ms[1], ms[0] / ms[1],
+                       up_precision_name(up_model_precision(m)));
+            else printf("%6d %6d %10.3f %10.3f %7.2fx\n", bs[ib], ls[il], ms[0], ms[1], ms[0] / ms[1]);
+            fflush(stdout);
+        }
+    if (a->json) printf("\n]\n");
+    up_expert_free(e);
+    return rc;
 }
 
 static int cmd_bench(const args *a) {
@@ -369,6 +401,11 @@ static int cmd_bench(const args *a) {
     int bs[32], ls[32];
     int nb = parse_list(a->batches, bs, 32, 1, 4096, "--batch"), nl = parse_list(a->lens, ls, 32, 1, 1 << 20, "--len");
     if (nb < 0 || nl < 0) { up_model_free(m); return 2; }
+    if (a->expert) {
+        int rc2 = a->random ? (fputs("unplug: --expert needs --model DIR\n", stderr), 2) : bench_expert(a, m, bs, nb, ls, nl);
+        up_model_free(m);
+        return rc2;
+    }
     int rc = 0;
     if (!a->json)
         printf("# %s, %lld layers, hidden %lld, ffn %lld, backend %s, precision %s, median of %d\n",

@@ -526,10 +526,56 @@ static void quant_row_u8(uint8_t *q, const float *x, int K, float lo, float inv)
     }
 }
 
+#ifdef UP_X86
+/* the two above with AVX-512 (GCC's vectorization of them spills and blends:
+ * measured 9% of an int8 forward for quant_row_u8 alone) */
+__attribute__((target("avx512f")))
+static void minmax_512(const float *x, int K, float *lo, float *hi) {
+    __m512 a = _mm512_set1_ps(*lo), b = _mm512_set1_ps(*hi);
+    int k = 0;
+    for (; k + 16 <= K; k += 16) {
+        __m512 v = _mm512_loadu_ps(x + k);
+        a = _mm512_min_ps(a, v);
+        b = _mm512_max_ps(b, v);
+    }
+    if (k < K) {
+        __mmask16 m = (__mmask16)((1u << (K - k)) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(m, x + k); /* zeros in the lanes past K: lo <= 0 <= hi already */
+        a = _mm512_min_ps(a, v);
+        b = _mm512_max_ps(b, v);
+    }
+    *lo = _mm512_reduce_min_ps(a);
+    *hi = _mm512_reduce_max_ps(b);
+}
+
+__attribute__((target("avx512f")))
+static void quant_row_u8_512(uint8_t *q, const float *x, int K, float lo, float inv) {
+    const __m512 vlo = _mm512_set1_ps(lo), vinv = _mm512_set1_ps(inv), half = _mm512_set1_ps(0.5f),
+                 zero = _mm512_setzero_ps(), top = _mm512_set1_ps(255.0f);
+    for (int k = 0; k < K; k += 16) {
+        __mmask16 m = K - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (K - k)) - 1);
+        __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + k), vlo), vinv), half);
+        v = _mm512_min_ps(_mm512_max_ps(v, zero), top);
+        _mm512_mask_cvtusepi32_storeu_epi8(q + k, m, _mm512_cvttps_epi32(v));
+    }
+}
+static int has_avx512(void) {
+    static int h = -1;
+    if (h < 0) h = __builtin_cpu_supports("avx512f");
+    return h;
+}
+#endif
+
 void up_row_ranges(float *lo, float *hi, const float *x, size_t M, int K, int64_t ldx) {
 #pragma omp parallel for schedule(static) if (M * (size_t)K > 65536)
     for (size_t m = 0; m < M; m++) {
         lo[m] = hi[m] = 0.0f;
+#ifdef UP_X86
+        if (has_avx512()) {
+            minmax_512(x + m * ldx, K, &lo[m], &hi[m]);
+            continue;
+        }
+#endif
         minmax(x + m * ldx, K, &lo[m], &hi[m]);
     }
 }
@@ -537,5 +583,14 @@ void up_row_ranges(float *lo, float *hi, const float *x, size_t M, int K, int64_
 void up_quant_u8(uint8_t *q, const float *x, const int32_t *rows, size_t M, int K, int64_t ldx, float lo, float scale) {
     float inv = scale > 0.0f ? 1.0f / scale : 0.0f;
 #pragma omp parallel for schedule(static) if (M * (size_t)K > 65536)
-    for (size_t m = 0; m < M; m++) quant_row_u8(q + m * K, x + (rows ? (size_t)rows[m] : m) * ldx, K, lo, inv);
+    for (size_t m = 0; m < M; m++) {
+        const float *xr = x + (rows ? (size_t)rows[m] : m) * ldx;
+#ifdef UP_X86
+        if (has_avx512()) {
+            quant_row_u8_512(q + m * K, xr, K, lo, inv);
+            continue;
+        }
+#endif
+        quant_row_u8(q + m * K, xr, K, lo, inv);
+    }
 }
