@@ -35,6 +35,18 @@ assert err(ref, f32, "cls") < 1e-4 and err(ref, f32, "pooled") < 1e-4, "fp32"
 scale = max(abs(x) for r in ref for x in r["cls"])
 assert err(ref, b16, "cls") / scale < 2e-2, "bf16"
 PY
+# int8 (where oneDNN has VNNI or AMX; refused with the reason elsewhere)
+if "$cli" embed --model "$models/bert-f32-gelu_new-cls" --pairs --precision int8 <"$tmp/in.txt" >"$tmp/emb-int8.jsonl" 2>"$tmp/err8"; then
+  python3 - "$tmp/emb-ref.jsonl" "$tmp/emb-int8.jsonl" <<'PY' && ok || bad "embed int8 far from fp32"
+import json, sys
+ref, q8 = ([json.loads(l) for l in open(p)] for p in sys.argv[1:3])
+scale = max(abs(x) for r in ref for x in r["cls"])
+e = max(abs(x - y) for a, b in zip(ref, q8) for x, y in zip(a["cls"], b["cls"]))
+assert 0 < e / scale < 0.1, e / scale  # hidden 32: 8-bit steps weigh more than on a real model
+PY
+else
+  grep -q "need VNNI or AMX" "$tmp/err8" && ok || bad "embed int8: $(cat "$tmp/err8")"
+fi
 # batching does not change results
 "$cli" embed --model "$models/bert-f32-gelu" --batch 1 --precision fp32 <"$tmp/in.txt" >"$tmp/b1.jsonl" 2>/dev/null
 "$cli" embed --model "$models/bert-f32-gelu" --batch 3 --precision fp32 <"$tmp/in.txt" >"$tmp/b3.jsonl" 2>/dev/null

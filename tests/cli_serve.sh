@@ -34,6 +34,17 @@ head -40 "$tmp/dig/test.tsv" | tail -39 | cut -f1 >"$tmp/dig.txt"
   [ "$(wc -l <"$tmp/sent.ref")" -eq 39 ] && ok || { bad "classify sent"; cat "$tmp/cl.err" >&2; }
 "$cli" classify --model "$M" --expert "$tmp/ex/digits.expert" --precision fp32 <"$tmp/dig.txt" >"$tmp/dig.ref" 2>"$tmp/cl.err" &&
   [ "$(wc -l <"$tmp/dig.ref")" -eq 39 ] && ok || { bad "classify digits"; cat "$tmp/cl.err" >&2; }
+# the expert in int8 (quantized at plug time) labels nearly every line as fp32 does
+if "$cli" classify --model "$M" --expert "$tmp/ex/sent.expert" --precision int8 <"$tmp/sent.txt" >"$tmp/sent.q8" 2>"$tmp/cl.err"; then
+  python3 -c "
+import json, sys
+a = [json.loads(l)['label'] for l in open('$tmp/sent.ref')]
+b = [json.loads(l)['label'] for l in open('$tmp/sent.q8')]
+same = sum(x == y for x, y in zip(a, b))
+sys.exit(0 if len(a) == len(b) == 39 and same >= 37 else print('int8 agrees on', same, 'of', len(a)) or 1)" && ok || bad "classify int8"
+else
+  grep -q "need VNNI or AMX" "$tmp/cl.err" && ok || bad "classify int8: $(cat "$tmp/cl.err")"
+fi
 
 # a router over the two tasks' training data
 "$cli" router build --model "$M" --tasks "sent=$tmp/sent/train.tsv,digits=$tmp/dig/train.tsv" --per-task 300 \

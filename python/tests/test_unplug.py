@@ -127,6 +127,28 @@ def test_evaluate(tiny, tuned):
     assert [t["batch"] for t in r["timing"]] == [32, 1] and all(t["speedup"] > 0 for t in r["timing"])
 
 
+def test_int8_expert(tiny, tuned, tmp_path):
+    """An expert saved from fp32 and loaded on the int8 model (quantized at load) labels as fp32 does,
+    and int8 refuses to tune."""
+    try:
+        q8 = unplug.Model(TINY, precision="int8")
+    except unplug.Error as e:
+        assert "need VNNI or AMX" in str(e)
+        pytest.skip(f"int8 here: {e}")
+    assert q8.precision == "int8"
+    pr = unplug.localize(tiny, tuned, toy_rows(400, 1), toy_rows(200, 2), ratio=0.5)
+    path = tmp_path / "toy.expert"
+    pr.save(path)
+    back = unplug.Expert.load(q8, path)
+    texts = [t for t, _ in toy_rows(100, 5)]
+    same = sum(a == b for a, b in zip(back.classify(texts), pr.classify(texts)))
+    assert same >= 95, same
+    p8, p32 = back.predict_proba(texts), pr.predict_proba(texts)
+    assert 0 < np.abs(p8 - p32).max() < 0.1
+    with pytest.raises(unplug.Error, match="int8 is an inference precision"):
+        unplug.tune(q8, toy_rows(50, 1), toy_rows(20, 2), epochs=1)
+
+
 def test_hub(tiny, tuned, tmp_path):
     path = tmp_path / "toy.expert"
     tuned.save(path)

@@ -74,7 +74,9 @@ def _texts(texts, name="texts"):
 class Model:
     """A pretrained BERT-family encoder in the Hugging Face layout (config.json,
     model.safetensors, vocab.txt). precision: "auto" (bf16 where the CPU has
-    AVX512-BF16 or AMX), "fp32" or "bf16"; threads: 0 for the OpenMP default."""
+    AVX512-BF16 or AMX and bf16 products time faster than fp32), "fp32", "bf16",
+    or "int8" (inference only: evaluate, classify, Hub; needs VNNI or AMX);
+    threads: 0 for the OpenMP default."""
 
     def __init__(self, path, precision="auto", threads=0):
         if precision not in _PRECISIONS:
