@@ -212,14 +212,15 @@ static void softmax_rows(size_t lo, size_t hi, float *probs32, uint16_t *probs16
 }
 
 #ifdef UP_X86
-/* The bf16-output softmax on AVX512-BF16 (measured 2.4x the cloned loop
- * above at 32 x 4 x 128 x 128): exp as 2^y = 2^n 2^f with n = round(y),
+/* The softmax on AVX512-BF16, bf16 or fp32 output (measured 2.4x the cloned
+ * loop above at 32 x 4 x 128 x 128; the fp32 output serves fp32 and int8
+ * inference and training): exp as 2^y = 2^n 2^f with n = round(y),
  * f in [-1/2, 1/2], 2^f by its degree-6 Taylor polynomial in f ln 2
  * (relative error < 2e-7) and vscalefps for 2^n (underflow goes to 0), one
  * native conversion to bf16 per 16 probabilities. */
 __attribute__((target("avx512f,avx512bf16,avx512vl,avx512bw")))
-static void softmax_rows_bf16(size_t lo, size_t hi, uint16_t *probs16, float *scores, const int32_t *lens, int NH,
-                              int T, float scale) {
+static void softmax_rows_bf16(size_t lo, size_t hi, float *probs32, uint16_t *probs16, float *scores,
+                              const int32_t *lens, int NH, int T, float scale) {
     const __m512 k = _mm512_set1_ps(scale * 1.44269504088896341f), lo_clamp = _mm512_set1_ps(-150.0f);
     const __m512 c1 = _mm512_set1_ps(0.69314718056f), c2 = _mm512_set1_ps(0.24022650695f),
                  c3 = _mm512_set1_ps(0.05550410866f), c4 = _mm512_set1_ps(0.00961812911f),
@@ -228,7 +229,6 @@ static void softmax_rows_bf16(size_t lo, size_t hi, uint16_t *probs16, float *sc
         int b = (int)(r / ((size_t)NH * T));
         int len = lens[b] < T ? lens[b] : T;
         float *s = scores + r * T;
-        uint16_t *p = probs16 + r * T;
         __m512 vmx = _mm512_set1_ps(-INFINITY);
         for (int j = 0; j < len; j += 16) {
             __mmask16 m = len - j >= 16 ? 0xffff : (__mmask16)((1u << (len - j)) - 1);
@@ -256,8 +256,12 @@ static void softmax_rows_bf16(size_t lo, size_t hi, uint16_t *probs16, float *sc
             __mmask16 m = T - j >= 16 ? 0xffff : (__mmask16)((1u << (T - j)) - 1);
             __m512 e = _mm512_maskz_loadu_ps(m, s + j); /* keys past len: zero */
             if (j + 16 > len) e = _mm512_maskz_mov_ps(len - j <= 0 ? 0 : (__mmask16)((1u << (len - j)) - 1), e);
+            if (probs32) {
+                _mm512_mask_storeu_ps(probs32 + r * T + j, m, _mm512_mul_ps(e, inv));
+                continue;
+            }
             __m256bh h = _mm512_cvtneps_pbh(_mm512_mul_ps(e, inv));
-            _mm256_mask_storeu_epi16(p + j, m, (__m256i)h);
+            _mm256_mask_storeu_epi16(probs16 + r * T + j, m, (__m256i)h);
         }
     }
 }
@@ -268,10 +272,10 @@ void up_attn_softmax_forward(float *probs32, uint16_t *probs16, float *scores,
                              const int32_t *lens, int B, int NH, int T, float scale) {
     size_t rows = (size_t)B * NH * T;
 #ifdef UP_X86
-    if (!probs32 && up_cpu_avx512bf16()) {
+    if (up_cpu_avx512bf16()) {
 #pragma omp parallel for schedule(static)
         for (size_t lo = 0; lo < rows; lo += CHUNK)
-            softmax_rows_bf16(lo, lo + CHUNK < rows ? lo + CHUNK : rows, probs16, scores, lens, NH, T, scale);
+            softmax_rows_bf16(lo, lo + CHUNK < rows ? lo + CHUNK : rows, probs32, probs16, scores, lens, NH, T, scale);
         return;
     }
 #endif
