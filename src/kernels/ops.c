@@ -225,10 +225,13 @@ static void softmax_rows_bf16(size_t lo, size_t hi, float *probs32, uint16_t *pr
     const __m512 c1 = _mm512_set1_ps(0.69314718056f), c2 = _mm512_set1_ps(0.24022650695f),
                  c3 = _mm512_set1_ps(0.05550410866f), c4 = _mm512_set1_ps(0.00961812911f),
                  c5 = _mm512_set1_ps(0.00133335581f), c6 = _mm512_set1_ps(0.00015403530f), one = _mm512_set1_ps(1.0f);
+    /* the exps go to a row buffer on the stack (in L1), not back over the
+     * scores: their write-back to memory was a third of the kernel's traffic */
+    float row[1024] __attribute__((aligned(64)));
     for (size_t r = lo; r < hi; r++) {
         int b = (int)(r / ((size_t)NH * T));
         int len = lens[b] < T ? lens[b] : T;
-        float *s = scores + r * T;
+        float *s = scores + r * T, *ex = T <= 1024 ? row : s;
         __m512 vmx = _mm512_set1_ps(-INFINITY);
         for (int j = 0; j < len; j += 16) {
             __mmask16 m = len - j >= 16 ? 0xffff : (__mmask16)((1u << (len - j)) - 1);
@@ -247,15 +250,15 @@ static void softmax_rows_bf16(size_t lo, size_t hi, float *probs32, uint16_t *pr
             q = _mm512_fmadd_ps(q, f, c1);
             q = _mm512_fmadd_ps(q, f, one);
             __m512 e = _mm512_maskz_scalef_ps(m, q, n);
-            _mm512_mask_storeu_ps(s + j, m, e);
+            _mm512_mask_storeu_ps(ex + j, m, e);
             vsum = _mm512_add_ps(vsum, e);
         }
         float sum = _mm512_reduce_add_ps(vsum);
         __m512 inv = _mm512_set1_ps(len > 0 ? 1.0f / sum : 0.0f);
         for (int j = 0; j < T; j += 16) {
             __mmask16 m = T - j >= 16 ? 0xffff : (__mmask16)((1u << (T - j)) - 1);
-            __m512 e = _mm512_maskz_loadu_ps(m, s + j); /* keys past len: zero */
-            if (j + 16 > len) e = _mm512_maskz_mov_ps(len - j <= 0 ? 0 : (__mmask16)((1u << (len - j)) - 1), e);
+            /* keys past len: zero */
+            __m512 e = _mm512_maskz_loadu_ps(j >= len ? 0 : j + 16 > len ? (__mmask16)((1u << (len - j)) - 1) : m, ex + j);
             if (probs32) {
                 _mm512_mask_storeu_ps(probs32 + r * T + j, m, _mm512_mul_ps(e, inv));
                 continue;
