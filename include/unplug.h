@@ -176,6 +176,10 @@ UP_API void up_model_free(up_model *m);
 UP_API const up_config *up_model_config(const up_model *m);
 UP_API const up_tokenizer *up_model_tokenizer(const up_model *m);
 UP_API up_precision up_model_precision(const up_model *m);
+/* bf16 products' speed over fp32's as auto precision timed it in this
+ * process (> 1: bf16 faster; 0: not timed: no auto load yet, AMX, or
+ * UP_AUTO_PRECISION set). */
+UP_API double up_bf16_speed(void);
 UP_API up_backend up_model_backend(const up_model *m);
 UP_API int64_t up_model_param_count(const up_model *m);
 UP_API int up_model_has_classifier(const up_model *m);

@@ -14,6 +14,9 @@ json_check() { # file, python expression over rows (list of dicts)
 grep -q "classifier:   3 labels: neg neu pos" "$tmp/info" && ok || bad "info labels: $(cat "$tmp/info")"
 grep -q "^parameters:" "$tmp/info" && ok || bad "info parameters"
 grep -q "^backend:      onednn" "$tmp/info" && ok || bad "info backend"
+# auto precision says what it timed (or was not asked to: AMX, UP_AUTO_PRECISION)
+grep -Eq "^precision:    (fp32|bf16)( \(auto: bf16 products run at [0-9.]+x fp32's speed here\))?$" "$tmp/info" && ok ||
+  bad "info precision: $(grep precision "$tmp/info")"
 "$cli" info "$models/bert-sharded" | grep -q "2 safetensors file" && ok || bad "info sharded files"
 
 # tokenize and embed

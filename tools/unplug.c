@@ -64,7 +64,10 @@ static int cmd_info(const args *a) {
     printf("files:        %d safetensors file(s)\n", up_model_num_files(m));
     printf("tokenizer:    %s\n", up_model_tokenizer(m) ? (up_tokenizer_lowercase(up_model_tokenizer(m)) ? "uncased" : "cased") : "none");
     printf("backend:      %s\n", up_backend_name(up_model_backend(m)));
-    printf("precision:    %s\n", up_precision_name(up_model_precision(m)));
+    printf("precision:    %s", up_precision_name(up_model_precision(m)));
+    if (a->precision == UP_PREC_AUTO && up_bf16_speed() > 0)
+        printf(" (auto: bf16 products run at %.2fx fp32's speed here)", up_bf16_speed());
+    printf("\n");
     printf("cpu:          avx2=%d avx512f=%d avx512bw=%d avx512_bf16=%d amx_tile=%d amx_bf16=%d\n", f.avx2, f.avx512f,
            f.avx512bw, f.avx512_bf16, f.amx_tile, f.amx_bf16);
     printf("kernels:      %s (%s)\n", up_kernel_isa(),

@@ -188,6 +188,8 @@ done:
     free(h);
 }
 
+double up_bf16_speed(void) { return bf16_ratio_permille / 1000.0; }
+
 /* 1 when auto precision should take bf16 here (measured once per process;
  * UP_AUTO_PRECISION=bf16 or fp32 in the environment skips the timing). */
 static int bf16_pays(void) {
