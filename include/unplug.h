@@ -307,6 +307,13 @@ UP_API up_status up_pretrain_bench(const up_config *cfg, int B, int T, int warmu
 
 /* Monotonic wall-clock seconds (for timing around the calls above). */
 UP_API double up_now(void);
+/* 1 when path can be written: its directory can, and the file can if it
+ * exists (errno says why not). */
+UP_API int up_path_writable(const char *path);
+/* 1 when path resolves (symlinks followed) to an entry directly inside the
+ * directory dir_real (a realpath), and real (PATH_MAX bytes) is where: the
+ * rule for expert files named relative to an experts directory. */
+UP_API int up_path_inside(const char *dir_real, const char *path, char *real);
 /* The library's random stream (SplitMix64 of a counter): the next number of
  * the stream *state, which advances; one seed gives the same numbers on
  * every machine. */

@@ -161,15 +161,6 @@ static const opt table[] = {
 };
 #define N_OPTS (sizeof table / sizeof *table)
 
-static const char *const cmd_names[] = {"info", "tokenize", "embed", "bench", "pretrain", "mlm-eval", "tune", "localize",
-                                        "eval", "serve", "classify", "router build", "report", "expert show"};
-
-const char *cli_cmd_name(unsigned cmd) {
-    for (int i = 0; i < (int)(sizeof cmd_names / sizeof *cmd_names); i++)
-        if (cmd == 1u << i) return cmd_names[i];
-    return "?";
-}
-
 void cli_args_default(args *a) {
     memset(a, 0, sizeof *a);
     a->batch = 32;
@@ -249,7 +240,7 @@ static int set_value(const opt *o, const char *v, args *a) {
     return 0;
 }
 
-int cli_parse(unsigned cmd, int argc, char **argv, args *a) {
+int cli_parse(unsigned cmd, const char *name, int argc, char **argv, args *a) {
     cli_args_default(a);
     for (int i = 0; i < argc; i++) {
         const char *s = argv[i];
@@ -259,9 +250,9 @@ int cli_parse(unsigned cmd, int argc, char **argv, args *a) {
         }
         if (s[0] != '-' || !s[1]) { /* positional: the model directory (info DIR), or the file (expert show FILE) */
             if (!(cmd & POSITIONAL_CMDS))
-                return fprintf(stderr, "unplug %s: unexpected argument '%s' (see unplug %s --help)\n", cli_cmd_name(cmd), s,
-                               cli_cmd_name(cmd)), 0;
-            if (a->pos) return fprintf(stderr, "unplug %s: unexpected argument '%s'\n", cli_cmd_name(cmd), s), 0;
+                return fprintf(stderr, "unplug %s: unexpected argument '%s' (see unplug %s --help)\n", name, s,
+                               name), 0;
+            if (a->pos) return fprintf(stderr, "unplug %s: unexpected argument '%s'\n", name, s), 0;
             a->pos = s;
             if (!a->model && cmd != C_EXPERT) a->model = s;
             continue;
@@ -270,9 +261,9 @@ int cli_parse(unsigned cmd, int argc, char **argv, args *a) {
         const opt *o = find(s, cmd, &other);
         if (!o) {
             if (other) fprintf(stderr, "unplug %s: %s is not an option of this command (see unplug %s --help)\n",
-                               cli_cmd_name(cmd), s, cli_cmd_name(cmd));
-            else fprintf(stderr, "unplug %s: unknown option '%s' (see unplug %s --help)\n", cli_cmd_name(cmd), s,
-                         cli_cmd_name(cmd));
+                               name, s, name);
+            else fprintf(stderr, "unplug %s: unknown option '%s' (see unplug %s --help)\n", name, s,
+                         name);
             return 0;
         }
         if (o->k == K_FLAG) {

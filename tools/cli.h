@@ -61,9 +61,8 @@ typedef struct {
 
 /* Parses argv (after the command's words) for cmd, one of C_*: options the
  * command does not take are refused. 0 on an error (printed). */
-int cli_parse(unsigned cmd, int argc, char **argv, args *a);
+int cli_parse(unsigned cmd, const char *name, int argc, char **argv, args *a);
 void cli_args_default(args *a);
-const char *cli_cmd_name(unsigned cmd);
 
 /* "unplug: WHAT: the library's last message" on stderr; returns 1 */
 int die(const char *what);

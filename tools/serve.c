@@ -100,9 +100,8 @@ static int plug_dir(up_hub *h, const char *dir) {
     for (size_t i = 0; i < n; i++) {
         char path[4096], real[PATH_MAX], task[32];
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        size_t dl = strlen(rdir);
         /* the rule of POST /v1/experts: the file must resolve inside the directory, not through a symlink out of it */
-        if (!rc && (!realpath(path, real) || strncmp(real, rdir, dl) || real[dl] != '/' || strchr(real + dl + 1, '/'))) {
+        if (!rc && !up_path_inside(rdir, path, real)) {
             fprintf(stderr, "unplug: %s: resolves outside the experts directory %s (or not at all): refused\n", path, dir);
             rc = 1;
         }

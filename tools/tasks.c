@@ -156,12 +156,7 @@ static const char *tune_help =
 /* refuses an --out that cannot be written before hours of work: its folder
  * must let us create the file (an existing file, replace it) */
 static int check_out(const char *path) {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash) *(slash == dir ? slash + 1 : slash) = 0;
-    else snprintf(dir, sizeof dir, ".");
-    if (access(dir, W_OK | X_OK) != 0 || (access(path, F_OK) == 0 && access(path, W_OK) != 0)) {
+    if (!up_path_writable(path)) {
         fprintf(stderr, "unplug: cannot write --out %s: %s\n", path, strerror(errno));
         return 0;
     }

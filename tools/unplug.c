@@ -623,7 +623,9 @@ int main(int argc, char **argv) {
             skip = help ? 2 : 3;
         }
         args a;
-        if (!cli_parse(cmds[i].bit, argc - skip, argv + skip, &a)) return 2;
+        char name[64]; /* for messages: "router build" */
+        snprintf(name, sizeof name, "%s%s%s", cmds[i].name, cmds[i].word ? " " : "", cmds[i].word ? cmds[i].word : "");
+        if (!cli_parse(cmds[i].bit, name, argc - skip, argv + skip, &a)) return 2;
         return cmds[i].run(&a);
     }
     fprintf(stderr, "unplug: unknown command '%s'\n%s", cmd, main_help);

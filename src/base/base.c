@@ -185,6 +185,24 @@ up_status up_path_join(char *out, size_t cap, const char *dir, const char *name)
     return UP_OK;
 }
 
+void up_path_dirname(const char *path, char *dir, size_t cap) {
+    snprintf(dir, cap, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *(slash == dir ? slash + 1 : slash) = 0;
+    else snprintf(dir, cap, ".");
+}
+
+int up_path_writable(const char *path) {
+    char dir[4096];
+    up_path_dirname(path, dir, sizeof dir);
+    return access(dir, W_OK | X_OK) == 0 && (access(path, F_OK) != 0 || access(path, W_OK) == 0);
+}
+
+int up_path_inside(const char *dir_real, const char *path, char *real) {
+    size_t dl = strlen(dir_real);
+    return realpath(path, real) && !strncmp(real, dir_real, dl) && real[dl] == '/' && !strchr(real + dl + 1, '/');
+}
+
 int up_file_exists(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);

@@ -49,6 +49,8 @@ void up_unmap(up_map *m);
 /* path = dir + "/" + name into out (cap bytes); fails if it does not fit. */
 up_status up_path_join(char *out, size_t cap, const char *dir, const char *name);
 int up_file_exists(const char *path);
+/* dir (cap bytes) = the directory part of path: "." when it has none, "/" for "/x" */
+void up_path_dirname(const char *path, char *dir, size_t cap);
 
 /* SplitMix64's output function of x + golden gamma: a stateless hash that
  * makes every seeded choice (data order, masks, initial weights) repeatable.

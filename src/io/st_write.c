@@ -168,10 +168,8 @@ up_status up_st_writer_save(up_st_writer *w, const char *path) {
         return up_fail(UP_ERR_IO, "%s: cannot rename into place: %s", path, strerror(errno));
     }
     char dir[1100];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash) *(slash == dir ? slash + 1 : slash) = 0;
-    int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    up_path_dirname(path, dir, sizeof dir);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) { /* the rename itself made durable */
         fsync(dfd);
         close(dfd);

@@ -408,8 +408,7 @@ static int expert_path(const up_server *s, const char *name, char *real, char *m
     snprintf(path, sizeof path, "%s/%s.expert", s->dir, name);
     if (!realpath(path, real))
         return snprintf(msg, msg_len, "no expert file '%s.expert' in the experts directory", name), 404;
-    size_t dl = strlen(s->dir);
-    if (strncmp(real, s->dir, dl) || real[dl] != '/' || strchr(real + dl + 1, '/'))
+    if (!up_path_inside(s->dir, path, real))
         return snprintf(msg, msg_len, "the expert file resolves outside the experts directory"), 400;
     return 200;
 }
