@@ -25,6 +25,8 @@
 #      task), TASKS (the experts in EXPERTS_DIR), DATA (../shared/data: GLUE and TREC dev sets),
 #      DURATION (30), WARMUP (3), CONNS (64), REPLICAS ("1 2 3"), KILL_AT (DURATION/3),
 #      HOT (every task: each task on two replicas; "" for the plain consistent-hash ring),
+#      FAULT_HOT ("": the plain ring, so the dead replica's tasks move to another replica, which
+#      plugs them on demand; with HOT's value the other replica of each hot pair has them already),
 #      SERVE_OPTS (options for every replica, e.g. "--workers 1 --threads 1"), BUILD (build),
 #      OUT_DIR (bench/results/cluster), PORT (8090, nginx), NET (89: scripts/cluster.sh --net),
 #      WRK_TIMEOUT (10 s: wrk counts a request slower than this as a socket error, "timeout";
@@ -63,6 +65,7 @@ tasks=$TASKS
 [ -n "${tasks// /}" ] || die "no TASK.expert files in $experts"
 for t in $tasks; do [ -f "$experts/$t.expert" ] || die "no expert $experts/$t.expert"; done
 hot=${HOT-$(echo $tasks | tr ' ' ',')}
+fault_hot=${FAULT_HOT-}
 [[ $dur =~ ^[0-9]+$ ]] && [ "$dur" -ge 2 ] || die "DURATION must be a whole number of seconds, at least 2"
 kill_at=${KILL_AT:-$((dur / 3))}
 [ "$kill_at" -ge 1 ] && [ "$kill_at" -lt "$dur" ] || die "KILL_AT must be within 1..DURATION-1"
@@ -83,7 +86,7 @@ trap 'exit 130' INT TERM
 
 cpu_name=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
 cpu_fm=$(awk -F': ' '/^cpu family/ {f=$2} /^model[[:space:]]*:/ {m=$2} END {print "family " f " model " m}' /proc/cpuinfo)
-header="# $(nproc) cores of $cpu_name ($cpu_fm); $(date -u +%Y-%m-%dT%H:%MZ); model $(basename "$model"), tasks $tasks, hot ${hot:-none}; wrk -t2 -c$conns -d${dur}s --timeout ${wrk_timeout}s after ${warm}s warm-up; replica options: ${serve_opts:-defaults}"
+header() { echo "# $(nproc) cores of $cpu_name ($cpu_fm); $(date -u +%Y-%m-%dT%H:%MZ); model $(basename "$model"), tasks ${tasks% }, hot ${hot:-none}; wrk -t2 -c$conns -d${dur}s --timeout ${wrk_timeout}s after ${warm}s warm-up; replica options: ${serve_opts:-defaults}"; }
 
 # request bodies: 50 dev examples per task, one input each, POST /v1/tasks/TASK/classify, the tasks
 # in turn; every wrk thread starts at a random place
@@ -191,10 +194,10 @@ load() { # URL OUT [SECONDS]
   wrk -t2 -c"$conns" -d"${3:-$dur}s" --timeout "${wrk_timeout}s" -s "$work/load.lua" --latency "$1" >"$2"
 }
 
-echo "$header"
-printf "%s\nreplicas\trequests_s\trequests_s_per_replica\tp50_ms\tp99_ms\tnon2xx\tsocket_errors\trequests\tmax_ms\n" "$header" >"$out/throughput.tsv"
-printf "%s\nreplicas\treplica\ttasks\trequests\trequests_s\tshare_pct\n" "$header" >"$out/replicas.tsv"
-printf "%s\ntarget\tround\trequests_s\tp50_ms\tp99_ms\tnon2xx\tsocket_errors\trequests\tmax_ms\n" "$header" >"$out/overhead.tsv"
+header
+printf "%s\nreplicas\trequests_s\trequests_s_per_replica\tp50_ms\tp99_ms\tnon2xx\tsocket_errors\trequests\tmax_ms\n" "$(header)" >"$out/throughput.tsv"
+printf "%s\nreplicas\treplica\ttasks\trequests\trequests_s\tshare_pct\n" "$(header)" >"$out/replicas.tsv"
+printf "%s\ntarget\tround\trequests_s\tp50_ms\tp99_ms\tnon2xx\tsocket_errors\trequests\tmax_ms\n" "$(header)" >"$out/overhead.tsv"
 nginx_url=http://127.0.0.1:$port
 for n in $reps; do
   up "$n"
@@ -223,6 +226,7 @@ for n in $reps; do
 done
 
 # fault: three replicas, kill -9 the one holding the most tasks under load
+hot=$fault_hot
 up 3
 load "$nginx_url" /dev/null "$warm"
 victim=$(python3 - "$cdir/replicas.tsv" <<'PY'
@@ -273,7 +277,7 @@ scrape after-fault
 tail -n +$((errs0 + 1)) "$cdir/nginx.err" >"$out/raw/nginx-fault.err"
 retries=$(grep '\[error\]' "$out/raw/nginx-fault.err" | grep -c "upstream" || true)
 row=$(wrk_row "$out/raw/wrk-fault.txt")
-python3 - "$work/poll.tsv" "$t_kill" "$row" "$v_i" "$v_addr" "$v_tasks" "$poll_task" "$retries" "$header" "$kill_at" \
+python3 - "$work/poll.tsv" "$t_kill" "$row" "$v_i" "$v_addr" "$v_tasks" "$poll_task" "$retries" "$(header)" "$kill_at" \
   >"$out/fault.tsv" <<'PY'
 import sys
 rows = [l.split("\t") for l in open(sys.argv[1])]
@@ -292,7 +296,7 @@ print("killed\tkilled_tasks\tkill_at_s\trequests\trequests_s\tp50_ms\tp99_ms\tma
 print(f"replica {vi} ({vaddr})\t{vtasks}\t{kill_at}\t{n}\t{rps}\t{p50}\t{p99}\t{mx}\t{non2xx}\t{sock}\t{task}\t{len(rows)}"
       f"\t{len(failed)}\t{p50_before * 1e3:.0f}\t{(first - t_kill) * 1e3:.0f}\t{max(around, default=0) * 1e3:.0f}\t{retries}")
 PY
-per_replica 3 before-fault after-fault "$dur" "3, one killed" >>"$out/replicas.tsv"
+per_replica 3 before-fault after-fault "$dur" "3, one killed (hot: ${fault_hot:-none})" >>"$out/replicas.tsv"
 down
 
 for f in throughput replicas overhead fault; do
