@@ -290,11 +290,12 @@ first = min((r[1] for r in after if r[2] == 200), default=float("nan"))
 lat = sorted(r[1] - r[0] for r in rows if r[1] < t_kill and r[2] == 200)
 p50_before = lat[len(lat) // 2] if lat else float("nan")
 around = [r[1] - r[0] for r in rows if t_kill - 0.5 <= r[0] <= t_kill + 1]
+ms = lambda x: "-" if x != x else f"{x * 1e3:.0f}"  # no such request: -
 print(header)
 print("killed\tkilled_tasks\tkill_at_s\trequests\trequests_s\tp50_ms\tp99_ms\tmax_ms\tnon2xx\tsocket_errors\tside_task"
       "\tside_requests\tside_failed\tside_p50_before_kill_ms\tkill_to_first_200_ms\tside_slowest_around_kill_ms\tnginx_retries")
 print(f"replica {vi} ({vaddr})\t{vtasks}\t{kill_at}\t{n}\t{rps}\t{p50}\t{p99}\t{mx}\t{non2xx}\t{sock}\t{task}\t{len(rows)}"
-      f"\t{len(failed)}\t{p50_before * 1e3:.0f}\t{(first - t_kill) * 1e3:.0f}\t{max(around, default=0) * 1e3:.0f}\t{retries}")
+      f"\t{len(failed)}\t{ms(p50_before)}\t{ms(first - t_kill)}\t{ms(max(around, default=float('nan')))}\t{retries}")
 PY
 per_replica 3 before-fault after-fault "$dur" "3, one killed (hot: ${fault_hot:-none})" >>"$out/replicas.tsv"
 down
