@@ -20,7 +20,7 @@
 # Tables in OUT_DIR: throughput.tsv, replicas.tsv, overhead.tsv, fault.tsv
 # (each headed by a comment naming the CPU and the settings); wrk's outputs
 # and the replicas' /metrics in OUT_DIR/raw.
-# Usage: bench/cluster.sh
+# Usage: bench/cluster.sh (no arguments: the settings are in the environment)
 # Env: MODEL (models/all-minilm-l6-v2), EXPERTS_DIR (build/experts-minilm: TASK.expert for each
 #      task), TASKS (the experts in EXPERTS_DIR), DATA (../shared/data: GLUE and TREC dev sets),
 #      DURATION (30), WARMUP (3), CONNS (64), REPLICAS ("1 2 3"), KILL_AT (DURATION/3),
@@ -33,6 +33,7 @@
 #      its default, 2 s, would count the slow answers of a loaded 2-core machine as failures)
 # Needs root (network namespaces), wrk and nginx.
 set -euo pipefail
+[ $# = 0 ] || { sed -n '2,/^set -euo/p' "$0" | sed '$d' >&2; exit 2; }
 cd "$(dirname "$0")/.."
 build=${BUILD:-build}
 model=${MODEL:-models/all-minilm-l6-v2}

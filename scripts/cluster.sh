@@ -22,7 +22,7 @@
 # WORKDIR (default /tmp/unplug-cluster) gets nginx.conf, the logs, the pids
 # and replicas.tsv (index, address, pid, namespace). nginx listens on
 # 127.0.0.1:PORT. deploy/ holds the same setup as systemd units and
-# Kubernetes manifests to adapt.
+# Kubernetes manifests to adapt; bench/cluster.sh measures it with wrk.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cmd=${1:-}
@@ -51,7 +51,7 @@ down)
   while [ $# -gt 0 ]; do case $1 in --dir) dir=$2; shift 2 ;; *) echo "cluster.sh: unknown option $1" >&2; exit 2 ;; esac; done
   down
   exit 0 ;;
-*) sed -n '2,22p' "$0" >&2; exit 2 ;;
+*) sed -n '2,25p' "$0" >&2; exit 2 ;;
 esac
 
 n=${1:?usage: cluster.sh up N ...}
