@@ -68,7 +68,7 @@ for t in $tasks; do [ -f "$experts/$t.expert" ] || die "no expert $experts/$t.ex
 hot=${HOT-$(echo $tasks | tr ' ' ',')}
 fault_hot=${FAULT_HOT-}
 [[ $dur =~ ^[0-9]+$ ]] && [ "$dur" -ge 2 ] || die "DURATION must be a whole number of seconds, at least 2"
-kill_at=${KILL_AT:-$((dur / 3))}
+kill_at=${KILL_AT:-$((dur >= 3 ? dur / 3 : 1))}
 [ "$kill_at" -ge 1 ] && [ "$kill_at" -lt "$dur" ] || die "KILL_AT must be within 1..DURATION-1"
 experts=$(cd "$experts" && pwd)
 model=$(cd "$model" && pwd)
@@ -91,29 +91,19 @@ header() { echo "# $(nproc) cores of $cpu_name ($cpu_fm); $(date -u +%Y-%m-%dT%H
 
 # request bodies: 50 dev examples per task, one input each, POST /v1/tasks/TASK/classify, the tasks
 # in turn; every wrk thread starts at a random place
-python3 - "$data" "$work" $tasks <<'PY' || die "cannot read the dev sets under $data (set DATA)"
+PYTHONPATH=bench python3 - "$data" "$work" $tasks <<'PY' || die "cannot read the dev sets under $data (set DATA)"
 import json, sys
+from wrkload import TASKS, dev_inputs
 d, work, tasks = sys.argv[1], sys.argv[2], sys.argv[3:]
-def tsv(path, skip_header=True):
-    rows = [l.rstrip("\n").split("\t") for l in open(path, encoding="utf-8-sig")]
-    return rows[1:] if skip_header else rows
-load = {
-    "sst2": lambda: [[r[0]] for r in tsv(f"{d}/glue/SST-2/dev.tsv")],
-    "mrpc": lambda: [[r[3], r[4]] for r in tsv(f"{d}/glue/MRPC/dev.tsv")],
-    "rte": lambda: [[r[1], r[2]] for r in tsv(f"{d}/glue/RTE/dev.tsv")],
-    "cola": lambda: [[r[3]] for r in tsv(f"{d}/glue/CoLA/dev.tsv", False)],
-    "trec": lambda: [[l.split(" ", 1)[1].strip()] for l in open(f"{d}/trec/TREC.test", encoding="latin-1")],
-}
 ex = {}
 for t in tasks:
-    if t not in load: sys.exit(f"bench/cluster.sh: no dev set known for task {t} (sst2, mrpc, rte, cola, trec)")
-    try: ex[t] = load[t]()
+    if t not in TASKS: sys.exit(f"bench/cluster.sh: no dev set known for task {t} ({', '.join(TASKS)})")
+    try: ex[t] = dev_inputs(d, t)
     except OSError as e: sys.exit(f"bench/cluster.sh: {e}")
 reqs = []
 for i in range(50):
     for t in tasks:
-        x = ex[t][i]
-        reqs.append((f"/v1/tasks/{t}/classify", json.dumps({"inputs": [x[0] if len(x) == 1 else x]})))
+        reqs.append((f"/v1/tasks/{t}/classify", json.dumps({"inputs": [ex[t][i]]})))
 with open(f"{work}/load.lua", "w") as f:
     f.write("reqs = {\n" + ",\n".join('{"%s", [=[%s]=]}' % r for r in reqs) + "\n}\n")
     f.write('''
@@ -128,29 +118,16 @@ end
 ''')
 # the side client's body per task
 for t in tasks:
-    x = ex[t][0]
-    open(f"{work}/poll-{t}.json", "w").write(json.dumps({"inputs": [x[0] if len(x) == 1 else x]}))
+    open(f"{work}/poll-{t}.json", "w").write(json.dumps({"inputs": [ex[t][0]]}))
 PY
 
 # wrk's output -> requests_s p50_ms p99_ms non2xx socket_errors requests max_ms (tab-separated)
 wrk_row() {
-  python3 - "$1" <<'PY'
-import re, sys
-s = open(sys.argv[1]).read()
-def ms(tag):
-    m = re.search(rf"^\s+{tag}%\s+([\d.]+)(us|ms|s)", s, re.M)
-    if not m: return float("nan")
-    v = float(m.group(1))
-    return v / 1000 if m.group(2) == "us" else v * 1000 if m.group(2) == "s" else v
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", s).group(1))
-n = int(re.search(r"(\d+) requests in", s).group(1))
-m = re.search(r"Non-2xx or 3xx responses: (\d+)", s)
-bad = int(m.group(1)) if m else 0
-m = re.search(r"Socket errors: (.*)", s)
-sock = sum(int(x) for x in re.findall(r"\d+", m.group(1))) if m else 0
-m = re.search(r"^\s+Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)", s, re.M)
-mx = float(m.group(1)) * {"us": 1e-3, "ms": 1, "s": 1e3}[m.group(2)] if m else float("nan")
-print(f"{rps:.1f}\t{ms(50):.1f}\t{ms(99):.1f}\t{bad}\t{sock}\t{n}\t{mx:.0f}")
+  PYTHONPATH=bench python3 - "$1" <<'PY'
+import sys
+from wrkload import summary
+w = summary(open(sys.argv[1]).read())
+print(f"{w['requests_s']:.1f}\t{w['p50_ms']:.1f}\t{w['p99_ms']:.1f}\t{w['non2xx']}\t{w['socket_errors']}\t{w['requests']}\t{w['max_ms']:.0f}")
 PY
 }
 replica_addrs() { cut -f2 "$cdir/replicas.tsv"; }
