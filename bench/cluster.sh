@@ -8,7 +8,7 @@
 #      requests/s, p50/p99, non-2xx, socket errors, and per replica (from the
 #      replicas' /metrics request counters before and after) its requests/s
 #      and share of the requests
-#   2. routing overhead: the same load against the one replica directly and
+#   2. routing overhead (when REPLICAS has 1): the same load against the one replica directly and
 #      through nginx
 #   3. fault: three replicas under the same load; KILL_AT s into DURATION the
 #      replica holding the most tasks is killed -9. Failed requests as the
@@ -93,29 +93,14 @@ header() { echo "# $(nproc) cores of $cpu_name ($cpu_fm); $(date -u +%Y-%m-%dT%H
 # in turn; every wrk thread starts at a random place
 PYTHONPATH=bench python3 - "$data" "$work" $tasks <<'PY' || die "cannot read the dev sets under $data (set DATA)"
 import json, sys
-from wrkload import TASKS, dev_inputs
+from wrkload import TASKS, dev_inputs, write_lua
 d, work, tasks = sys.argv[1], sys.argv[2], sys.argv[3:]
 ex = {}
 for t in tasks:
     if t not in TASKS: sys.exit(f"bench/cluster.sh: no dev set known for task {t} ({', '.join(TASKS)})")
     try: ex[t] = dev_inputs(d, t)
     except OSError as e: sys.exit(f"bench/cluster.sh: {e}")
-reqs = []
-for i in range(50):
-    for t in tasks:
-        reqs.append((f"/v1/tasks/{t}/classify", json.dumps({"inputs": [ex[t][i]]})))
-with open(f"{work}/load.lua", "w") as f:
-    f.write("reqs = {\n" + ",\n".join('{"%s", [=[%s]=]}' % r for r in reqs) + "\n}\n")
-    f.write('''
-local i = 0
-setup = function(thread) thread:set("start", math.random(1, #reqs)) end
-init = function(args) i = start or 0 end
-request = function()
-  i = i + 1
-  local r = reqs[(i % #reqs) + 1]
-  return wrk.format("POST", r[1], {["Content-Type"] = "application/json"}, r[2])
-end
-''')
+write_lua(f"{work}/load.lua", [(f"/v1/tasks/{t}/classify", json.dumps({"inputs": [ex[t][i]]})) for i in range(50) for t in tasks])
 # the side client's body per task
 for t in tasks:
     open(f"{work}/poll-{t}.json", "w").write(json.dumps({"inputs": [ex[t][0]]}))

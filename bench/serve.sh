@@ -44,24 +44,10 @@ done
 # request bodies: 50 dev examples per task, one input each, cycled by wrk
 PYTHONPATH=bench python3 - "$data" "$work/bodies.lua" $tasks <<'PY'
 import json, sys
-from wrkload import dev_inputs
+from wrkload import dev_inputs, write_lua
 d, out, tasks = sys.argv[1], sys.argv[2], sys.argv[3:]
 ex = {t: dev_inputs(d, t) for t in tasks}
-bodies = []
-for i in range(50):
-    for t in tasks:
-        bodies.append(json.dumps({"task": t, "inputs": [ex[t][i]]}))
-with open(out, "w") as f:
-    f.write("bodies = {\n" + ",\n".join("[=[" + b + "]=]" for b in bodies) + "\n}\n")
-    f.write('''
-local i = 0
-setup = function(thread) thread:set("start", math.random(1, #bodies)) end
-init = function(args) i = start or 0 end
-request = function()
-  i = i + 1
-  return wrk.format("POST", "/v1/classify", {["Content-Type"] = "application/json"}, bodies[(i % #bodies) + 1])
-end
-''')
+write_lua(out, [("/v1/classify", json.dumps({"task": t, "inputs": [ex[t][i]]})) for i in range(50) for t in tasks])
 PY
 
 . scripts/serve-port.sh

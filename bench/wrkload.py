@@ -44,3 +44,19 @@ def summary(text):
         "socket_errors": sum(int(x) for x in re.findall(r"\d+", sock.group(1))) if sock else 0,
         "requests": int(re.search(r"(\d+) requests in", text).group(1)),
     }
+
+
+def write_lua(out, requests):
+    """a wrk script that POSTs requests ([(path, JSON body)]) in turn, each wrk thread from a random place"""
+    with open(out, "w") as f:
+        f.write("reqs = {\n" + ",\n".join('{"%s", [=[%s]=]}' % r for r in requests) + "\n}\n")
+        f.write('''
+local i = 0
+setup = function(thread) thread:set("start", math.random(1, #reqs)) end
+init = function(args) i = start or 0 end
+request = function()
+  i = i + 1
+  local r = reqs[(i % #reqs) + 1]
+  return wrk.format("POST", r[1], {["Content-Type"] = "application/json"}, r[2])
+end
+''')
