@@ -42,35 +42,12 @@ for t in $tasks; do
 done
 
 # request bodies: 50 dev examples per task, one input each, cycled by wrk
-python3 - "$data" "$work/bodies.lua" $tasks <<'PY'
+PYTHONPATH=bench python3 - "$data" "$work/bodies.lua" $tasks <<'PY'
 import json, sys
+from wrkload import dev_inputs, write_lua
 d, out, tasks = sys.argv[1], sys.argv[2], sys.argv[3:]
-def tsv(path, skip_header=True):
-    rows = [l.rstrip("\n").split("\t") for l in open(path, encoding="utf-8-sig")]
-    return rows[1:] if skip_header else rows
-ex = {
-    "sst2": [[r[0]] for r in tsv(f"{d}/glue/SST-2/dev.tsv")],
-    "mrpc": [[r[3], r[4]] for r in tsv(f"{d}/glue/MRPC/dev.tsv")],
-    "rte": [[r[1], r[2]] for r in tsv(f"{d}/glue/RTE/dev.tsv")],
-    "cola": [[r[3]] for r in tsv(f"{d}/glue/CoLA/dev.tsv", False)],
-    "trec": [[l.split(" ", 1)[1].strip()] for l in open(f"{d}/trec/TREC.test", encoding="latin-1")],
-}
-bodies = []
-for i in range(50):
-    for t in tasks:
-        x = ex[t][i]
-        bodies.append(json.dumps({"task": t, "inputs": [x[0] if len(x) == 1 else x]}))
-with open(out, "w") as f:
-    f.write("bodies = {\n" + ",\n".join("[=[" + b + "]=]" for b in bodies) + "\n}\n")
-    f.write('''
-local i = 0
-setup = function(thread) thread:set("start", math.random(1, #bodies)) end
-init = function(args) i = start or 0 end
-request = function()
-  i = i + 1
-  return wrk.format("POST", "/v1/classify", {["Content-Type"] = "application/json"}, bodies[(i % #bodies) + 1])
-end
-''')
+ex = {t: dev_inputs(d, t) for t in tasks}
+write_lua(out, [("/v1/classify", json.dumps({"task": t, "inputs": [ex[t][i]]})) for i in range(50) for t in tasks])
 PY
 
 . scripts/serve-port.sh
@@ -99,20 +76,12 @@ for kind in expert full; do
   curl -s "http://127.0.0.1:$port/metrics" >"$out/metrics-$kind.txt"
   stop_server
   echo "== $kind" && cat "$work/wrk-$kind.txt"
-  python3 - "$work/wrk-$kind.txt" "$kind" "$rss" >>"$out/load.tsv" <<'PY'
-import re, sys
-s, kind, rss = open(sys.argv[1]).read(), sys.argv[2], int(sys.argv[3])
-def ms(tag):
-    m = re.search(rf"^\s+{tag}%\s+([\d.]+)(us|ms|s)", s, re.M)
-    v = float(m.group(1))
-    return v / 1000 if m.group(2) == "us" else v * 1000 if m.group(2) == "s" else v
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", s).group(1))
-n = int(re.search(r"(\d+) requests in", s).group(1))
-m = re.search(r"Non-2xx or 3xx responses: (\d+)", s)
-bad = int(m.group(1)) if m else 0
-m = re.search(r"Socket errors: (.*)", s)
-if m: bad += sum(int(x) for x in re.findall(r"\d+", m.group(1)))
-print(f"{'pruned experts' if kind == 'expert' else 'unpruned tuned'}\t{rps:.0f}\t{ms(50):.2f}\t{ms(99):.2f}\t{bad}\t{n}\t{rss/1024:.1f}")
+  PYTHONPATH=bench python3 - "$work/wrk-$kind.txt" "$kind" "$rss" >>"$out/load.tsv" <<'PY'
+import sys
+from wrkload import summary
+w, kind, rss = summary(open(sys.argv[1]).read()), sys.argv[2], int(sys.argv[3])
+bad = w["non2xx"] + w["socket_errors"]
+print(f"{'pruned experts' if kind == 'expert' else 'unpruned tuned'}\t{w['requests_s']:.0f}\t{w['p50_ms']:.2f}\t{w['p99_ms']:.2f}\t{bad}\t{w['requests']}\t{rss/1024:.1f}")
 PY
 done
 echo "== load (${dur} s, $conns connections)" && column -t -s $'\t' "$out/load.tsv"

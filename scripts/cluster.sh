@@ -8,7 +8,7 @@
 # nginx retries the request on the next replica of the ring, which plugs the
 # expert on demand: classify is idempotent.
 #
-#   scripts/cluster.sh up N [--netns] [--model DIR] [--experts-dir DIR] [--port 8080]
+#   scripts/cluster.sh up N [--netns] [--net 88] [--model DIR] [--experts-dir DIR] [--port 8080]
 #                           [--hot TASK,TASK] [--dir WORKDIR] [--budget-mb MB] [-- SERVE_OPTIONS...]
 #   scripts/cluster.sh down [--dir WORKDIR]
 #
@@ -16,10 +16,13 @@
 # from Debian's iproute2), joined to this one by a veth pair (10.88.I.1 here,
 # 10.88.I.2 there): separate hosts as far as the network goes. Without it the
 # replicas listen on 127.0.0.1, ports PORT+1..PORT+N. Needs root for --netns.
+# --net K (1..254, default 88): the subnets 10.K.I.0/24 and, for K other than
+# 88, the names upK-rI (namespace) and upK-hI (veth), so that two clusters
+# (a benchmark and tests/cli_cluster.sh) can run at once.
 # WORKDIR (default /tmp/unplug-cluster) gets nginx.conf, the logs, the pids
 # and replicas.tsv (index, address, pid, namespace). nginx listens on
 # 127.0.0.1:PORT. deploy/ holds the same setup as systemd units and
-# Kubernetes manifests to adapt.
+# Kubernetes manifests to adapt; bench/cluster.sh measures it with wrk.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cmd=${1:-}
@@ -35,7 +38,7 @@ down() {
       kill -KILL "$pid" 2>/dev/null || true
       if [ "$ns" != - ]; then
         ip netns del "$ns" 2>/dev/null || true
-        ip link del "up-h$i" 2>/dev/null || true
+        ip link del "${ns%-r*}-h$i" 2>/dev/null || true
       fi
     done <"$dir/replicas.tsv"
     rm -f "$dir/replicas.tsv"
@@ -48,15 +51,16 @@ down)
   while [ $# -gt 0 ]; do case $1 in --dir) dir=$2; shift 2 ;; *) echo "cluster.sh: unknown option $1" >&2; exit 2 ;; esac; done
   down
   exit 0 ;;
-*) sed -n '2,22p' "$0" >&2; exit 2 ;;
+*) sed -n '2,25p' "$0" >&2; exit 2 ;;
 esac
 
 n=${1:?usage: cluster.sh up N ...}
 shift
-netns=0 model=$root/models/unplug-mini experts=$root/build/experts port=8080 hot="" budget=0 build=${BUILD:-$root/build}
+netns=0 net=88 model=$root/models/unplug-mini experts=$root/build/experts port=8080 hot="" budget=0 build=${BUILD:-$root/build}
 while [ $# -gt 0 ]; do
   case $1 in
   --netns) netns=1; shift ;;
+  --net) net=$2; shift 2 ;;
   --model) model=$2; shift 2 ;;
   --experts-dir) experts=$2; shift 2 ;;
   --port) port=$2; shift 2 ;;
@@ -69,6 +73,8 @@ while [ $# -gt 0 ]; do
 done
 serve_opts=("$@")
 [[ $n =~ ^[1-9][0-9]?$ ]] || { echo "cluster.sh: N must be 1..99" >&2; exit 2; }
+[[ $net =~ ^[1-9][0-9]{0,2}$ ]] && [ "$net" -le 254 ] || { echo "cluster.sh: --net must be 1..254" >&2; exit 2; }
+nsp=up$([ "$net" = 88 ] || echo "$net")
 command -v nginx >/dev/null || { echo "cluster.sh: nginx is not installed (apt-get install nginx-core)" >&2; exit 1; }
 [ -x "$build/unplug" ] || { echo "cluster.sh: $build/unplug is not built (make)" >&2; exit 1; }
 [ -d "$experts" ] || { echo "cluster.sh: no experts directory $experts" >&2; exit 1; }
@@ -81,16 +87,16 @@ for i in $(seq 0 $((n - 1))); do
   log=$dir/replica$i.log
   args=(serve --model "$model" --experts-dir "$experts" --plug-on-demand --experts-budget-mb "$budget" --quiet "${serve_opts[@]}")
   if [ "$netns" = 1 ]; then
-    ns=up-r$i
-    ip netns add "$ns"
-    ip link add "up-h$i" type veth peer name eth0 netns "$ns"
-    ip addr add "10.88.$i.1/24" dev "up-h$i"
-    ip link set "up-h$i" up
-    ip -n "$ns" addr add "10.88.$i.2/24" dev eth0
+    ns=$nsp-r$i
+    ip netns add "$ns" || { echo "cluster.sh: cannot create the namespace $ns (another cluster on --net $net?)" >&2; down; exit 1; }
+    ip link add "$nsp-h$i" type veth peer name eth0 netns "$ns"
+    ip addr add "10.$net.$i.1/24" dev "$nsp-h$i"
+    ip link set "$nsp-h$i" up
+    ip -n "$ns" addr add "10.$net.$i.2/24" dev eth0
     ip -n "$ns" link set eth0 up
     ip -n "$ns" link set lo up
-    addr=10.88.$i.2:8080
-    ip netns exec "$ns" "$build/unplug" "${args[@]}" --host "10.88.$i.2" --port 8080 2>"$log" &
+    addr=10.$net.$i.2:8080
+    ip netns exec "$ns" "$build/unplug" "${args[@]}" --host "10.$net.$i.2" --port 8080 2>"$log" &
   else
     ns=-
     addr=127.0.0.1:$((port + 1 + i))
