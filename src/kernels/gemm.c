@@ -22,15 +22,13 @@ typedef struct {
     int64_t sa0, sa1, sb0, sb1, sc0, sc1, sa2, sb2, sc2, lda, ldb, ldc, ldadd;
     int transA, transB, ta, tb, tc, has_bias, act, has_add, beta_one, int8;
     float alpha;
-    uint64_t scales_hash; /* int8: of B's scales (the entry keeps them to compare) */
 } gemm_key;
 
 typedef struct {
     gemm_key key;
     dnnl_primitive_t prim;
     dnnl_memory_t src, wei, bias, dst, add, scratch;
-    dnnl_memory_t ascale; /* int8: A's scale, a (1,1) binary post-op */
-    float *scales;        /* int8: (N) copy of B's scales, baked into the primitive */
+    dnnl_memory_t dq; /* int8: (1,N) dequantization scales, a binary post-op */
     size_t scratch_size;
     uint64_t last_use;
 } gemm_entry;
@@ -67,8 +65,7 @@ static void entry_free(gemm_entry *e) {
     if (e->dst) dnnl_memory_destroy(e->dst);
     if (e->add) dnnl_memory_destroy(e->add);
     if (e->scratch) dnnl_memory_destroy(e->scratch);
-    if (e->ascale) dnnl_memory_destroy(e->ascale);
-    free(e->scales);
+    if (e->dq) dnnl_memory_destroy(e->dq);
     memset(e, 0, sizeof *e);
 }
 
@@ -118,8 +115,8 @@ static up_status entry_create(up_gemm_ctx *c, const up_gemm_args *g, const gemm_
     DN(operand_md(&a_md, g, g->M, g->K, g->lda, g->transA, sa, g->ta), "src desc");
     DN(operand_md(&b_md, g, g->K, g->N, g->ldb, g->transB, sb, g->tb), "weights desc");
     DN(operand_md(&c_md, g, g->M, g->N, g->ldc, 0, sc, g->tc), "dst desc");
-    const int int8 = g->scale_b != NULL;
-    dnnl_memory_desc_t as_md, b1_md;
+    const int int8 = g->dq != NULL;
+    dnnl_memory_desc_t row_md;
     if (g->bias && !int8) {
         dnnl_dims_t bd = {1, 1, 1, 1, 1};
         int nd = !batched(g) ? 2 : g->batch2 > 1 ? 5 : 4;
@@ -133,18 +130,11 @@ static up_status entry_create(up_gemm_ctx *c, const up_gemm_args *g, const gemm_
     DN(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "scratchpad mode");
     if (g->alpha != 1.0f) DN(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &g->alpha), "output scales");
     DN(dnnl_post_ops_create(&po), "post ops");
-    if (int8) { /* acc x scale_b[n] (output scales), x scale_a (a (1,1) binary), + bias (a (1,N) binary) */
-        DN(dnnl_primitive_attr_set_output_scales(attr, g->N, 1 << 1, g->scale_b), "output scales");
-        e->scales = malloc((size_t)g->N * sizeof(float));
-        if (!e->scales) goto fail_nomem;
-        memcpy(e->scales, g->scale_b, (size_t)g->N * sizeof(float));
-        dnnl_dims_t d11 = {1, 1}, dn = {1, g->N};
-        DN(dnnl_memory_desc_init_by_tag(&as_md, 2, d11, dnnl_f32, dnnl_ab), "scale desc");
-        DN(dnnl_post_ops_append_binary(po, dnnl_binary_mul, &as_md), "scale post-op");
-        if (g->bias) {
-            DN(dnnl_memory_desc_init_by_tag(&b1_md, 2, dn, dnnl_f32, dnnl_ab), "bias desc");
-            DN(dnnl_post_ops_append_binary(po, dnnl_binary_add, &b1_md), "bias post-op");
-        }
+    if (int8) { /* acc x dq[n], + bias: two (1,N) binary post-ops */
+        dnnl_dims_t dn = {1, g->N};
+        DN(dnnl_memory_desc_init_by_tag(&row_md, 2, dn, dnnl_f32, dnnl_ab), "scales desc");
+        DN(dnnl_post_ops_append_binary(po, dnnl_binary_mul, &row_md), "scales post-op");
+        if (g->bias) DN(dnnl_post_ops_append_binary(po, dnnl_binary_add, &row_md), "bias post-op");
     }
     static const dnnl_alg_kind_t algs[] = {dnnl_alg_kind_undef, dnnl_eltwise_gelu_erf, dnnl_eltwise_gelu_tanh,
                                            dnnl_eltwise_relu, dnnl_eltwise_tanh};
@@ -174,8 +164,8 @@ static up_status entry_create(up_gemm_ctx *c, const up_gemm_args *g, const gemm_
     if (g->bias && !int8) DN(dnnl_memory_create(&e->bias, &bias_md, c->engine, DNNL_MEMORY_NONE), "bias memory");
     if (g->add) DN(dnnl_memory_create(&e->add, &add_md, c->engine, DNNL_MEMORY_NONE), "add memory");
     if (int8) {
-        DN(dnnl_memory_create(&e->ascale, &as_md, c->engine, DNNL_MEMORY_NONE), "scale memory");
-        if (g->bias) DN(dnnl_memory_create(&e->bias, &b1_md, c->engine, DNNL_MEMORY_NONE), "bias memory");
+        DN(dnnl_memory_create(&e->dq, &row_md, c->engine, DNNL_MEMORY_NONE), "scales memory");
+        if (g->bias) DN(dnnl_memory_create(&e->bias, &row_md, c->engine, DNNL_MEMORY_NONE), "bias memory");
     }
     (void)add_idx;
     if (e->scratch_size) DN(dnnl_memory_create(&e->scratch, smd, c->engine, DNNL_MEMORY_NONE), "scratchpad memory");
@@ -185,10 +175,6 @@ static up_status entry_create(up_gemm_ctx *c, const up_gemm_args *g, const gemm_
     return UP_OK;
 fail:
 fail_quiet:
-    if (0) {
-    fail_nomem:
-        up_fail(UP_ERR_NOMEM, "out of memory for int8 scales");
-    }
     if (pd) dnnl_primitive_desc_destroy(pd);
     if (po) dnnl_post_ops_destroy(po);
     if (attr) dnnl_primitive_attr_destroy(attr);
@@ -206,13 +192,7 @@ static gemm_key make_key(const up_gemm_args *g) {
     k.transA = g->transA; k.transB = g->transB; k.ta = g->ta; k.tb = g->tb; k.tc = g->tc;
     k.has_bias = g->bias != NULL; k.act = g->act; k.has_add = g->add != NULL; k.beta_one = g->beta != 0.0f;
     k.alpha = g->alpha;
-    k.int8 = g->scale_b != NULL;
-    if (k.int8) { /* FNV-1a over the scales' bytes */
-        uint64_t h = 1469598103934665603ull;
-        const unsigned char *p = (const unsigned char *)g->scale_b;
-        for (size_t i = 0; i < (size_t)g->N * sizeof(float); i++) h = (h ^ p[i]) * 1099511628211ull;
-        k.scales_hash = h;
-    }
+    k.int8 = g->dq != NULL;
     return k;
 }
 
@@ -220,11 +200,7 @@ static up_status gemm_dnnl(up_gemm_ctx *c, const up_gemm_args *g) {
     gemm_key k = make_key(g);
     gemm_entry *e = NULL;
     for (int i = 0; i < c->n_cache; i++)
-        if (memcmp(&c->cache[i].key, &k, sizeof k) == 0 &&
-            (!k.int8 || memcmp(c->cache[i].scales, g->scale_b, (size_t)g->N * sizeof(float)) == 0)) {
-            e = &c->cache[i];
-            break;
-        }
+        if (memcmp(&c->cache[i].key, &k, sizeof k) == 0) { e = &c->cache[i]; break; }
     if (!e) {
         if (c->n_cache < GEMM_CACHE) e = &c->cache[c->n_cache++];
         else { /* evict the least recently used */
@@ -249,8 +225,8 @@ static up_status gemm_dnnl(up_gemm_ctx *c, const up_gemm_args *g) {
     args[n++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, e->wei};
     args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DST, e->dst};
     if (k.int8) {
-        dnnl_memory_set_data_handle(e->ascale, (void *)g->scale_a);
-        args[n++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(po++) | DNNL_ARG_SRC_1, e->ascale};
+        dnnl_memory_set_data_handle(e->dq, (void *)g->dq);
+        args[n++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(po++) | DNNL_ARG_SRC_1, e->dq};
         if (e->bias) {
             dnnl_memory_set_data_handle(e->bias, (void *)g->bias);
             args[n++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(po++) | DNNL_ARG_SRC_1, e->bias};
@@ -327,9 +303,9 @@ up_status up_gemm(up_gemm_ctx *c, const up_gemm_args *g) {
     if (g->add && (g->batch0 > 1 || g->batch1 > 1 || g->batch2 > 1))
         return up_fail(UP_ERR_INVALID, "gemm: a residual add is not supported with batches");
     if ((g->ta == UP_T_S8 || g->ta == UP_T_U8 || g->tb == UP_T_S8 || g->tb == UP_T_U8) &&
-        ((g->ta != UP_T_S8 && g->ta != UP_T_U8) || g->tb != UP_T_S8 || !g->scale_a || !g->scale_b || g->tc != UP_T_F32 || g->alpha != 1.0f ||
+        ((g->ta != UP_T_S8 && g->ta != UP_T_U8) || g->tb != UP_T_S8 || !g->dq || g->tc != UP_T_F32 || g->alpha != 1.0f ||
          g->batch0 > 1 || g->batch1 > 1 || g->batch2 > 1 || g->transA))
-        return up_fail(UP_ERR_INVALID, "gemm: int8 takes u8 or s8 A, s8 B, both scales, fp32 C, alpha 1, no batches");
+        return up_fail(UP_ERR_INVALID, "gemm: int8 takes u8 or s8 A, s8 B, their scales dq, fp32 C, alpha 1, no batches");
 #ifdef UP_WITH_DNNL
     if (c->backend == UP_BACKEND_DNNL && g->tb == UP_T_S8 && !up_kernel_int8())
         return up_fail(UP_ERR_UNSUPPORTED, "int8 products need VNNI or AMX, and oneDNN dispatches to %s here",

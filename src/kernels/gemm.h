@@ -47,12 +47,11 @@ typedef struct {
     const float *add;      /* (M,N) fp32 with row stride ldadd, or NULL; not with batches */
     int64_t ldadd;
     /* int8 (A U8 or S8, B S8, C F32; no batches): the int32 sum over k is
-     * dequantized as acc * scale_b[n] * scale_a[0] before bias, act and add:
-     * B's scale of each output channel (constant: oneDNN 2.6 runs its fast
-     * int8 kernels only with scales known when the primitive is made, so they
-     * are part of the cached problem) and A's one scale (dynamic, read at
-     * each call). alpha must be 1. */
-    const float *scale_b, *scale_a;
+     * dequantized as acc * dq[n] before bias, act and add; dq[n] is A's scale
+     * times B's scale of output channel n, read at each call (a (1,N) binary
+     * post-op in oneDNN: its int8 kernels run fast only with scales that are
+     * not run-time output scales). alpha must be 1. */
+    const float *dq;
     /* Set when B is a constant weight used many times: lets the backend cache a
      * prepared copy keyed by the pointer. */
     int b_const;

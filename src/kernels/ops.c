@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
 #include "kernels/gemm.h"
 #ifdef UP_X86
 #include <immintrin.h>
@@ -566,10 +567,12 @@ static void quant_row_u8_512(uint8_t *q, const float *x, int K, float lo, float 
         _mm512_mask_cvtusepi32_storeu_epi8(q + k, m, _mm512_cvttps_epi32(v));
     }
 }
+/* AVX-512F, unless UP_NO_AVX512BF16 forces the portable kernels (tests) */
 static int has_avx512(void) {
-    static int h = -1;
-    if (h < 0) h = __builtin_cpu_supports("avx512f");
-    return h;
+    static _Atomic int h = -1;
+    int v = atomic_load(&h);
+    if (v < 0) atomic_store(&h, v = __builtin_cpu_supports("avx512f") && !getenv("UP_NO_AVX512BF16"));
+    return v;
 }
 #endif
 

@@ -45,7 +45,9 @@ static void weight_row_norms(const up_model *m, const up_linear *l, int rows_are
     for (int r = 0; r < l->out; r++)
         for (int c = 0; c < l->in; c++) {
             size_t k = (size_t)r * l->in + c;
-            float v = l->wt == UP_T_BF16 ? up_bf16_scalar(((const uint16_t *)l->w)[k]) : ((const float *)l->w)[k];
+            float v = l->wt == UP_T_BF16 ? up_bf16_scalar(((const uint16_t *)l->w)[k])
+                      : l->wt == UP_T_S8   ? ((const int8_t *)l->w)[k] * l->ws[r] /* (int8 models do not localize) */
+                                           : ((const float *)l->w)[k];
             out[rows_are_neurons ? r : c] += (double)v * v;
         }
     (void)C;

@@ -100,7 +100,8 @@ static void run_layout(up_run *r, carver *cv) {
     const int q8 = r->shape_wt == UP_T_S8;
     size_t O = BT / 4 + 1; /* outlier rows at most */
     SET(r->xq, q8 ? BT * Q : 0);
-    SET(r->xs, q8 ? 2 * 4 : 0);
+    SET(r->xs, q8 ? Q * 4 : 0);
+    SET(r->xs2, q8 ? Q * 4 : 0);
     SET(r->xb, q8 ? Q * 4 : 0);
     SET(r->xb2, q8 ? Q * 4 : 0);
     SET(r->rlo, q8 ? BT * 4 : 0);
@@ -108,7 +109,7 @@ static void run_layout(up_run *r, carver *cv) {
     SET(r->orow, q8 ? O * 4 : 0);
     SET(r->xq2, q8 ? O * Q : 0);
     SET(r->y2, q8 ? O * Q * 4 : 0);
-    SET(r->add2, q8 ? O * C * 4 : 0);
+    SET(r->add2, q8 ? O * Q * 4 : 0);
     SET(r->scores, P * 4);
     SET(r->obias, C * 4);
     SET(r->emb_sum, BTC * 4);
@@ -246,12 +247,18 @@ void up_run_free(up_run *r) {
 static up_status linear_int8(up_run *r, const up_linear *l, up_gemm_args g, const float *x, int64_t ldx, int M) {
     const int K = l->in, N = l->out;
     up_row_ranges(r->rlo, r->rhi, x, (size_t)M, K, ldx);
+    /* the rows of the batch's padding (when x is its B*T token rows) take no part in the ranges */
+    const int tok = r->B > 0 && M == r->B * r->T, T = r->T;
+#define REAL(m) (!tok || (m) % T < r->lens[(m) / T])
     double sum = 0;
-    for (int m = 0; m < M; m++) sum += r->rhi[m] - r->rlo[m];
-    const float thr = OUTLIER_RANGE * (float)(sum / M);
+    int n_real = 0;
+    for (int m = 0; m < M; m++)
+        if (REAL(m)) sum += r->rhi[m] - r->rlo[m], n_real++;
+    const float thr = OUTLIER_RANGE * (float)(sum / (n_real ? n_real : 1));
     float lo = 0, hi = 0, olo = 0, ohi = 0;
     int n_out = 0, cap = M / 4; /* past the cap, rows join the common range */
     for (int m = 0; m < M; m++) {
+        if (!REAL(m)) continue;
         if (r->rhi[m] - r->rlo[m] > thr && n_out < cap) {
             r->orow[n_out++] = m;
             olo = r->rlo[m] < olo ? r->rlo[m] : olo;
@@ -261,20 +268,29 @@ static up_status linear_int8(up_run *r, const up_linear *l, up_gemm_args g, cons
             hi = r->rhi[m] > hi ? r->rhi[m] : hi;
         }
     }
-    r->xs[0] = (hi - lo) / 255.0f;
-    up_quant_u8(r->xq, x, NULL, (size_t)M, K, ldx, lo, r->xs[0]);
-    for (int n = 0; n < N; n++) r->xb[n] = (l->b ? l->b[n] : 0.0f) + lo * l->wsum[n];
+#undef REAL
+    /* x ~ lo + s q: W x = s (W q) + lo rowsum(W), so dq[n] = s ws[n] and the bias takes lo wsum[n] */
+    float sc = (hi - lo) / 255.0f;
+    up_quant_u8(r->xq, x, NULL, (size_t)M, K, ldx, lo, sc);
+    for (int n = 0; n < N; n++) {
+        r->xs[n] = sc * l->ws[n];
+        r->xb[n] = (l->b ? l->b[n] : 0.0f) + lo * l->wsum[n];
+    }
     g.A = r->xq; g.lda = K; g.ta = UP_T_U8;
-    g.scale_a = r->xs; g.scale_b = l->ws; g.bias = r->xb;
+    g.dq = r->xs; g.bias = r->xb;
     TRY(up_gemm(r->gemm, &g));
     if (!n_out) return UP_OK;
-    /* the outlier rows once more, with their own range: (n_out, N) into y2, then scattered */
-    r->xs[1] = (ohi - olo) / 255.0f;
-    up_quant_u8(r->xq2, x, r->orow, (size_t)n_out, K, ldx, olo, r->xs[1]);
-    for (int n = 0; n < N; n++) r->xb2[n] = (l->b ? l->b[n] : 0.0f) + olo * l->wsum[n];
+    /* the outlier rows once more, with their own range: (n_out, N) into y2, then scattered (x and the
+     * residual rows are read again: neither may share memory with the output) */
+    sc = (ohi - olo) / 255.0f;
+    up_quant_u8(r->xq2, x, r->orow, (size_t)n_out, K, ldx, olo, sc);
+    for (int n = 0; n < N; n++) {
+        r->xs2[n] = sc * l->ws[n];
+        r->xb2[n] = (l->b ? l->b[n] : 0.0f) + olo * l->wsum[n];
+    }
     up_gemm_args h = g;
     h.M = n_out;
-    h.A = r->xq2; h.scale_a = r->xs + 1; h.bias = r->xb2;
+    h.A = r->xq2; h.dq = r->xs2; h.bias = r->xb2;
     h.C = r->y2; h.ldc = N;
     if (g.add) {
         for (int i = 0; i < n_out; i++)
@@ -303,8 +319,9 @@ static up_status linear_fwd(up_run *r, const up_linear *l, const void *x, int64_
 
 up_status up_linear_forward(up_run *r, const up_linear *l, const float *x, int64_t ldx, int M, float *y, int64_t ldy) {
     int64_t C = r->shape.hidden_size, Q = 3 * C > r->shape.intermediate_size ? 3 * C : r->shape.intermediate_size;
-    if (M < 1 || M > r->max_B * r->max_T || l->in > Q || l->out > Q || r->shape_act != UP_T_F32)
-        return up_fail(UP_ERR_INVALID, "up_linear_forward: %d x %d -> %d does not fit the run (or it is not fp32)", M,
+    if (M < 1 || M > r->max_B * r->max_T || l->in > Q || l->out > Q || r->shape_act != UP_T_F32 ||
+        (l->wt == UP_T_S8) != (r->shape_wt == UP_T_S8))
+        return up_fail(UP_ERR_INVALID, "up_linear_forward: %d x %d -> %d does not fit the run (or its precision)", M,
                        l->in, l->out);
     return linear_fwd(r, l, x, ldx, M, y, ldy, UP_T_F32, UP_EPI_NONE, NULL, 0);
 }

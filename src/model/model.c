@@ -238,6 +238,7 @@ static up_status choose_compute(up_model *m, const up_model_opts *o) {
 
 up_status up_model_quantize_linear(up_model *m, up_linear *l) {
     if (!l->w || l->wt == UP_T_S8) return UP_OK;
+    if (l->wt != UP_T_F32) return up_fail(UP_ERR_INTERNAL, "int8 quantization takes fp32 weights");
     int8_t *q;
     float *sc; /* ws, then wsum */
     up_status r;

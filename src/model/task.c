@@ -317,6 +317,10 @@ up_status up_task_view(const up_model *base, const up_task *t, up_model **out) {
     char *scratch = q8 ? up_aligned_alloc(4 * (size_t)C * (2 * F0 > 4 * (size_t)C ? 2 * F0 : 4 * (size_t)C), "int8 compaction")
                        : NULL;
     if (q8 && !scratch) st = UP_ERR_NOMEM;
+    for (int l = 0; l < t->n_layers && q8 && !st; l++) /* the fp32 source each compaction reads */
+        if ((t->kept[l] && (!base->w.layers[l].ffn_in.wf || !base->w.layers[l].ffn_out.wf)) ||
+            (t->kept_heads[l] && base->w.layers[l].qkv.w && (!base->w.layers[l].qkv.wf || !base->w.layers[l].o.wf)))
+            st = up_fail(UP_ERR_INVALID, "an int8 view is built from an int8 base loaded from fp32 weights");
 #define WSRC(lin) (q8 ? (const void *)(lin).wf : (lin).w)
     for (int l = 0; l < t->n_layers && !st; l++) {
         if (!t->kept[l]) continue;

@@ -97,11 +97,13 @@ up_status up_hub_plug_expect(up_hub *h, const char *path, const char *expect, ch
     long kept;
     up_task_kept_counts(t, (int)F, (int)h->base->cfg.num_attention_heads, &kept, NULL);
     e->bytes = up_task_param_count(t) * 4;
+    /* int8 matrices carry a scale and a row sum (8 bytes) per output row */
+    size_t rs = e->view->wtype == UP_T_S8 ? 8 : 0, C = (size_t)t->C;
     for (int l = 0; l < t->n_layers; l++) { /* the compacted FFN copies: W_in rows, W_out columns, b_in */
-        if (t->kept[l]) e->bytes += (size_t)t->n_kept[l] * ((size_t)t->C * es * 2 + 4);
+        if (t->kept[l]) e->bytes += (size_t)t->n_kept[l] * (C * es * 2 + 4 + rs) + C * rs;
         if (t->kept_heads[l]) { /* and attention: the kept heads' W_qkv rows and bias, W_o columns */
-            size_t A = (size_t)t->n_kept_heads[l] * ((size_t)t->C / (size_t)h->base->cfg.num_attention_heads);
-            e->bytes += 4 * A * (size_t)t->C * es + 12 * A;
+            size_t A = (size_t)t->n_kept_heads[l] * (C / (size_t)h->base->cfg.num_attention_heads);
+            e->bytes += 4 * A * C * es + 12 * A + 3 * A * rs + C * rs;
         }
     }
     e->kept_share_permille = (int)(1000 * (size_t)kept / (F * (size_t)t->n_layers));
