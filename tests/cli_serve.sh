@@ -222,6 +222,53 @@ PY
 kill -TERM $pid; wait $pid; rc=$?
 [ $rc -eq 0 ] && grep -q "stopped" "$tmp/serve.log" && ok || { bad "SIGTERM exit $rc"; tail -5 "$tmp/serve.log" >&2; }
 
+# --mix-tasks: batches of several tasks (sent: pruned FFN, digits: every neuron; spare has 2 prompt vectors,
+# not 4, so it is batched apart) answer what the CLI answers; /metrics counts the mixed batches
+start "$tmp/serve-mix.log" --mix-tasks --max-wait-ms 20 --quiet
+python3 - "$port" "$tmp" <<'PY' && ok || bad "--mix-tasks answers"
+import http.client, json, sys, threading, random
+port, tmp = int(sys.argv[1]), sys.argv[2]
+def call(method, path, body=None):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    c.request(method, path, body=json.dumps(body) if body is not None else None)
+    r = c.getresponse()
+    out = (r.status, r.read())
+    c.close()
+    return out
+texts = {"sent": open(f"{tmp}/sent.txt").read().splitlines(), "digits": open(f"{tmp}/dig.txt").read().splitlines()}
+ref = {"sent": [json.loads(l) for l in open(f"{tmp}/sent.ref")], "digits": [json.loads(l) for l in open(f"{tmp}/dig.ref")]}
+errors = []
+def client(seed):
+    r = random.Random(seed)
+    for _ in range(12):
+        task = r.choice(["sent", "digits", "spare"])
+        if task == "spare":
+            st, p = call("POST", "/v1/classify", {"task": "spare", "inputs": ["a good film", "a bad film"]})
+            if st != 200: errors.append(f"spare: {st} {p[:120]}")
+            continue
+        idx = [r.randrange(len(texts[task])) for _ in range(r.randint(1, 4))]
+        st, p = call("POST", "/v1/classify", {"task": task, "inputs": [texts[task][i] for i in idx]})
+        if st != 200:
+            errors.append(f"status {st}: {p[:200]}")
+            continue
+        for i, got in zip(idx, json.loads(p)["results"]):
+            want = ref[task][i]
+            if got["expert"] != task or got["label"] != want["label"]:
+                errors.append(f"{task} #{i}: {got} vs {want}")
+            for k, v in want["probabilities"].items():
+                if abs(got["probabilities"][k] - v) > 1e-5:
+                    errors.append(f"{task} #{i} {k}: {got['probabilities'][k]} vs {v}")
+th = [threading.Thread(target=client, args=(s,)) for s in range(8)]
+[t.start() for t in th]
+[t.join() for t in th]
+st, p = call("GET", "/metrics")
+m = {l.split()[0]: float(l.split()[1]) for l in p.decode().splitlines() if l.startswith("unplug_mixed")}
+if errors: print("FAIL:", errors[:5], file=sys.stderr)
+if not m.get("unplug_mixed_batches_total", 0) > 0: print("FAIL: no mixed batch:", m, file=sys.stderr)
+sys.exit(1 if errors or not m.get("unplug_mixed_batches_total", 0) > 0 else 0)
+PY
+kill -TERM $pid; wait $pid
+
 # queue full: 503 with Retry-After (a queue of 4 inputs; a 4-input request waits 1.5 s for its batch to fill)
 start "$tmp/serve2.log" --queue 4 --max-inputs 4 --max-wait-ms 1500 --max-batch 64 --quiet
 python3 - "$port" <<'PY' && ok || bad "queue full"

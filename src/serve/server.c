@@ -8,7 +8,10 @@
  * the workers have answered every item. A worker takes the queue whose
  * oldest input has waited longest past its deadline (or that is full),
  * going round the tasks, classifies up to max_batch of its inputs in one
- * forward, and wakes the requests it completed.
+ * forward, and wakes the requests it completed. With mix_tasks it fills the
+ * batch from the other queues whose experts can share it (kept every head,
+ * same prompt length and depth: up_task_can_mix), each queue's inputs a
+ * contiguous range of rows, and runs them in one up_task_classify_mixed.
  */
 #define _GNU_SOURCE /* realpath, POLLRDHUP */
 #include <errno.h>
@@ -91,6 +94,8 @@ typedef struct {
     up_status *st;                  /* (max_batch) each input's outcome */
     char (*msg)[200];               /* (max_batch) and its message */
     item **batch;                   /* (max_batch) */
+    up_task_inputs *in;             /* (max_batch) the batch's tasks, each a range of its rows */
+    float **pr;                     /* (max_batch) each row's probabilities in probs */
 } worker;
 
 struct up_server {
@@ -112,6 +117,7 @@ struct up_server {
     task_stats st[MAX_STATS];
     int nst;
     unsigned long swaps, routed, cancelled;
+    unsigned long mixed_batches, mixed_inputs; /* batches of more than one task (--mix-tasks), their inputs */
     pthread_mutex_t plug_mu;        /* serializes plugs on demand */
     unsigned long conns;
 };
@@ -244,11 +250,37 @@ static int pick_queue(up_server *s, double now, double *wait) {
         /* a full queue (or any, when stopping) is due now; among due queues the
          * one due longest goes first, so a full busy queue cannot starve an
          * overdue quiet one */
-        if ((q->n >= s->o.max_batch || s->draining || s->stop) && due > now) due = now;
+        /* with --mix-tasks a batch fills from several queues: enough inputs
+         * waiting over all of them makes the oldest due now */
+        int full = q->n >= s->o.max_batch || (s->o.mix_tasks && q->e && s->queued >= s->o.max_batch);
+        if ((full || s->draining || s->stop) && due > now) due = now;
         if (due < best_due) { best_due = due; best = i; }
     }
     *wait = best < 0 ? INFINITY : best_due - now;
     return best >= 0 && best_due <= now ? best : -1;
+}
+
+/* moves up to max_batch - n inputs of q into batch[n..]; returns the new n */
+static int take(up_server *s, queue *q, item **batch, int n) {
+    while (q->head && n < s->o.max_batch) {
+        batch[n++] = q->head;
+        q->head = q->head->next;
+        q->n--;
+        s->queued--;
+    }
+    if (!q->head) q->tail = NULL;
+    return n;
+}
+
+/* drops the empty queues, keeping the order of the others and the round's place */
+static void drop_empty(up_server *s) {
+    int j = 0, rr = s->rr;
+    for (int i = 0; i < s->nq; i++) {
+        if (s->q[i].n) s->q[j++] = s->q[i];
+        else if (i < s->rr) rr--;
+    }
+    s->nq = j;
+    s->rr = j ? rr % j : 0;
 }
 
 /* ---- workers ---------------------------------------------------------------------------- */
@@ -320,21 +352,16 @@ static void *worker_main(void *arg) {
         }
         queue *q = &s->q[qi];
         up_hub_expert *e = q->e;
-        int n = 0;
-        while (q->head && n < s->o.max_batch) {
-            w->batch[n++] = q->head;
-            q->head = q->head->next;
-        }
-        if (!q->head) q->tail = NULL;
-        q->n -= n;
-        s->queued -= n;
+        int n = take(s, q, w->batch, 0);
+        /* --mix-tasks: the rest of the batch from the other queues, in the round's
+         * order, whose experts can share it; each queue's inputs stay together */
+        if (s->o.mix_tasks && e && up_task_mixable(e->task))
+            for (int k = 1; k < s->nq && n < s->o.max_batch; k++) {
+                queue *o = &s->q[(qi + k) % s->nq];
+                if (o->e && o->n && up_task_can_mix(e->task, o->e->task)) n = take(s, o, w->batch, n);
+            }
         s->rr = qi + 1;
-        if (!q->n) { /* drop the empty queue; keep the order of the others */
-            memmove(s->q + qi, s->q + qi + 1, (size_t)(s->nq - qi - 1) * sizeof s->q[0]);
-            s->nq--;
-            if (s->rr > qi) s->rr--;
-        }
-        if (s->nq) s->rr %= s->nq; else s->rr = 0;
+        drop_empty(s);
         int kept = 0; /* the inputs of requests whose client went away are dropped, not computed */
         for (int i = 0; i < n; i++) {
             if (w->batch[i]->req->cancelled) {
@@ -349,18 +376,31 @@ static void *worker_main(void *arg) {
         if (!e) { route_batch(w, n); continue; }
         if (e != last) s->swaps += last != NULL;
         last = e;
+        /* the tasks of the batch: runs of inputs of one expert, probabilities at
+         * probs + row0 * UP_MAX_LABELS, rows NL apart */
+        int ng = 0;
         for (int i = 0; i < n; i++) {
-            w->a[i] = w->batch[i]->req->in->a[w->batch[i]->idx];
-            w->b[i] = w->batch[i]->req->in->b[w->batch[i]->idx];
+            item *it = w->batch[i];
+            up_hub_expert *x = it->req->ex[it->idx];
+            w->a[i] = it->req->in->a[it->idx];
+            w->b[i] = it->req->in->b[it->idx];
+            if (!ng || w->in[ng - 1].task != x->task)
+                w->in[ng++] = (up_task_inputs){x->view, x->task, w->a + i, w->b + i, 0, w->probs + (size_t)i * UP_MAX_LABELS};
+            up_task_inputs *g = &w->in[ng - 1];
+            w->pr[i] = g->probs + (size_t)g->n++ * x->task->n_labels;
         }
-        count_batch(s, e->name, n);
+        for (int k = 0; k < ng; k++) count_batch(s, w->in[k].task->name, w->in[k].n);
+        if (ng > 1) {
+            s->mixed_batches++;
+            s->mixed_inputs += (unsigned long)n;
+        }
         pthread_mutex_unlock(&s->mu);
-        int NL = e->task->n_labels;
-        up_status st = up_task_classify(e->view, e->task, w->run, &w->buf, w->a, w->b, n, w->probs);
+        up_status st = up_task_classify_mixed(up_hub_base(s->hub), w->run, &w->buf, w->in, ng);
         for (int i = 0; i < n; i++) w->st[i] = st;
         if (st && n > 1) /* one bad input must not fail the others: each alone */
             for (int i = 0; i < n; i++) {
-                w->st[i] = up_task_classify(e->view, e->task, w->run, &w->buf, w->a + i, w->b + i, 1, w->probs + (size_t)i * NL);
+                up_hub_expert *x = w->batch[i]->req->ex[w->batch[i]->idx];
+                w->st[i] = up_task_classify(x->view, x->task, w->run, &w->buf, w->a + i, w->b + i, 1, w->pr[i]);
                 if (w->st[i]) snprintf(w->msg[i], sizeof w->msg[i], "%s", up_errmsg());
             }
         else if (st)
@@ -372,7 +412,8 @@ static void *worker_main(void *arg) {
                 if (!p->failed) snprintf(p->err, sizeof p->err, "inputs[%d]: %s", w->batch[i]->idx, w->msg[i]);
                 p->failed = w->st[i] == UP_ERR_INVALID ? 400 : 500;
             } else {
-                memcpy(p->probs + (size_t)w->batch[i]->idx * UP_MAX_LABELS, w->probs + (size_t)i * NL, NL * sizeof(float));
+                int NL = p->ex[w->batch[i]->idx]->task->n_labels;
+                memcpy(p->probs + (size_t)w->batch[i]->idx * UP_MAX_LABELS, w->pr[i], NL * sizeof(float));
             }
             finish_item(s, w->batch[i]);
         }
@@ -684,7 +725,7 @@ static MHD_Result_t do_metrics(up_server *s, struct MHD_Connection *c) {
     for (int i = 0; i < s->nst; i++)
         histogram(&b, "unplug_request_duration_seconds", &s->st[i], lat_buckets, N_LAT, s->st[i].lat, s->st[i].lat_n,
                   s->st[i].lat_sum);
-    sb_printf(&b, "# HELP unplug_batch_size Inputs per forward pass, by task.\n# TYPE unplug_batch_size histogram\n");
+    sb_printf(&b, "# HELP unplug_batch_size Inputs per forward pass, by task (of a batch of several tasks, each task's).\n# TYPE unplug_batch_size histogram\n");
     for (int i = 0; i < s->nst; i++)
         histogram(&b, "unplug_batch_size", &s->st[i], batch_buckets, N_BATCH, s->st[i].batch, s->st[i].batch_n,
                   (double)s->st[i].batch_sum);
@@ -696,6 +737,10 @@ static MHD_Result_t do_metrics(up_server *s, struct MHD_Connection *c) {
                   "# TYPE unplug_expert_swaps_total counter\nunplug_expert_swaps_total %lu\n", s->swaps);
     sb_printf(&b, "# HELP unplug_cancelled_inputs_total Inputs dropped uncomputed: their client went away.\n"
                   "# TYPE unplug_cancelled_inputs_total counter\nunplug_cancelled_inputs_total %lu\n", s->cancelled);
+    sb_printf(&b, "# HELP unplug_mixed_batches_total Batches that held inputs of more than one task (--mix-tasks).\n"
+                  "# TYPE unplug_mixed_batches_total counter\nunplug_mixed_batches_total %lu\n", s->mixed_batches);
+    sb_printf(&b, "# HELP unplug_mixed_batch_inputs_total Inputs classified in batches of more than one task.\n"
+                  "# TYPE unplug_mixed_batch_inputs_total counter\nunplug_mixed_batch_inputs_total %lu\n", s->mixed_inputs);
     sb_printf(&b, "# HELP unplug_routed_inputs_total Inputs whose task the router picked.\n"
                   "# TYPE unplug_routed_inputs_total counter\nunplug_routed_inputs_total %lu\n", s->routed);
     pthread_mutex_unlock(&s->mu);
@@ -931,7 +976,9 @@ up_status up_server_start(up_hub *hub, const up_server_opts *o, up_server **out)
         w->batch = up_calloc((size_t)B, sizeof *w->batch, "worker");
         w->st = up_calloc((size_t)B, sizeof *w->st, "worker");
         w->msg = up_calloc((size_t)B, sizeof *w->msg, "worker");
-        if (!w->probs || !w->cls || !w->a || !w->b || !w->batch || !w->st || !w->msg) { st = UP_ERR_NOMEM; break; }
+        w->in = up_calloc((size_t)B, sizeof *w->in, "worker");
+        w->pr = up_calloc((size_t)B, sizeof *w->pr, "worker");
+        if (!w->probs || !w->cls || !w->a || !w->b || !w->batch || !w->st || !w->msg || !w->in || !w->pr) { st = UP_ERR_NOMEM; break; }
         if (pthread_create(&w->th, NULL, worker_main, w)) { st = up_fail(UP_ERR_INTERNAL, "cannot start a worker thread"); break; }
         s->nw++;
     }
@@ -981,7 +1028,7 @@ void up_server_stop(up_server *s) {
         worker *w = &s->w[i];
         up_run_free(w->run);
         up_task_buf_free(&w->buf);
-        free(w->probs); free(w->cls); free(w->a); free(w->b); free(w->batch); free(w->st); free(w->msg);
+        free(w->probs); free(w->cls); free(w->a); free(w->b); free(w->batch); free(w->st); free(w->msg); free(w->in); free(w->pr);
     }
     free(s->w);
     pthread_cond_destroy(&s->work);
