@@ -99,21 +99,9 @@ for kind in expert full; do
   curl -s "http://127.0.0.1:$port/metrics" >"$out/metrics-$kind.txt"
   stop_server
   echo "== $kind" && cat "$work/wrk-$kind.txt"
-  python3 - "$work/wrk-$kind.txt" "$kind" "$rss" >>"$out/load.tsv" <<'PY'
-import re, sys
-s, kind, rss = open(sys.argv[1]).read(), sys.argv[2], int(sys.argv[3])
-def ms(tag):
-    m = re.search(rf"^\s+{tag}%\s+([\d.]+)(us|ms|s)", s, re.M)
-    v = float(m.group(1))
-    return v / 1000 if m.group(2) == "us" else v * 1000 if m.group(2) == "s" else v
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", s).group(1))
-n = int(re.search(r"(\d+) requests in", s).group(1))
-m = re.search(r"Non-2xx or 3xx responses: (\d+)", s)
-bad = int(m.group(1)) if m else 0
-m = re.search(r"Socket errors: (.*)", s)
-if m: bad += sum(int(x) for x in re.findall(r"\d+", m.group(1)))
-print(f"{'pruned experts' if kind == 'expert' else 'unpruned tuned'}\t{rps:.0f}\t{ms(50):.2f}\t{ms(99):.2f}\t{bad}\t{n}\t{rss/1024:.1f}")
-PY
+  name=$([ "$kind" = expert ] && echo "pruned experts" || echo "unpruned tuned")
+  IFS=$'\t' read -r rps p50 p99 bad n < <(python3 bench/wrk_summary.py "$work/wrk-$kind.txt")
+  printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$name" "$rps" "$p50" "$p99" "$bad" "$n" "$(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }')" >>"$out/load.tsv"
 done
 echo "== load (${dur} s, $conns connections)" && column -t -s $'\t' "$out/load.tsv"
 

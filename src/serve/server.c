@@ -117,6 +117,7 @@ struct up_server {
     task_stats st[MAX_STATS];
     int nst;
     unsigned long swaps, routed, cancelled;
+    unsigned long batches;           /* forwards over task inputs (a batch of several tasks is one) */
     unsigned long mixed_batches, mixed_inputs; /* batches of more than one task (--mix-tasks), their inputs */
     pthread_mutex_t plug_mu;        /* serializes plugs on demand */
     unsigned long conns;
@@ -390,6 +391,7 @@ static void *worker_main(void *arg) {
             w->pr[i] = g->probs + (size_t)g->n++ * x->task->n_labels;
         }
         for (int k = 0; k < ng; k++) count_batch(s, w->in[k].task->name, w->in[k].n);
+        s->batches++;
         if (ng > 1) {
             s->mixed_batches++;
             s->mixed_inputs += (unsigned long)n;
@@ -737,6 +739,8 @@ static MHD_Result_t do_metrics(up_server *s, struct MHD_Connection *c) {
                   "# TYPE unplug_expert_swaps_total counter\nunplug_expert_swaps_total %lu\n", s->swaps);
     sb_printf(&b, "# HELP unplug_cancelled_inputs_total Inputs dropped uncomputed: their client went away.\n"
                   "# TYPE unplug_cancelled_inputs_total counter\nunplug_cancelled_inputs_total %lu\n", s->cancelled);
+    sb_printf(&b, "# HELP unplug_batches_total Forward passes over task inputs (a batch of several tasks is one).\n"
+                  "# TYPE unplug_batches_total counter\nunplug_batches_total %lu\n", s->batches);
     sb_printf(&b, "# HELP unplug_mixed_batches_total Batches that held inputs of more than one task (--mix-tasks).\n"
                   "# TYPE unplug_mixed_batches_total counter\nunplug_mixed_batches_total %lu\n", s->mixed_batches);
     sb_printf(&b, "# HELP unplug_mixed_batch_inputs_total Inputs classified in batches of more than one task.\n"
