@@ -13,9 +13,13 @@
 #      server, warms it up 3 s, then wrk (bench/serve.sh's client: -t2,
 #      CONNS (64) connections, DURATION (15) s) measures it; /metrics gives
 #      the batches
-#   4. writes every run and the medians to OUT (bench/results/mixed-CPU.tsv)
+#   4. writes every run and the medians to OUT (bench/results/mixed-CPU.tsv), with the
+#      server's CPU time per request and the share of the machine that other
+#      programs' un-niced time took during the run (run this under nice on a
+#      shared machine: a busy neighbour shows there)
 # Usage: bench/mixed.sh [DATA_DIR] [OUT]
-# Env: BUILD (build), MODEL (models/unplug-mini), N_TASKS, RUNS, DURATION, CONNS, WORKERS, THREADS
+# Env: BUILD (build), MODEL (models/unplug-mini), N_TASKS, RUNS, DURATION, CONNS, WORKERS, THREADS,
+#      EXPERTS (a directory to keep the experts in and reuse: made only when it lacks them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${1:-}
@@ -36,19 +40,21 @@ out=${2:-bench/results/mixed-$vendor-f${family}m$cpumodel.tsv}
 work=$(mktemp -d)
 spid=
 trap '[ -n "$spid" ] && kill $spid 2>/dev/null; rm -rf "$work"' EXIT
-mkdir -p "$work/toy" "$work/experts" "$(dirname "$out")"
+experts=${EXPERTS:-$work/experts}
+mkdir -p "$work/toy" "$experts" "$(dirname "$out")"
 
 # 1. the experts
 python3 scripts/toy-task.py "$work/toy"
 toy=(--train "$work/toy/train.tsv" --val "$work/toy/val.tsv" --test "$work/toy/test.tsv")
 for i in $(seq 1 "$ntasks"); do
   t=$(printf "t%02d" "$i")
+  [ -f "$experts/$t.expert" ] && continue
   ratio=$(awk -v i="$i" -v n="$ntasks" 'BEGIN { printf "%.3f", 0.05 + 0.9 * (i - 1) / (n > 1 ? n - 1 : 1) }')
   "$cli" tune --model "$model" "${toy[@]}" --task "$t" --out "$work/$t-full.expert" --prompts 8 --max-len 128 \
     --epochs 1 --batch 16 --lr 1e-2 --head-lr 1e-2 --max-train 300 --seed "$i" >/dev/null 2>"$work/tune.err" ||
     { cat "$work/tune.err" >&2; exit 1; }
   "$cli" localize --model "$model" --expert "$work/$t-full.expert" "${toy[@]}" --task "$t" --ratio "$ratio" \
-    --max-examples 100 --out "$work/experts/$t.expert" >"$work/loc.out" 2>&1 || { cat "$work/loc.out" >&2; exit 1; }
+    --max-examples 100 --out "$experts/$t.expert" >"$work/loc.out" 2>&1 || { cat "$work/loc.out" >&2; exit 1; }
   echo "$t: pruned at $ratio, kept per layer $(sed -n 's/^kept per layer: //p' "$work/loc.out")"
 done
 
@@ -78,16 +84,24 @@ print(f"{len(texts)} texts ({'SST-2 dev' if sst and os.path.exists(sst) else 'ge
 PY
 
 . scripts/serve-port.sh
+# the server's CPU time (ticks: utime + stime), and the machine's un-niced user time (ticks): what
+# other programs ran meanwhile when this benchmark runs under nice (a shared machine)
+server_cpu() { awk '{print $14 + $15}' "/proc/$spid/stat"; }
+others_jiffies() { awk '/^cpu / {print $2}' /proc/stat; }
+hz=$(getconf CLK_TCK)
 run_one() { # MODE RUN
   local mode=$1 r=$2 flag=
   [ "$mode" = mixed ] && flag=--mix-tasks
-  "$cli" serve --model "$model" --experts-dir "$work/experts" --port 0 --quiet $flag ${WORKERS:+--workers $WORKERS} \
+  "$cli" serve --model "$model" --experts-dir "$experts" --port 0 --quiet $flag ${WORKERS:+--workers $WORKERS} \
     ${THREADS:+--threads $THREADS} 2>"$work/serve.log" &
   spid=$!
   port=$(serve_port "$work/serve.log" "$spid") || exit 1
   wrk -t2 -c"$conns" -d3s -s "$work/bodies.lua" "http://127.0.0.1:$port" >/dev/null   # warm-up
   curl -s "http://127.0.0.1:$port/metrics" >"$work/metrics0.txt"
+  local cpu0 stat0 cpu1 stat1
+  cpu0=$(server_cpu); stat0=$(others_jiffies)
   wrk -t2 -c"$conns" -d"${dur}s" -s "$work/bodies.lua" --latency "http://127.0.0.1:$port" >"$work/wrk.txt"
+  cpu1=$(server_cpu); stat1=$(others_jiffies)
   curl -s "http://127.0.0.1:$port/metrics" >"$work/metrics1.txt"
   kill -TERM "$spid"; wait "$spid" || true
   spid=
@@ -105,7 +119,11 @@ batches, inputs, mixed = (y - x for x, y in zip(read(sys.argv[1]), read(sys.argv
 print(f"{inputs / max(1, batches):.1f}\t{mixed / max(1, batches):.2f}")
 PY
 )
-  printf "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n" "$mode" "$r" "$rps" "$p50" "$p99" "$bad" "$n" "$per" | tee -a "$work/runs.tsv"
+  # server CPU ms per request; others' CPU share of the machine (%)
+  local cpu_req others
+  cpu_req=$(awk -v c=$((cpu1 - cpu0)) -v hz="$hz" -v n="$n" -v rps="$rps" -v d="$dur" 'BEGIN { printf "%.3f", c / hz * 1000 / (rps * d) }')
+  others=$(awk -v u=$((stat1 - stat0)) -v hz="$hz" -v d="$dur" -v nc="$(nproc)" 'BEGIN { printf "%.0f", 100 * u / hz / (d * nc) }')
+  printf "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$mode" "$r" "$rps" "$p50" "$p99" "$bad" "$n" "$per" "$cpu_req" "$others" | tee -a "$work/runs.tsv"
 }
 
 echo "# $cpuname (family $family, model $cpumodel), $(nproc) cores; $model, $ntasks experts; wrk -t2 -c$conns -d${dur}s after 3 s of warm-up; $runs alternated runs per mode"
@@ -119,11 +137,11 @@ python3 - "$work/runs.tsv" "$out" "$cpuname" "$family" "$cpumodel" "$model" "$nt
 import statistics, sys
 runs, out, cpu, fam, mod, model, nt, nr, dur, conns = sys.argv[1:]
 rows = [l.rstrip("\n").split("\t") for l in open(runs) if l.strip()]
-head = "mode\trun\trequests_s\tp50_ms\tp99_ms\tfailed\trequests\tinputs_per_batch\tmixed_share"
+head = "mode\trun\trequests_s\tp50_ms\tp99_ms\tfailed\trequests\tinputs_per_batch\tmixed_share\tserver_cpu_ms_per_request\tothers_cpu_pct"
 med = {}
 for mode in ("per-task", "mixed"):
     rs = [r for r in rows if r[0] == mode]
-    med[mode] = [statistics.median(float(r[k]) for r in rs) for k in (2, 3, 4, 5, 6, 7, 8)]
+    med[mode] = [statistics.median(float(r[k]) for r in rs) for k in (2, 3, 4, 5, 6, 7, 8, 9, 10)]
 with open(out, "w") as f:
     f.write(f"# bench/mixed.sh on {cpu} (family {fam}, model {mod}): {model}, {nt} experts, uniform random traffic, "
             f"wrk -t2 -c{conns} -d{dur}s per run, {nr} alternated runs per mode\n")
@@ -131,8 +149,8 @@ with open(out, "w") as f:
     for r in rows:
         f.write("\t".join(r) + "\n")
     for mode, m in med.items():
-        f.write(f"{mode}\tmedian\t{m[0]:.0f}\t{m[1]:.2f}\t{m[2]:.2f}\t{m[3]:.0f}\t{m[4]:.0f}\t{m[5]:.1f}\t{m[6]:.2f}\n")
+        f.write(f"{mode}\tmedian\t{m[0]:.0f}\t{m[1]:.2f}\t{m[2]:.2f}\t{m[3]:.0f}\t{m[4]:.0f}\t{m[5]:.1f}\t{m[6]:.2f}\t{m[7]:.3f}\t{m[8]:.0f}\n")
     a, b = med["per-task"], med["mixed"]
-    f.write(f"mixed/per-task\tratio\t{b[0] / a[0]:.2f}\t{b[1] / a[1]:.2f}\t{b[2] / a[2]:.2f}\t\t\t\t\n")
+    f.write(f"mixed/per-task\tratio\t{b[0] / a[0]:.2f}\t{b[1] / a[1]:.2f}\t{b[2] / a[2]:.2f}\t\t\t\t\t{b[7] / a[7]:.2f}\t\n")
 print(open(out).read())
 PY

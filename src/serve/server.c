@@ -689,6 +689,11 @@ static void sb_printf(sbuf *b, const char *fmt, ...) {
     }
 }
 
+/* a counter: its HELP and TYPE lines and its value */
+static void counter(sbuf *b, const char *name, const char *help, unsigned long v) {
+    sb_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %lu\n", name, help, name, name, v);
+}
+
 /* one task's histogram: cumulative buckets, +Inf, sum, count */
 static void histogram(sbuf *b, const char *name, const task_stats *t, const double *le, int nb, const unsigned long *counts,
                       unsigned long n, double sum) {
@@ -735,30 +740,20 @@ static MHD_Result_t do_metrics(up_server *s, struct MHD_Connection *c) {
                   "unplug_queue_depth %d\n", s->queued);
     sb_printf(&b, "# HELP unplug_requests_in_flight Classify requests queued or running.\n"
                   "# TYPE unplug_requests_in_flight gauge\nunplug_requests_in_flight %d\n", s->active);
-    sb_printf(&b, "# HELP unplug_expert_swaps_total Batches whose expert differed from the worker's previous one.\n"
-                  "# TYPE unplug_expert_swaps_total counter\nunplug_expert_swaps_total %lu\n", s->swaps);
-    sb_printf(&b, "# HELP unplug_cancelled_inputs_total Inputs dropped uncomputed: their client went away.\n"
-                  "# TYPE unplug_cancelled_inputs_total counter\nunplug_cancelled_inputs_total %lu\n", s->cancelled);
-    sb_printf(&b, "# HELP unplug_batches_total Forward passes over task inputs (a batch of several tasks is one).\n"
-                  "# TYPE unplug_batches_total counter\nunplug_batches_total %lu\n", s->batches);
-    sb_printf(&b, "# HELP unplug_mixed_batches_total Batches that held inputs of more than one task (--mix-tasks).\n"
-                  "# TYPE unplug_mixed_batches_total counter\nunplug_mixed_batches_total %lu\n", s->mixed_batches);
-    sb_printf(&b, "# HELP unplug_mixed_batch_inputs_total Inputs classified in batches of more than one task.\n"
-                  "# TYPE unplug_mixed_batch_inputs_total counter\nunplug_mixed_batch_inputs_total %lu\n", s->mixed_inputs);
-    sb_printf(&b, "# HELP unplug_routed_inputs_total Inputs whose task the router picked.\n"
-                  "# TYPE unplug_routed_inputs_total counter\nunplug_routed_inputs_total %lu\n", s->routed);
+    counter(&b, "unplug_expert_swaps_total", "Batches whose expert differed from the worker's previous one.", s->swaps);
+    counter(&b, "unplug_cancelled_inputs_total", "Inputs dropped uncomputed: their client went away.", s->cancelled);
+    counter(&b, "unplug_batches_total", "Forward passes over task inputs (a batch of several tasks is one).", s->batches);
+    counter(&b, "unplug_mixed_batches_total", "Batches that held inputs of more than one task (--mix-tasks).", s->mixed_batches);
+    counter(&b, "unplug_mixed_batch_inputs_total", "Inputs classified in batches of more than one task.", s->mixed_inputs);
+    counter(&b, "unplug_routed_inputs_total", "Inputs whose task the router picked.", s->routed);
     pthread_mutex_unlock(&s->mu);
     sb_printf(&b, "# HELP unplug_experts Experts plugged.\n# TYPE unplug_experts gauge\nunplug_experts %d\n", nexp);
-    sb_printf(&b, "# HELP unplug_plugs_total Experts plugged (replacements included).\n# TYPE unplug_plugs_total counter\n"
-                  "unplug_plugs_total %lu\n", hs.plugs);
-    sb_printf(&b, "# HELP unplug_unplugs_total Experts unplugged.\n# TYPE unplug_unplugs_total counter\n"
-                  "unplug_unplugs_total %lu\n", hs.unplugs);
-    sb_printf(&b, "# HELP unplug_evictions_total Experts unplugged because the plugged ones passed the memory budget.\n"
-                  "# TYPE unplug_evictions_total counter\nunplug_evictions_total %lu\n", hs.evicted);
+    counter(&b, "unplug_plugs_total", "Experts plugged (replacements included).", hs.plugs);
+    counter(&b, "unplug_unplugs_total", "Experts unplugged.", hs.unplugs);
+    counter(&b, "unplug_evictions_total", "Experts unplugged because the plugged ones passed the memory budget.", hs.evicted);
     sb_printf(&b, "# HELP unplug_experts_bytes Bytes the plugged experts own.\n# TYPE unplug_experts_bytes gauge\n"
                   "unplug_experts_bytes %zu\n", hs.bytes);
-    sb_printf(&b, "# HELP unplug_replacements_total Plugs that replaced an expert of the same task.\n"
-                  "# TYPE unplug_replacements_total counter\nunplug_replacements_total %lu\n", hs.replaced);
+    counter(&b, "unplug_replacements_total", "Plugs that replaced an expert of the same task.", hs.replaced);
     if (!b.p) return send_error(c, 500, "out of memory");
     return send_text(c, 200, "text/plain; version=0.0.4", b.p, NULL, NULL);
 }
