@@ -13,12 +13,13 @@
 #      server, warms it up 3 s, then wrk (bench/serve.sh's client: -t2,
 #      CONNS (64) connections, DURATION (15) s) measures it; /metrics gives
 #      the batches
-#   4. writes every run and the medians to OUT (bench/results/mixed-CPU.tsv), with the
+#   4. appends a block to OUT (bench/results/mixed-CPU.tsv): a comment line naming the CPU
+#      and the setting, then every run and the medians, with the
 #      server's CPU time per request and the share of the machine that other
 #      programs' un-niced time took during the run (run this under nice on a
 #      shared machine: a busy neighbour shows there)
 # Usage: bench/mixed.sh [DATA_DIR] [OUT]
-# Env: BUILD (build), MODEL (models/unplug-mini), N_TASKS, RUNS, DURATION, CONNS, WORKERS, THREADS,
+# Env: BUILD (build), MODEL (models/unplug-mini), N_TASKS, RUNS, DURATION, CONNS, WORKERS, THREADS, PRECISION,
 #      EXPERTS (a directory to keep the experts in and reuse: made only when it lacks them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -92,7 +93,7 @@ hz=$(getconf CLK_TCK)
 run_one() { # MODE RUN
   local mode=$1 r=$2 flag=
   [ "$mode" = mixed ] && flag=--mix-tasks
-  "$cli" serve --model "$model" --experts-dir "$experts" --port 0 --quiet $flag ${WORKERS:+--workers $WORKERS} \
+  "$cli" serve --model "$model" --experts-dir "$experts" --port 0 --quiet $flag ${PRECISION:+--precision $PRECISION} ${WORKERS:+--workers $WORKERS} \
     ${THREADS:+--threads $THREADS} 2>"$work/serve.log" &
   spid=$!
   port=$(serve_port "$work/serve.log" "$spid") || exit 1
@@ -133,18 +134,18 @@ for r in $(seq 1 "$runs"); do
 done
 
 # medians per mode and the ratio
-python3 - "$work/runs.tsv" "$out" "$cpuname" "$family" "$cpumodel" "$model" "$ntasks" "$runs" "$dur" "$conns" <<'PY'
+python3 - "$work/runs.tsv" "$out" "$cpuname" "$family" "$cpumodel" "$model" "$ntasks" "$runs" "$dur" "$conns" "${PRECISION:-auto}" <<'PY'
 import statistics, sys
-runs, out, cpu, fam, mod, model, nt, nr, dur, conns = sys.argv[1:]
+runs, out, cpu, fam, mod, model, nt, nr, dur, conns, prec = sys.argv[1:]
 rows = [l.rstrip("\n").split("\t") for l in open(runs) if l.strip()]
 head = "mode\trun\trequests_s\tp50_ms\tp99_ms\tfailed\trequests\tinputs_per_batch\tmixed_share\tserver_cpu_ms_per_request\tothers_cpu_pct"
 med = {}
 for mode in ("per-task", "mixed"):
     rs = [r for r in rows if r[0] == mode]
     med[mode] = [statistics.median(float(r[k]) for r in rs) for k in (2, 3, 4, 5, 6, 7, 8, 9, 10)]
-with open(out, "w") as f:
+with open(out, "a") as f:
     f.write(f"# bench/mixed.sh on {cpu} (family {fam}, model {mod}): {model}, {nt} experts, uniform random traffic, "
-            f"wrk -t2 -c{conns} -d{dur}s per run, {nr} alternated runs per mode\n")
+            f"wrk -t2 -c{conns} -d{dur}s per run, {nr} alternated runs per mode, server precision {prec}\n")
     f.write(head + "\n")
     for r in rows:
         f.write("\t".join(r) + "\n")
@@ -152,5 +153,5 @@ with open(out, "w") as f:
         f.write(f"{mode}\tmedian\t{m[0]:.0f}\t{m[1]:.2f}\t{m[2]:.2f}\t{m[3]:.0f}\t{m[4]:.0f}\t{m[5]:.1f}\t{m[6]:.2f}\t{m[7]:.3f}\t{m[8]:.0f}\n")
     a, b = med["per-task"], med["mixed"]
     f.write(f"mixed/per-task\tratio\t{b[0] / a[0]:.2f}\t{b[1] / a[1]:.2f}\t{b[2] / a[2]:.2f}\t\t\t\t\t{b[7] / a[7]:.2f}\t\n")
-print(open(out).read())
+print("# bench/mixed.sh" + open(out).read().split("# bench/mixed.sh")[-1])
 PY
