@@ -54,6 +54,8 @@ typedef struct item {
     pending *req;
     int idx;             /* input index in the request */
     double t_enq;        /* ms, monotonic */
+    int bytes;           /* of its text(s): how long it will be, for --mix-tasks */
+    int key;             /* --mix-tasks: its distance in bytes from the batch's oldest input */
     struct item *next;
 } item;
 
@@ -95,6 +97,7 @@ typedef struct {
     char (*msg)[200];               /* (max_batch) and its message */
     item **batch;                   /* (max_batch) */
     up_task_inputs *in;             /* (max_batch) the batch's tasks, each a range of its rows */
+    item **cand;                    /* (queue_cap) --mix-tasks: the inputs that may join a batch */
     float **pr;                     /* (max_batch) each row's probabilities in probs */
 } worker;
 
@@ -273,6 +276,52 @@ static int take(up_server *s, queue *q, item **batch, int n) {
     return n;
 }
 
+static int by_key(const void *a, const void *b) {
+    int x = (*(item *const *)a)->key, y = (*(item *const *)b)->key;
+    return x < y ? -1 : x > y;
+}
+
+/* --mix-tasks: the oldest input of queue qi and up to max_batch - 1 more from
+ * the queues whose experts can share its batch (qi's included), those closest
+ * in length (bytes of text) to it first: a batch is padded to its longest
+ * input, and inputs of like lengths waste less. Each queue's picked inputs
+ * stay together, in order (the batch's rows go by task). Returns n. */
+static int take_mixed(up_server *s, worker *w, int qi) {
+    const up_task *t = s->q[qi].e->task;
+    item *lead = s->q[qi].head;
+    int nc = 0;
+    for (int k = 0; k < s->nq; k++) {
+        queue *o = &s->q[k];
+        if (!o->e || !up_task_can_mix(t, o->e->task)) continue;
+        for (item *it = o->head; it && nc < s->o.queue_cap; it = it->next) {
+            it->key = it == lead ? -1 : abs(it->bytes - lead->bytes);
+            w->cand[nc++] = it;
+        }
+    }
+    qsort(w->cand, (size_t)nc, sizeof *w->cand, by_key);
+    int pick = nc < s->o.max_batch ? nc : s->o.max_batch;
+    for (int i = 0; i < nc; i++) w->cand[i]->key = i < pick; /* 1: picked */
+    int n = 0;
+    for (int k = 0; k < s->nq; k++) { /* unlink the picked inputs, queue by queue */
+        queue *o = &s->q[(qi + k) % s->nq];
+        item **link = &o->head;
+        o->tail = NULL;
+        while (*link) {
+            item *it = *link;
+            if (o->e && up_task_can_mix(t, o->e->task) && it->key == 1) {
+                *link = it->next;
+                w->batch[n++] = it;
+                o->n--;
+                s->queued--;
+            } else {
+                o->tail = it;
+                link = &it->next;
+            }
+        }
+    }
+    return n;
+}
+
 /* drops the empty queues, keeping the order of the others and the round's place */
 static void drop_empty(up_server *s) {
     int j = 0, rr = s->rr;
@@ -353,14 +402,7 @@ static void *worker_main(void *arg) {
         }
         queue *q = &s->q[qi];
         up_hub_expert *e = q->e;
-        int n = take(s, q, w->batch, 0);
-        /* --mix-tasks: the rest of the batch from the other queues, in the round's
-         * order, whose experts can share it; each queue's inputs stay together */
-        if (s->o.mix_tasks && e && up_task_mixable(e->task))
-            for (int k = 1; k < s->nq && n < s->o.max_batch; k++) {
-                queue *o = &s->q[(qi + k) % s->nq];
-                if (o->e && o->n && up_task_can_mix(e->task, o->e->task)) n = take(s, o, w->batch, n);
-            }
+        int n = s->o.mix_tasks && e && up_task_mixable(e->task) ? take_mixed(s, w, qi) : take(s, q, w->batch, 0);
         s->rr = qi + 1;
         drop_empty(s);
         int kept = 0; /* the inputs of requests whose client went away are dropped, not computed */
@@ -558,7 +600,8 @@ static MHD_Result_t do_classify(up_server *s, struct MHD_Connection *c, const bo
             double t = now_ms();
             if (named && n > 1) up_hub_retain(s->hub, named, n - 1);
             for (int i = 0; i < n; i++) {
-                p.items[i] = (item){.req = &p, .idx = i, .t_enq = t};
+                p.items[i] = (item){.req = &p, .idx = i, .t_enq = t,
+                                    .bytes = (int)(strlen(in.a[i]) + (in.b[i] ? strlen(in.b[i]) : 0))};
                 p.ex[i] = named; /* one reference per input (NULL: the router's), released below */
                 queue_push(q, &p.items[i]);
             }
@@ -977,7 +1020,8 @@ up_status up_server_start(up_hub *hub, const up_server_opts *o, up_server **out)
         w->msg = up_calloc((size_t)B, sizeof *w->msg, "worker");
         w->in = up_calloc((size_t)B, sizeof *w->in, "worker");
         w->pr = up_calloc((size_t)B, sizeof *w->pr, "worker");
-        if (!w->probs || !w->cls || !w->a || !w->b || !w->batch || !w->st || !w->msg || !w->in || !w->pr) { st = UP_ERR_NOMEM; break; }
+        w->cand = up_calloc((size_t)s->o.queue_cap, sizeof *w->cand, "worker");
+        if (!w->probs || !w->cls || !w->a || !w->b || !w->batch || !w->st || !w->msg || !w->in || !w->pr || !w->cand) { st = UP_ERR_NOMEM; break; }
         if (pthread_create(&w->th, NULL, worker_main, w)) { st = up_fail(UP_ERR_INTERNAL, "cannot start a worker thread"); break; }
         s->nw++;
     }
@@ -1027,7 +1071,7 @@ void up_server_stop(up_server *s) {
         worker *w = &s->w[i];
         up_run_free(w->run);
         up_task_buf_free(&w->buf);
-        free(w->probs); free(w->cls); free(w->a); free(w->b); free(w->batch); free(w->st); free(w->msg); free(w->in); free(w->pr);
+        free(w->probs); free(w->cls); free(w->a); free(w->b); free(w->batch); free(w->st); free(w->msg); free(w->in); free(w->pr); free(w->cand);
     }
     free(s->w);
     pthread_cond_destroy(&s->work);
