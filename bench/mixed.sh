@@ -15,9 +15,9 @@
 #      the batches
 #   4. appends a block to OUT (bench/results/mixed-CPU.tsv): a comment line naming the CPU
 #      and the setting, then every run and the medians, with the
-#      server's CPU time per request and the share of the machine that other
-#      programs' un-niced time took during the run (run this under nice on a
-#      shared machine: a busy neighbour shows there)
+#      server's CPU time per request and the share of the machine's CPU time
+#      that other programs took during the run (busy time less the server's and
+#      wrk's): on a shared machine a busy neighbour shows there
 # Usage: bench/mixed.sh [DATA_DIR] [OUT]
 # Env: BUILD (build), MODEL (models/unplug-mini), N_TASKS, RUNS, DURATION, CONNS, WORKERS, THREADS, PRECISION,
 #      EXPERTS (a directory to keep the experts in and reuse: made only when it lacks them)
@@ -85,10 +85,10 @@ print(f"{len(texts)} texts ({'SST-2 dev' if sst and os.path.exists(sst) else 'ge
 PY
 
 . scripts/serve-port.sh
-# the server's CPU time (ticks: utime + stime), and the machine's un-niced user time (ticks): what
-# other programs ran meanwhile when this benchmark runs under nice (a shared machine)
+# the server's CPU time and the machine's busy time (ticks): the busy time less the server's and
+# wrk's is what other programs ran meanwhile (a shared machine)
 server_cpu() { awk '{print $14 + $15}' "/proc/$spid/stat"; }
-others_jiffies() { awk '/^cpu / {print $2}' /proc/stat; }
+busy_jiffies() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
 hz=$(getconf CLK_TCK)
 run_one() { # MODE RUN
   local mode=$1 r=$2 flag=
@@ -100,9 +100,10 @@ run_one() { # MODE RUN
   wrk -t2 -c"$conns" -d3s -s "$work/bodies.lua" "http://127.0.0.1:$port" >/dev/null   # warm-up
   curl -s "http://127.0.0.1:$port/metrics" >"$work/metrics0.txt"
   local cpu0 stat0 cpu1 stat1
-  cpu0=$(server_cpu); stat0=$(others_jiffies)
-  wrk -t2 -c"$conns" -d"${dur}s" -s "$work/bodies.lua" --latency "http://127.0.0.1:$port" >"$work/wrk.txt"
-  cpu1=$(server_cpu); stat1=$(others_jiffies)
+  cpu0=$(server_cpu); stat0=$(busy_jiffies)
+  /usr/bin/time -f "%U %S" -o "$work/wrk.time" \
+    wrk -t2 -c"$conns" -d"${dur}s" -s "$work/bodies.lua" --latency "http://127.0.0.1:$port" >"$work/wrk.txt"
+  cpu1=$(server_cpu); stat1=$(busy_jiffies)
   curl -s "http://127.0.0.1:$port/metrics" >"$work/metrics1.txt"
   kill -TERM "$spid"; wait "$spid" || true
   spid=
@@ -123,7 +124,8 @@ PY
   # server CPU ms per request; others' CPU share of the machine (%)
   local cpu_req others
   cpu_req=$(awk -v c=$((cpu1 - cpu0)) -v hz="$hz" -v n="$n" -v rps="$rps" -v d="$dur" 'BEGIN { printf "%.3f", c / hz * 1000 / (rps * d) }')
-  others=$(awk -v u=$((stat1 - stat0)) -v hz="$hz" -v d="$dur" -v nc="$(nproc)" 'BEGIN { printf "%.0f", 100 * u / hz / (d * nc) }')
+  others=$(awk -v u=$((stat1 - stat0 - cpu1 + cpu0)) -v hz="$hz" -v d="$dur" -v nc="$(nproc)" -v w="$(cat "$work/wrk.time")" \
+    'BEGIN { split(w, t, " "); x = 100 * (u / hz - t[1] - t[2]) / (d * nc); printf "%.0f", x > 0 ? x : 0 }')
   printf "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$mode" "$r" "$rps" "$p50" "$p99" "$bad" "$n" "$per" "$cpu_req" "$others" | tee -a "$work/runs.tsv"
 }
 
