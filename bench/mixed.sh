@@ -11,7 +11,7 @@
 #      generated task's texts when there is no DATA_DIR)
 #   3. RUNS (5) rounds, alternating which mode goes first; each run starts a
 #      server, warms it up 3 s, then wrk (bench/serve.sh's client: -t2,
-#      CONNS (64) connections, DURATION (15) s) measures it; /metrics gives
+#      CONNS (64) connections, DURATION (10) s) measures it; /metrics gives
 #      the batches
 #   4. appends a block to OUT (bench/results/mixed-CPU.tsv): a comment line naming the CPU
 #      and the setting, then every run and the medians, with the
@@ -29,7 +29,7 @@ cli=$build/unplug
 model=${MODEL:-models/unplug-mini}
 ntasks=${N_TASKS:-20}
 runs=${RUNS:-5}
-dur=${DURATION:-15}
+dur=${DURATION:-10}
 conns=${CONNS:-64}
 command -v wrk >/dev/null || { echo "bench/mixed.sh: wrk not installed (apt-get install wrk)" >&2; exit 1; }
 [ -x "$cli" ] || { echo "bench/mixed.sh: build first ($cli)" >&2; exit 1; }
