@@ -97,7 +97,7 @@ typedef struct {
     char (*msg)[200];               /* (max_batch) and its message */
     item **batch;                   /* (max_batch) */
     up_task_inputs *in;             /* (max_batch) the batch's tasks, each a range of its rows */
-    item **cand;                    /* (queue_cap) --mix-tasks: the inputs that may join a batch */
+    item **cand;                    /* (max_batch x MAX_QUEUES) --mix-tasks: the inputs that may join a batch */
     float **pr;                     /* (max_batch) each row's probabilities in probs */
 } worker;
 
@@ -284,37 +284,41 @@ static int by_key(const void *a, const void *b) {
 /* --mix-tasks: the oldest input of queue qi and up to max_batch - 1 more from
  * the queues whose experts can share its batch (qi's included), those closest
  * in length (bytes of text) to it first: a batch is padded to its longest
- * input, and inputs of like lengths waste less. Each queue's picked inputs
- * stay together, in order (the batch's rows go by task). Returns n. */
+ * input, and inputs of like lengths waste less. The candidates are the oldest
+ * max_batch inputs of each such queue (w->cand holds max_batch x MAX_QUEUES).
+ * Each queue's picked inputs stay together, in order (the batch's rows go by
+ * task). Returns n. */
 static int take_mixed(up_server *s, worker *w, int qi) {
     const up_task *t = s->q[qi].e->task;
-    item *lead = s->q[qi].head;
+    const item *lead = s->q[qi].head;
+    const int mb = s->o.max_batch;
     int nc = 0;
     for (int k = 0; k < s->nq; k++) {
         queue *o = &s->q[k];
         if (!o->e || !up_task_can_mix(t, o->e->task)) continue;
-        for (item *it = o->head; it && nc < s->o.queue_cap; it = it->next) {
+        item *it = o->head;
+        for (int i = 0; it && i < mb; i++, it = it->next) {
             it->key = it == lead ? -1 : abs(it->bytes - lead->bytes);
             w->cand[nc++] = it;
         }
     }
     qsort(w->cand, (size_t)nc, sizeof *w->cand, by_key);
-    int pick = nc < s->o.max_batch ? nc : s->o.max_batch;
-    for (int i = 0; i < nc; i++) w->cand[i]->key = i < pick; /* 1: picked */
+    for (int i = 0; i < nc; i++) w->cand[i]->key = i < mb; /* 1: picked */
     int n = 0;
-    for (int k = 0; k < s->nq; k++) { /* unlink the picked inputs, queue by queue */
+    for (int k = 0; k < s->nq; k++) { /* unlink the picked inputs, queue by queue (all among its first mb) */
         queue *o = &s->q[(qi + k) % s->nq];
-        item **link = &o->head;
-        o->tail = NULL;
-        while (*link) {
+        if (!o->e || !up_task_can_mix(t, o->e->task)) continue;
+        item **link = &o->head, *prev = NULL;
+        for (int i = 0; *link && i < mb; i++) {
             item *it = *link;
-            if (o->e && up_task_can_mix(t, o->e->task) && it->key == 1) {
+            if (it->key == 1) {
                 *link = it->next;
+                if (o->tail == it) o->tail = prev;
                 w->batch[n++] = it;
                 o->n--;
                 s->queued--;
             } else {
-                o->tail = it;
+                prev = it;
                 link = &it->next;
             }
         }
@@ -1020,8 +1024,9 @@ up_status up_server_start(up_hub *hub, const up_server_opts *o, up_server **out)
         w->msg = up_calloc((size_t)B, sizeof *w->msg, "worker");
         w->in = up_calloc((size_t)B, sizeof *w->in, "worker");
         w->pr = up_calloc((size_t)B, sizeof *w->pr, "worker");
-        w->cand = up_calloc((size_t)s->o.queue_cap, sizeof *w->cand, "worker");
-        if (!w->probs || !w->cls || !w->a || !w->b || !w->batch || !w->st || !w->msg || !w->in || !w->pr || !w->cand) { st = UP_ERR_NOMEM; break; }
+        w->cand = s->o.mix_tasks ? up_calloc((size_t)B * MAX_QUEUES, sizeof *w->cand, "worker") : NULL;
+        if (!w->probs || !w->cls || !w->a || !w->b || !w->batch || !w->st || !w->msg || !w->in || !w->pr ||
+            (s->o.mix_tasks && !w->cand)) { st = UP_ERR_NOMEM; break; }
         if (pthread_create(&w->th, NULL, worker_main, w)) { st = up_fail(UP_ERR_INTERNAL, "cannot start a worker thread"); break; }
         s->nw++;
     }
