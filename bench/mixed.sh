@@ -125,7 +125,7 @@ PY
   local cpu_req others
   cpu_req=$(awk -v c=$((cpu1 - cpu0)) -v hz="$hz" -v n="$n" -v rps="$rps" -v d="$dur" 'BEGIN { printf "%.3f", c / hz * 1000 / (rps * d) }')
   others=$(awk -v u=$((stat1 - stat0 - cpu1 + cpu0)) -v hz="$hz" -v d="$dur" -v nc="$(nproc)" -v w="$(cat "$work/wrk.time")" \
-    'BEGIN { split(w, t, " "); x = 100 * (u / hz - t[1] - t[2]) / (d * nc); printf "%.0f", x > 0 ? x : 0 }')
+    'BEGIN { split(w, t, " "); x = 100 * (u / hz - t[1] - t[2]) / (d * nc); printf "%.0f", (x > 0 ? x : 0) }')
   printf "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$mode" "$r" "$rps" "$p50" "$p99" "$bad" "$n" "$per" "$cpu_req" "$others" | tee -a "$work/runs.tsv"
 }
 
