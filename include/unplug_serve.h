@@ -68,6 +68,8 @@ typedef struct {
     int plug_on_demand;        /* a request for a task not plugged plugs EXPERTS_DIR/TASK.expert first */
     size_t experts_budget;     /* bytes the plugged experts may own (0: no limit): past it, the least
                                 * recently used are unplugged */
+    int mix_tasks;             /* a batch may hold inputs of several tasks whose experts kept every
+                                * attention head and share a prompt length and depth (0: per task) */
 } up_server_opts;
 UP_API up_server_opts up_server_opts_default(void);
 typedef struct up_server up_server;

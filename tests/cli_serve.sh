@@ -55,6 +55,57 @@ m = re.search(r"held-out routing accuracy ([\d.]+)%", open(sys.argv[1]).read())
 assert m and float(m.group(1)) >= 95, m
 PY
 
+# what two HTTP scripts below share: a client, and concurrent clients whose answers must equal the CLI's
+cat >"$tmp/answers.py" <<'PY'
+import http.client, json, random, threading
+def call(port, method, path, body=None, headers=None, raw=None):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+    c.request(method, path, body=data, headers=headers or {})
+    r = c.getresponse()
+    payload = r.read()
+    out = (r.status, dict(r.getheaders()), payload)
+    c.close()
+    return out
+def load(tmp):
+    texts = {"sent": open(f"{tmp}/sent.txt").read().splitlines(), "digits": open(f"{tmp}/dig.txt").read().splitlines()}
+    ref = {t: [json.loads(l) for l in open(f"{tmp}/{f}.ref")] for t, f in (("sent", "sent"), ("digits", "dig"))}
+    return texts, ref
+def check(results, task, idx, ref, errors):
+    for i, got in zip(idx, results):
+        want = ref[task][i]
+        if got["expert"] != task or got["label"] != want["label"]:
+            errors.append(f"{task} #{i}: {got} vs {want}")
+        for k, v in want["probabilities"].items():
+            if abs(got["probabilities"][k] - v) > 1e-5:
+                errors.append(f"{task} #{i} {k}: {got['probabilities'][k]} vs {v}")
+def clients(port, tmp, tasks, rounds, named_share=1.0):
+    """8 clients at once, each rounds requests of 1-4 inputs of a task of tasks (without the task in the body
+    for 1 - named_share of them: the router's); "spare" has no reference and must answer 200. The errors."""
+    texts, ref = load(tmp)
+    errors = []
+    def client(seed):
+        r = random.Random(seed)
+        for _ in range(rounds):
+            task = r.choice(tasks)
+            if task == "spare":
+                st, _, p = call(port, "POST", "/v1/classify", {"task": "spare", "inputs": ["a good film", "a bad film"]})
+                if st != 200: errors.append(f"spare: {st} {p[:120]}")
+                continue
+            idx = [r.randrange(len(texts[task])) for _ in range(r.randint(1, 4))]
+            body = {"inputs": [texts[task][i] for i in idx]}
+            if r.random() < named_share: body["task"] = task
+            st, _, p = call(port, "POST", "/v1/classify", body)
+            if st != 200:
+                errors.append(f"status {st}: {p[:200]}")
+                continue
+            check(json.loads(p)["results"], task, idx, ref, errors)
+    th = [threading.Thread(target=client, args=(s,)) for s in range(8)]
+    [t.start() for t in th]
+    [t.join() for t in th]
+    return errors
+PY
+
 . "$src/scripts/serve-port.sh"
 start() { # LOG extra-args...: starts the server, sets $pid and $port
   local log=$1; shift
@@ -74,46 +125,13 @@ def check(cond, what):
         fails.append(what)
         print("FAIL:", what, file=sys.stderr)
 
-def call(method, path, body=None, headers=None, raw=None):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    data = raw if raw is not None else (json.dumps(body) if body is not None else None)
-    c.request(method, path, body=data, headers=headers or {})
-    r = c.getresponse()
-    payload = r.read()
-    out = (r.status, dict(r.getheaders()), payload)
-    c.close()
-    return out
-
-def refs(name):
-    return [json.loads(l) for l in open(f"{tmp}/{name}.ref")]
-texts = {"sent": open(f"{tmp}/sent.txt").read().splitlines(), "digits": open(f"{tmp}/dig.txt").read().splitlines()}
-ref = {"sent": refs("sent"), "digits": refs("dig")}
+sys.path.insert(0, tmp)
+import answers
+def call(*a, **k): return answers.call(port, *a, **k)
+texts, ref = answers.load(tmp)
 
 # 1. concurrent mixed-task requests == the CLI's one-at-a-time answers
-errors = []
-def client(seed):
-    r = random.Random(seed)
-    for _ in range(15):
-        task = r.choice(["sent", "digits"])
-        idx = [r.randrange(len(texts[task])) for _ in range(r.randint(1, 4))]
-        named = r.random() < 0.8
-        body = {"inputs": [texts[task][i] for i in idx]}
-        if named: body["task"] = task
-        st, _, p = call("POST", "/v1/classify", body)
-        if st != 200:
-            errors.append(f"status {st}: {p[:200]}")
-            continue
-        res = json.loads(p)["results"]
-        for i, got in zip(idx, res):
-            want = ref[task][i]
-            if got["expert"] != task or got["label"] != want["label"]:
-                errors.append(f"{task} #{i}: {got} vs {want}")
-            for k, v in want["probabilities"].items():
-                if abs(got["probabilities"][k] - v) > 1e-5:
-                    errors.append(f"{task} #{i} {k}: {got['probabilities'][k]} vs {v}")
-th = [threading.Thread(target=client, args=(s,)) for s in range(8)]
-[t.start() for t in th]
-[t.join() for t in th]
+errors = answers.clients(port, tmp, ["sent", "digits"], 15, named_share=0.8)
 check(not errors, f"concurrent answers differ from the CLI's: {errors[:5]}")
 
 # 2. plug / replace / unplug while serving: no request is lost
@@ -232,6 +250,23 @@ sys.exit(1 if fails else 0)
 PY
 kill -TERM $pid; wait $pid; rc=$?
 [ $rc -eq 0 ] && grep -q "stopped" "$tmp/serve.log" && ok || { bad "SIGTERM exit $rc"; tail -5 "$tmp/serve.log" >&2; }
+
+# --mix-tasks: batches of several tasks (sent: pruned FFN, digits: every neuron; spare has 2 prompt vectors,
+# not 4, so it is batched apart) answer what the CLI answers; /metrics counts the mixed batches
+start "$tmp/serve-mix.log" --mix-tasks --max-wait-ms 20 --quiet
+python3 - "$port" "$tmp" <<'PY' && ok || bad "--mix-tasks answers"
+import sys
+port, tmp = int(sys.argv[1]), sys.argv[2]
+sys.path.insert(0, tmp)
+import answers
+errors = answers.clients(port, tmp, ["sent", "digits", "spare"], 12)
+st, _, p = answers.call(port, "GET", "/metrics")
+m = {l.split()[0]: float(l.split()[1]) for l in p.decode().splitlines() if l.startswith("unplug_mixed")}
+if errors: print("FAIL:", errors[:5], file=sys.stderr)
+if not m.get("unplug_mixed_batches_total", 0) > 0: print("FAIL: no mixed batch:", m, file=sys.stderr)
+sys.exit(1 if errors or not m.get("unplug_mixed_batches_total", 0) > 0 else 0)
+PY
+kill -TERM $pid; wait $pid
 
 # queue full: 503 with Retry-After (a queue of 4 inputs; a 4-input request waits 1.5 s for its batch to fill)
 start "$tmp/serve2.log" --queue 4 --max-inputs 4 --max-wait-ms 1500 --max-batch 64 --quiet

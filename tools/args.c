@@ -151,6 +151,7 @@ static const opt table[] = {
     {"--per-ip", K_INT, F(per_ip), 0, 100000, C_SERVE, NULL, NULL},
     {"--idle-timeout", K_INT, F(idle_timeout), 1, 86400, C_SERVE, NULL, NULL},
     {"--plug-on-demand", K_FLAG, F(plug_on_demand), 0, 0, C_SERVE, NULL, NULL},
+    {"--mix-tasks", K_FLAG, F(mix_tasks), 0, 0, C_SERVE, NULL, NULL},
     {"--experts-budget-mb", K_NUM, F(experts_budget_mb), 0, 1e7, C_SERVE, NULL, NULL},
     /* router build */
     {"--tasks", K_STR, F(tasks), 0, 0, C_ROUTER, NULL, NULL},

@@ -48,7 +48,7 @@ typedef struct {
     const char *experts[CLI_MAX_EXPERTS];
     int n_experts;
     const char *experts_dir, *router, *api_key_file, *host;
-    int port, workers, max_batch, round_len, quiet, max_connections, per_ip, idle_timeout, plug_on_demand;
+    int port, workers, max_batch, round_len, quiet, max_connections, per_ip, idle_timeout, plug_on_demand, mix_tasks;
     double experts_budget_mb;
     double max_wait_ms;
     long queue, max_body, max_inputs, max_text;

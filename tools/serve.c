@@ -36,7 +36,7 @@ static const char *serve_help =
     "                    [--max-inputs 64] [--max-text BYTES] [--max-len TOKENS] [--round-len 8]\n"
     "                    [--api-key-file FILE] [--precision fp32|bf16|auto] [--quiet]\n"
     "                    [--max-connections 1024] [--per-ip 0] [--idle-timeout 30]\n"
-    "                    [--plug-on-demand] [--experts-budget-mb MB]\n"
+    "                    [--plug-on-demand] [--experts-budget-mb MB] [--mix-tasks]\n"
     "Serves many task experts over one copy of the base model (default\n"
     "models/unplug-mini). Every DIR/*.expert is plugged at start, and\n"
     "POST /v1/experts {\"name\": \"X\"} plugs DIR/X.expert later (names only: no\n"
@@ -51,7 +51,10 @@ static const char *serve_help =
     "  GET    /healthz, GET /metrics (Prometheus)\n"
     "\n"
     "Inputs are batched per task (up to --max-batch, waiting at most --max-wait-ms),\n"
-    "round the tasks; --workers compute threads (default one per core) of --threads\n"
+    "round the tasks; with --mix-tasks a batch takes the inputs of several tasks\n"
+    "(experts that kept every attention head and share a prompt length and depth:\n"
+    "attention over the whole batch, each task's FFN and head on its rows).\n"
+    "--workers compute threads (default one per core) of --threads\n"
     "OpenMP threads each; a batch is padded to a multiple of --round-len tokens\n"
     "(fewer distinct matrix shapes for oneDNN to build kernels for). A request\n"
     "that names no task goes to the --router (see\n"
@@ -144,6 +147,7 @@ int cmd_serve(const args *a) {
     o.per_ip = a->per_ip;
     if (a->idle_timeout > 0) o.idle_timeout_s = a->idle_timeout;
     o.plug_on_demand = a->plug_on_demand;
+    o.mix_tasks = a->mix_tasks;
     o.experts_budget = (size_t)(a->experts_budget_mb * 1048576.0);
     if (o.plug_on_demand && !a->experts_dir) return fputs("unplug: --plug-on-demand needs --experts-dir DIR\n", stderr), 2;
     if (o.plug_on_demand && a->router)

@@ -487,7 +487,41 @@ static void pool_rows(float *out, const float *last, int B, int T, int C, const 
     }
 }
 
-static up_status forward(up_run *r, const up_batch *b) {
+/* The groups of a batch that mixes tasks must tile its rows, and each view
+ * must share the run's embeddings and attention (a view that pruned heads
+ * has its own W_qkv, W_o) and fit the run's buffers. */
+static up_status check_groups(const up_run *r, const up_batch *b, const up_row_group *g, int ng) {
+    const up_model *m = r->m;
+    if (r->train || r->keep_all || r->ffn_scale || r->head_scale)
+        return up_fail(UP_ERR_INVALID, "a batch of several tasks runs in inference only (no training, keep_all or probes)");
+    if (ng < 1) return up_fail(UP_ERR_INVALID, "a batch of several tasks needs at least one group, got %d", ng);
+    int row = 0;
+    for (int k = 0; k < ng; k++) {
+        const up_model *v = g[k].m;
+        if (!v || g[k].row0 != row || g[k].n < 1)
+            return up_fail(UP_ERR_INVALID, "group %d: rows %d..+%d, expected to start at row %d", k, g[k].row0, g[k].n, row);
+        row += g[k].n;
+        if (b->prompt && !g[k].prompt) return up_fail(UP_ERR_INVALID, "group %d has no prompt, the batch has %d prompt vectors", k, b->n_prompt);
+        if (v->act_type != m->act_type || v->w.word != m->w.word || v->cfg.num_labels > UP_MAX_LABELS)
+            return up_fail(UP_ERR_INVALID, "group %d: not a task view of the run's model", k);
+        for (int l = 0; l < m->cfg.num_hidden_layers; l++) {
+            const up_layer *a = &v->w.layers[l], *bl = &m->w.layers[l];
+            if (a->qkv.w != bl->qkv.w || a->o.w != bl->o.w || a->qkv.out != bl->qkv.out)
+                return up_fail(UP_ERR_INVALID, "group %d: layer %d has attention of its own (pruned heads): run it alone", k, l);
+            if (a->ffn_in.out > r->shape.intermediate_size)
+                return up_fail(UP_ERR_INVALID, "group %d: layer %d has %d FFN neurons, the run room for %lld", k, l,
+                               a->ffn_in.out, (long long)r->shape.intermediate_size);
+        }
+    }
+    if (row != b->B) return up_fail(UP_ERR_INVALID, "the groups cover %d rows of a batch of %d", row, b->B);
+    return UP_OK;
+}
+
+/* The forward of one model (g: one group of every row, logits ldl = its
+ * num_labels apart) or of the row groups of a batch that mixes tasks (ldl =
+ * UP_MAX_LABELS): everything but the FFN and the head runs over the whole
+ * batch with r->m; the FFN and head of group k run over its rows with g[k].m. */
+static up_status forward(up_run *r, const up_batch *b, const up_row_group *g, int ng, int ldl) {
     TRY(check_batch(r, b));
     const up_model *m = r->m;
     const up_config *c = &m->cfg;
@@ -508,11 +542,12 @@ static up_status forward(up_run *r, const up_batch *b) {
     up_embed_forward(r->emb_sum, b->ids, b->type_ids, w->word, w->pos, w->type, B, T, C);
     r->n_prompt = b->prompt ? b->n_prompt : 0;
     r->prompt_layers = b->prompt ? (b->prompt_layers > 1 ? b->prompt_layers : 1) : 0;
-    for (int i = 0; i < B; i++)
+    for (int gi = 0; gi < ng; gi++) /* each row its group's prompt */
+    for (int i = g[gi].row0; i < g[gi].row0 + g[gi].n; i++)
         for (int k = 0; k < r->n_prompt; k++) {
             int t = 1 + k;
             float *e = r->emb_sum + ((size_t)i * T + t) * C;
-            const float *pv = b->prompt + (size_t)k * C, *ps = w->pos + (size_t)t * C;
+            const float *pv = g[gi].prompt + (size_t)k * C, *ps = w->pos + (size_t)t * C;
             const float *ty = w->type + (size_t)(b->type_ids ? b->type_ids[(size_t)i * T + t] : 0) * C;
             for (int c2 = 0; c2 < C; c2++) e[c2] = pv[c2] + ps[c2] + ty[c2];
         }
@@ -524,9 +559,10 @@ static up_status forward(up_run *r, const up_batch *b) {
         up_acts *a = &r->acts[l];
         float *xw = r->hidden[l];
         if (l > 0 && l < r->prompt_layers) /* deep prompt: slice l replaces the prompt rows of this layer's input */
-            for (int i = 0; i < B; i++) {
+            for (int gi = 0; gi < ng; gi++)
+            for (int i = g[gi].row0; i < g[gi].row0 + g[gi].n; i++) {
                 size_t row = (size_t)i * T + 1;
-                const float *src = b->prompt + (size_t)l * r->n_prompt * C;
+                const float *src = g[gi].prompt + (size_t)l * r->n_prompt * C;
                 memcpy(xw + row * C, src, (size_t)r->n_prompt * C * sizeof(float));
                 if (e_copy) up_f32_to_bf16((uint16_t *)a->xe + row * C, src, (size_t)r->n_prompt * C);
             }
@@ -543,47 +579,60 @@ static up_status forward(up_run *r, const up_batch *b) {
         }
         up_layernorm_forward(a->h1, e_copy ? a->h1e : NULL, a->mean1, a->rstd1, a->sum1, ly->ln1_g, ly->ln1_b,
                              (size_t)M, C, c->layer_norm_eps);
-        const void *h1e = e_copy ? a->h1e : (const void *)a->h1;
-        /* FFN; an expert's layer with no neurons left skips it */
-        int F = ly->ffn_in.out;
-        if (F > 0 && ly->ffn_in.w) {
-            const float *sc = r->ffn_scale ? r->ffn_scale + (size_t)l * c->intermediate_size : NULL;
-            if (tr) { /* keep the pre-activation for the backward */
-                TRY(linear_fwd(r, &ly->ffn_in, h1e, C, M, a->u, F, UP_T_F32, UP_EPI_NONE, NULL, 0));
-                up_act_forward(a->f32, a->u, (size_t)M * F, act_fn(c->hidden_act));
-                if (sc) scale_cols(a->f32, UP_T_F32, sc, M, F);
-                if (e_copy) up_f32_to_bf16(a->f, a->f32, (size_t)M * F);
+        /* FFN of each group over its rows [row0 T, (row0 + n) T) of the (B,T,C)
+         * activations, with its view's (compacted) matrices; f (M,F) is scratch
+         * each group reuses from the start. An expert's layer with no neurons
+         * left skips it. */
+        for (int gi = 0; gi < ng; gi++) {
+            const up_layer *gl = &g[gi].m->w.layers[l];
+            const size_t r0 = (size_t)g[gi].row0 * T * C; /* first element of the group's rows */
+            const int Mg = g[gi].n * T, F = gl->ffn_in.out;
+            const float *h1 = a->h1 + r0;
+            const void *h1e = e_copy ? (const void *)((const uint16_t *)a->h1e + r0) : (const void *)h1;
+            float *sum2 = a->sum2 + r0;
+            if (F > 0 && gl->ffn_in.w) {
+                const float *sc = r->ffn_scale ? r->ffn_scale + (size_t)l * c->intermediate_size : NULL;
+                if (tr) { /* keep the pre-activation for the backward */
+                    TRY(linear_fwd(r, &gl->ffn_in, h1e, C, Mg, a->u, F, UP_T_F32, UP_EPI_NONE, NULL, 0));
+                    up_act_forward(a->f32, a->u, (size_t)Mg * F, act_fn(c->hidden_act));
+                    if (sc) scale_cols(a->f32, UP_T_F32, sc, Mg, F);
+                    if (e_copy) up_f32_to_bf16(a->f, a->f32, (size_t)Mg * F);
+                } else {
+                    TRY(linear_fwd(r, &gl->ffn_in, h1e, C, Mg, a->f, F, E, act_epi(c->hidden_act), NULL, 0));
+                    if (sc) scale_cols(a->f, E, sc, Mg, F);
+                    if (a->f32 && e_copy) up_bf16_to_f32(a->f32, a->f, (size_t)Mg * F);
+                }
+                TRY(linear_fwd(r, &gl->ffn_out, a->f, F, Mg, sum2, C, UP_T_F32, UP_EPI_NONE, h1, C));
             } else {
-                TRY(linear_fwd(r, &ly->ffn_in, h1e, C, M, a->f, F, E, act_epi(c->hidden_act), NULL, 0));
-                if (sc) scale_cols(a->f, E, sc, M, F);
-                if (a->f32 && e_copy) up_bf16_to_f32(a->f32, a->f, (size_t)M * F);
+                for (size_t i = 0; i < (size_t)Mg * C; i++) sum2[i] = h1[i] + gl->ffn_out.b[i % C];
             }
-            TRY(linear_fwd(r, &ly->ffn_out, a->f, F, M, a->sum2, C, UP_T_F32, UP_EPI_NONE, a->h1, C));
-        } else {
-            for (size_t i = 0; i < (size_t)M * C; i++) a->sum2[i] = a->h1[i] + ly->ffn_out.b[i % C];
         }
         void *next_e = l + 1 < L ? r->acts[l + 1].xe : NULL;
         up_layernorm_forward(r->hidden[l + 1], e_copy ? next_e : NULL, a->mean2, a->rstd2, a->sum2, ly->ln2_g,
                              ly->ln2_b, (size_t)M, C, c->layer_norm_eps);
     }
 
-    /* [CLS] rows (or each row's mean over its tokens), pooler, classifier */
-    pool_rows(r->cls, r->hidden[L], B, T, C, b->lens, w->pool_mean);
-    const void *clse = r->cls;
-    if (e_copy) {
-        up_f32_to_bf16(r->clse, r->cls, (size_t)B * C);
-        clse = r->clse;
-    }
-    if (w->has_pooler) {
-        TRY(linear_fwd(r, &w->pooler, clse, C, B, r->pooled, C, UP_T_F32, UP_EPI_TANH, NULL, 0));
-        if (w->has_classifier) {
-            const void *pe = r->pooled;
-            if (e_copy) {
-                up_f32_to_bf16(r->pooled_e, r->pooled, (size_t)B * C);
-                pe = r->pooled_e;
-            }
-            TRY(linear_fwd(r, &w->classifier, pe, C, B, r->logits, c->num_labels, UP_T_F32, UP_EPI_NONE, NULL, 0));
+    /* each group's head on its rows: [CLS] rows (or each row's mean over its
+     * tokens), pooler, classifier; cls, pooled (B,C), logits (B,ldl) */
+    for (int gi = 0; gi < ng; gi++) {
+        const up_weights *gw = &g[gi].m->w;
+        const int i0 = g[gi].row0, n = g[gi].n;
+        float *cls = r->cls + (size_t)i0 * C, *pooled = r->pooled + (size_t)i0 * C;
+        pool_rows(cls, r->hidden[L] + (size_t)i0 * T * C, n, T, C, b->lens + i0, gw->pool_mean);
+        const void *clse = cls;
+        if (e_copy) {
+            clse = (uint16_t *)r->clse + (size_t)i0 * C;
+            up_f32_to_bf16((uint16_t *)clse, cls, (size_t)n * C);
         }
+        if (!gw->has_pooler) continue;
+        TRY(linear_fwd(r, &gw->pooler, clse, C, n, pooled, C, UP_T_F32, UP_EPI_TANH, NULL, 0));
+        if (!gw->has_classifier) continue;
+        const void *pe = pooled;
+        if (e_copy) {
+            pe = (uint16_t *)r->pooled_e + (size_t)i0 * C;
+            up_f32_to_bf16((uint16_t *)pe, pooled, (size_t)n * C);
+        }
+        TRY(linear_fwd(r, &gw->classifier, pe, C, n, r->logits + (size_t)i0 * ldl, ldl, UP_T_F32, UP_EPI_NONE, NULL, 0));
     }
     return UP_OK;
 }
@@ -632,7 +681,18 @@ void up_threads_leave(const up_model *m, int prev) {
 up_status up_forward(up_run *r, const up_batch *b) {
     if (!r || !r->m) return up_fail(UP_ERR_INVALID, "up_forward: no run");
     int prev = up_threads_enter(r->m);
-    up_status st = forward(r, b);
+    up_row_group all = {r->m, 0, b->B, b->prompt};
+    up_status st = forward(r, b, &all, 1, (int)r->m->cfg.num_labels);
+    up_threads_leave(r->m, prev);
+    return st;
+}
+
+up_status up_forward_groups(up_run *r, const up_batch *b, const up_row_group *g, int ng) {
+    if (!r || !r->m || !b || !g) return up_fail(UP_ERR_INVALID, "up_forward_groups: no run, batch or groups");
+    up_status st = check_groups(r, b, g, ng);
+    if (st) return st;
+    int prev = up_threads_enter(r->m);
+    st = forward(r, b, g, ng, UP_MAX_LABELS);
     up_threads_leave(r->m, prev);
     return st;
 }

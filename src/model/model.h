@@ -217,6 +217,24 @@ struct up_run {
  * labels). Costs nothing; the next up_forward runs m. */
 up_status up_run_use(up_run *r, const up_model *m);
 
+/* Rows [row0, row0 + n) of a batch that mixes tasks: they run task view m's
+ * FFN (its compacted matrices) and head (pooler, classifier), with its soft
+ * prompt (K,P,C) (K and P are the batch's prompt_layers and n_prompt). */
+typedef struct {
+    const up_model *m;
+    int row0, n;
+    const float *prompt;
+} up_row_group;
+
+/* One forward over the rows of several task views (a batch that mixes
+ * tasks): embeddings, attention and LayerNorms over the whole (B,T,C) batch
+ * with r->m's weights, which every view must share (views that kept every
+ * attention head: see up_task_mixable); each group's prompt rows, FFN
+ * products over its row range and head on its own. The groups cover rows
+ * 0..B-1 in order. Inference only. Logits of row i at up_run_logits(r) +
+ * i * UP_MAX_LABELS (each group's first num_labels of them). */
+up_status up_forward_groups(up_run *r, const up_batch *b, const up_row_group *g, int ng);
+
 /* Training mode keeps every activation the backward needs and allocates the
  * backward's scratch. keep_dffn also keeps each layer's FFN-activation
  * gradient (attribution). */

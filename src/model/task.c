@@ -439,28 +439,88 @@ void up_task_buf_free(up_task_buf *s) {
     memset(s, 0, sizeof *s);
 }
 
-up_status up_task_classify(const up_model *v, const up_task *t, up_run *r, up_task_buf *s, const char *const *a,
-                           const char *const *b, int n, float *probs) {
-    if (!v->tok) return up_fail(UP_ERR_INVALID, "the model has no tokenizer");
-    if (n < 1 || n > r->max_B || n > s->B) return up_fail(UP_ERR_INVALID, "batch of %d examples, room for %d", n, r->max_B);
-    up_task tt = *t;
-    tt.max_len = t->max_len < r->max_T ? t->max_len : r->max_T;
-    if (tt.max_len > s->T) tt.max_len = s->T;
-    int Tb = up_task_fill_batch(&tt, v->tok, a, b, n, (int32_t)v->cfg.pad_token_id, &s->enc, s->ids, s->types, s->lens);
-    if (Tb < 0) return UP_ERR_INVALID;
+/* Encodes the inputs of ng tasks into s, rows in order, and packs them to
+ * the longest (padded up to a multiple of s->round_T, within max_T): the
+ * batch length, or -1 with the failing example in the message. Row i's
+ * group is the in[k] whose rows hold it; up_task_encode writes each at a
+ * stride of s->T first. */
+static int fill_rows(up_task_buf *s, const up_tokenizer *tok, int32_t pad, int max_T, const up_task_inputs *in, int ng) {
+    int S = s->T, row = 0, Tb = 1, lim = 1;
+    for (int k = 0; k < ng; k++) {
+        up_task tt = *in[k].task; /* its max_len, within the run's and the buffer's rows */
+        tt.max_len = tt.max_len < max_T ? tt.max_len : max_T;
+        if (tt.max_len > S) tt.max_len = S;
+        lim = tt.max_len > lim ? tt.max_len : lim;
+        for (int i = 0; i < in[k].n; i++, row++) {
+            int len = up_task_encode(&tt, tok, in[k].a[i], in[k].b ? in[k].b[i] : NULL, &s->enc, s->ids + (size_t)row * S,
+                                     s->types + (size_t)row * S);
+            if (len < 0) {
+                if (ng > 1) up_fail_prefix(UP_ERR_INVALID, "task '%s'", in[k].task->name);
+                up_fail_prefix(UP_ERR_INVALID, "example %d of the batch", i);
+                return -1;
+            }
+            s->lens[row] = len;
+            Tb = len > Tb ? len : Tb;
+        }
+    }
     if (s->round_T > 1) { /* pad the length up to a multiple of round_T: fewer distinct product shapes */
         int T2 = (Tb + s->round_T - 1) / s->round_T * s->round_T;
-        if (T2 > tt.max_len) T2 = tt.max_len;
-        if (T2 > Tb) up_batch_restride(s->ids, s->types, s->lens, n, Tb, T2, (int32_t)v->cfg.pad_token_id);
+        if (T2 > lim) T2 = lim;
         if (T2 > Tb) Tb = T2;
     }
-    up_batch bt = up_task_batch(t, n, Tb, s->ids, s->types, s->lens);
+    up_batch_restride(s->ids, s->types, s->lens, row, S, Tb, pad);
+    return Tb;
+}
+
+/* The forward of in[0..ng) as one batch: on v alone (ng 1: v is in[0]'s
+ * view) or the groups over v = the base; then each row's probabilities. */
+static up_status classify_rows(const up_model *v, up_run *r, up_task_buf *s, const up_task_inputs *in, int ng) {
+    if (!v->tok) return up_fail(UP_ERR_INVALID, "the model has no tokenizer");
+    int n = 0;
+    for (int k = 0; k < ng; k++) n += in[k].n;
+    if (n < 1 || n > r->max_B || n > s->B) return up_fail(UP_ERR_INVALID, "batch of %d examples, room for %d", n, r->max_B);
+    int Tb = fill_rows(s, v->tok, (int32_t)v->cfg.pad_token_id, r->max_T, in, ng);
+    if (Tb < 0) return UP_ERR_INVALID;
+    up_batch bt = up_task_batch(in[0].task, n, Tb, s->ids, s->types, s->lens);
     up_status st = r->m == v ? UP_OK : up_run_use(r, v);
-    if (!st) st = up_forward(r, &bt);
+    up_row_group g[ng]; /* ng <= n <= the run's batch */
+    for (int k = 0, row = 0; k < ng; row += in[k].n, k++) g[k] = (up_row_group){in[k].view, row, in[k].n, in[k].task->prompt};
+    if (!st) st = ng == 1 ? up_forward(r, &bt) : up_forward_groups(r, &bt, g, ng);
     if (st) return st;
-    const float *lg = up_run_logits(r);
-    for (int i = 0; i < n; i++) softmax_row(probs + (size_t)i * t->n_labels, lg + (size_t)i * t->n_labels, t->n_labels);
+    const float *lg = r->logits; /* (n, ld): up_run_logits says NULL for the base, which has no classifier */
+    for (int k = 0; k < ng; k++) {
+        int NL = in[k].task->n_labels, ld = ng == 1 ? NL : UP_MAX_LABELS;
+        for (int i = 0; i < in[k].n; i++) softmax_row(in[k].probs + (size_t)i * NL, lg + (size_t)(g[k].row0 + i) * ld, NL);
+    }
     return UP_OK;
+}
+
+up_status up_task_classify(const up_model *v, const up_task *t, up_run *r, up_task_buf *s, const char *const *a,
+                           const char *const *b, int n, float *probs) {
+    if (n < 1 || n > r->max_B || n > s->B) return up_fail(UP_ERR_INVALID, "batch of %d examples, room for %d", n, r->max_B);
+    up_task_inputs in = {v, t, a, b, n, probs};
+    return classify_rows(v, r, s, &in, 1);
+}
+
+int up_task_mixable(const up_task *t) {
+    for (int l = 0; l < t->n_layers; l++)
+        if (t->kept_heads && t->kept_heads[l]) return 0;
+    return 1;
+}
+
+int up_task_can_mix(const up_task *a, const up_task *b) {
+    return up_task_mixable(a) && up_task_mixable(b) && a->n_prompt == b->n_prompt &&
+           (a->n_prompt == 0 || a->prompt_layers == b->prompt_layers);
+}
+
+up_status up_task_classify_mixed(const up_model *base, up_run *r, up_task_buf *s, const up_task_inputs *in, int ng) {
+    if (ng < 1) return up_fail(UP_ERR_INVALID, "a batch of %d tasks", ng);
+    if (ng == 1) return classify_rows(in[0].view, r, s, in, 1);
+    for (int k = 1; k < ng; k++)
+        if (!up_task_can_mix(in[0].task, in[k].task))
+            return up_fail(UP_ERR_INVALID, "task '%s' cannot share a batch with '%s' (pruned heads, or another prompt length "
+                           "or depth)", in[k].task->name, in[0].task->name);
+    return classify_rows(base, r, s, in, ng);
 }
 
 up_status up_task_predict(const up_model *v, const up_task *t, up_run *r, const char *const *a, const char *const *b,

@@ -100,6 +100,31 @@ void up_task_buf_free(up_task_buf *s);
 up_status up_task_classify(const up_model *v, const up_task *t, up_run *r, up_task_buf *s, const char *const *a,
                            const char *const *b, int n, float *probs);
 
+/* Batches that mix tasks. A task can share a batch with others when its
+ * view kept every attention head (its attention is the base's); tasks
+ * share one when both can and their prompts have the same length and depth
+ * (n_prompt, prompt_layers): the batch's prompt rows are at the same
+ * positions in every row. */
+int up_task_mixable(const up_task *t);
+int up_task_can_mix(const up_task *a, const up_task *b);
+
+/* One task's inputs of a batch: n texts a[i] (and b[i], b may be NULL)
+ * through view (of task), probabilities into probs (n, task->n_labels). */
+typedef struct {
+    const up_model *view;
+    const up_task *task;
+    const char *const *a, *const *b;
+    int n;
+    float *probs;
+} up_task_inputs;
+
+/* One forward over the inputs of ng tasks (the run pointed at base, see
+ * up_forward_groups): the rows of in[k] follow those of in[k-1], all tasks
+ * must mix (up_task_can_mix with in[0].task). ng == 1 is up_task_classify.
+ * At most the run's batch of inputs in all; no allocation once s has grown
+ * to the longest text. */
+up_status up_task_classify_mixed(const up_model *base, up_run *r, up_task_buf *s, const up_task_inputs *in, int ng);
+
 /* Runs n examples in batches of the run's size, writes probs (n,NL). With
  * pred non-NULL also the argmax labels. */
 up_status up_task_predict(const up_model *view, const up_task *t, up_run *r, const char *const *a,

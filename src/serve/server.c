@@ -8,7 +8,10 @@
  * the workers have answered every item. A worker takes the queue whose
  * oldest input has waited longest past its deadline (or that is full),
  * going round the tasks, classifies up to max_batch of its inputs in one
- * forward, and wakes the requests it completed.
+ * forward, and wakes the requests it completed. With mix_tasks it fills the
+ * batch from the other queues whose experts can share it (kept every head,
+ * same prompt length and depth: up_task_can_mix), each queue's inputs a
+ * contiguous range of rows, and runs them in one up_task_classify_mixed.
  */
 #define _GNU_SOURCE /* realpath, POLLRDHUP */
 #include <errno.h>
@@ -51,6 +54,8 @@ typedef struct item {
     pending *req;
     int idx;             /* input index in the request */
     double t_enq;        /* ms, monotonic */
+    int bytes;           /* of its text(s): how long it will be, for --mix-tasks */
+    int key;             /* --mix-tasks: its distance in bytes from the batch's oldest input */
     struct item *next;
 } item;
 
@@ -91,6 +96,9 @@ typedef struct {
     up_status *st;                  /* (max_batch) each input's outcome */
     char (*msg)[200];               /* (max_batch) and its message */
     item **batch;                   /* (max_batch) */
+    up_task_inputs *in;             /* (max_batch) the batch's tasks, each a range of its rows */
+    item **cand;                    /* (max_batch x MAX_QUEUES) --mix-tasks: the inputs that may join a batch */
+    float **pr;                     /* (max_batch) each row's probabilities in probs */
 } worker;
 
 struct up_server {
@@ -112,6 +120,8 @@ struct up_server {
     task_stats st[MAX_STATS];
     int nst;
     unsigned long swaps, routed, cancelled;
+    unsigned long batches;           /* forwards over task inputs (a batch of several tasks is one) */
+    unsigned long mixed_batches, mixed_inputs; /* batches of more than one task (--mix-tasks), their inputs */
     pthread_mutex_t plug_mu;        /* serializes plugs on demand */
     unsigned long conns;
 };
@@ -244,11 +254,87 @@ static int pick_queue(up_server *s, double now, double *wait) {
         /* a full queue (or any, when stopping) is due now; among due queues the
          * one due longest goes first, so a full busy queue cannot starve an
          * overdue quiet one */
-        if ((q->n >= s->o.max_batch || s->draining || s->stop) && due > now) due = now;
+        /* with --mix-tasks a batch fills from several queues: enough inputs
+         * waiting over all of them makes the oldest due now */
+        int full = q->n >= s->o.max_batch || (s->o.mix_tasks && q->e && s->queued >= s->o.max_batch);
+        if ((full || s->draining || s->stop) && due > now) due = now;
         if (due < best_due) { best_due = due; best = i; }
     }
     *wait = best < 0 ? INFINITY : best_due - now;
     return best >= 0 && best_due <= now ? best : -1;
+}
+
+/* moves up to max_batch - n inputs of q into batch[n..]; returns the new n */
+static int take(up_server *s, queue *q, item **batch, int n) {
+    while (q->head && n < s->o.max_batch) {
+        batch[n++] = q->head;
+        q->head = q->head->next;
+        q->n--;
+        s->queued--;
+    }
+    if (!q->head) q->tail = NULL;
+    return n;
+}
+
+static int by_key(const void *a, const void *b) {
+    int x = (*(item *const *)a)->key, y = (*(item *const *)b)->key;
+    return x < y ? -1 : x > y;
+}
+
+/* --mix-tasks: the oldest input of queue qi and up to max_batch - 1 more from
+ * the queues whose experts can share its batch (qi's included), those closest
+ * in length (bytes of text) to it first: a batch is padded to its longest
+ * input, and inputs of like lengths waste less. The candidates are the oldest
+ * max_batch inputs of each such queue (w->cand holds max_batch x MAX_QUEUES).
+ * Each queue's picked inputs stay together, in order (the batch's rows go by
+ * task). Returns n. */
+static int take_mixed(up_server *s, worker *w, int qi) {
+    const up_task *t = s->q[qi].e->task;
+    const item *lead = s->q[qi].head;
+    const int mb = s->o.max_batch;
+    int nc = 0;
+    for (int k = 0; k < s->nq; k++) {
+        queue *o = &s->q[k];
+        if (!o->e || !up_task_can_mix(t, o->e->task)) continue;
+        item *it = o->head;
+        for (int i = 0; it && i < mb; i++, it = it->next) {
+            it->key = it == lead ? -1 : abs(it->bytes - lead->bytes);
+            w->cand[nc++] = it;
+        }
+    }
+    qsort(w->cand, (size_t)nc, sizeof *w->cand, by_key);
+    for (int i = 0; i < nc; i++) w->cand[i]->key = i < mb; /* 1: picked */
+    int n = 0;
+    for (int k = 0; k < s->nq; k++) { /* unlink the picked inputs, queue by queue (all among its first mb) */
+        queue *o = &s->q[(qi + k) % s->nq];
+        if (!o->e || !up_task_can_mix(t, o->e->task)) continue;
+        item **link = &o->head, *prev = NULL;
+        for (int i = 0; *link && i < mb; i++) {
+            item *it = *link;
+            if (it->key == 1) {
+                *link = it->next;
+                if (o->tail == it) o->tail = prev;
+                w->batch[n++] = it;
+                o->n--;
+                s->queued--;
+            } else {
+                prev = it;
+                link = &it->next;
+            }
+        }
+    }
+    return n;
+}
+
+/* drops the empty queues, keeping the order of the others and the round's place */
+static void drop_empty(up_server *s) {
+    int j = 0, rr = s->rr;
+    for (int i = 0; i < s->nq; i++) {
+        if (s->q[i].n) s->q[j++] = s->q[i];
+        else if (i < s->rr) rr--;
+    }
+    s->nq = j;
+    s->rr = j ? rr % j : 0;
 }
 
 /* ---- workers ---------------------------------------------------------------------------- */
@@ -320,21 +406,9 @@ static void *worker_main(void *arg) {
         }
         queue *q = &s->q[qi];
         up_hub_expert *e = q->e;
-        int n = 0;
-        while (q->head && n < s->o.max_batch) {
-            w->batch[n++] = q->head;
-            q->head = q->head->next;
-        }
-        if (!q->head) q->tail = NULL;
-        q->n -= n;
-        s->queued -= n;
+        int n = s->o.mix_tasks && e && up_task_mixable(e->task) ? take_mixed(s, w, qi) : take(s, q, w->batch, 0);
         s->rr = qi + 1;
-        if (!q->n) { /* drop the empty queue; keep the order of the others */
-            memmove(s->q + qi, s->q + qi + 1, (size_t)(s->nq - qi - 1) * sizeof s->q[0]);
-            s->nq--;
-            if (s->rr > qi) s->rr--;
-        }
-        if (s->nq) s->rr %= s->nq; else s->rr = 0;
+        drop_empty(s);
         int kept = 0; /* the inputs of requests whose client went away are dropped, not computed */
         for (int i = 0; i < n; i++) {
             if (w->batch[i]->req->cancelled) {
@@ -349,18 +423,32 @@ static void *worker_main(void *arg) {
         if (!e) { route_batch(w, n); continue; }
         if (e != last) s->swaps += last != NULL;
         last = e;
+        /* the tasks of the batch: runs of inputs of one expert, probabilities at
+         * probs + row0 * UP_MAX_LABELS, rows NL apart */
+        int ng = 0;
         for (int i = 0; i < n; i++) {
-            w->a[i] = w->batch[i]->req->in->a[w->batch[i]->idx];
-            w->b[i] = w->batch[i]->req->in->b[w->batch[i]->idx];
+            item *it = w->batch[i];
+            up_hub_expert *x = it->req->ex[it->idx];
+            w->a[i] = it->req->in->a[it->idx];
+            w->b[i] = it->req->in->b[it->idx];
+            if (!ng || w->in[ng - 1].task != x->task)
+                w->in[ng++] = (up_task_inputs){x->view, x->task, w->a + i, w->b + i, 0, w->probs + (size_t)i * UP_MAX_LABELS};
+            up_task_inputs *g = &w->in[ng - 1];
+            w->pr[i] = g->probs + (size_t)g->n++ * x->task->n_labels;
         }
-        count_batch(s, e->name, n);
+        for (int k = 0; k < ng; k++) count_batch(s, w->in[k].task->name, w->in[k].n);
+        s->batches++;
+        if (ng > 1) {
+            s->mixed_batches++;
+            s->mixed_inputs += (unsigned long)n;
+        }
         pthread_mutex_unlock(&s->mu);
-        int NL = e->task->n_labels;
-        up_status st = up_task_classify(e->view, e->task, w->run, &w->buf, w->a, w->b, n, w->probs);
+        up_status st = up_task_classify_mixed(up_hub_base(s->hub), w->run, &w->buf, w->in, ng);
         for (int i = 0; i < n; i++) w->st[i] = st;
         if (st && n > 1) /* one bad input must not fail the others: each alone */
             for (int i = 0; i < n; i++) {
-                w->st[i] = up_task_classify(e->view, e->task, w->run, &w->buf, w->a + i, w->b + i, 1, w->probs + (size_t)i * NL);
+                up_hub_expert *x = w->batch[i]->req->ex[w->batch[i]->idx];
+                w->st[i] = up_task_classify(x->view, x->task, w->run, &w->buf, w->a + i, w->b + i, 1, w->pr[i]);
                 if (w->st[i]) snprintf(w->msg[i], sizeof w->msg[i], "%s", up_errmsg());
             }
         else if (st)
@@ -372,7 +460,8 @@ static void *worker_main(void *arg) {
                 if (!p->failed) snprintf(p->err, sizeof p->err, "inputs[%d]: %s", w->batch[i]->idx, w->msg[i]);
                 p->failed = w->st[i] == UP_ERR_INVALID ? 400 : 500;
             } else {
-                memcpy(p->probs + (size_t)w->batch[i]->idx * UP_MAX_LABELS, w->probs + (size_t)i * NL, NL * sizeof(float));
+                int NL = p->ex[w->batch[i]->idx]->task->n_labels;
+                memcpy(p->probs + (size_t)w->batch[i]->idx * UP_MAX_LABELS, w->pr[i], NL * sizeof(float));
             }
             finish_item(s, w->batch[i]);
         }
@@ -514,7 +603,8 @@ static MHD_Result_t do_classify(up_server *s, struct MHD_Connection *c, const bo
             double t = now_ms();
             if (named && n > 1) up_hub_retain(s->hub, named, n - 1);
             for (int i = 0; i < n; i++) {
-                p.items[i] = (item){.req = &p, .idx = i, .t_enq = t};
+                p.items[i] = (item){.req = &p, .idx = i, .t_enq = t,
+                                    .bytes = (int)(strlen(in.a[i]) + (in.b[i] ? strlen(in.b[i]) : 0))};
                 p.ex[i] = named; /* one reference per input (NULL: the router's), released below */
                 queue_push(q, &p.items[i]);
             }
@@ -645,6 +735,11 @@ static void sb_printf(sbuf *b, const char *fmt, ...) {
     }
 }
 
+/* a counter: its HELP and TYPE lines and its value */
+static void counter(sbuf *b, const char *name, const char *help, unsigned long v) {
+    sb_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %lu\n", name, help, name, name, v);
+}
+
 /* one task's histogram: cumulative buckets, +Inf, sum, count */
 static void histogram(sbuf *b, const char *name, const task_stats *t, const double *le, int nb, const unsigned long *counts,
                       unsigned long n, double sum) {
@@ -683,7 +778,7 @@ static MHD_Result_t do_metrics(up_server *s, struct MHD_Connection *c) {
     for (int i = 0; i < s->nst; i++)
         histogram(&b, "unplug_request_duration_seconds", &s->st[i], lat_buckets, N_LAT, s->st[i].lat, s->st[i].lat_n,
                   s->st[i].lat_sum);
-    sb_printf(&b, "# HELP unplug_batch_size Inputs per forward pass, by task.\n# TYPE unplug_batch_size histogram\n");
+    sb_printf(&b, "# HELP unplug_batch_size Inputs per forward pass, by task (of a batch of several tasks, each task's).\n# TYPE unplug_batch_size histogram\n");
     for (int i = 0; i < s->nst; i++)
         histogram(&b, "unplug_batch_size", &s->st[i], batch_buckets, N_BATCH, s->st[i].batch, s->st[i].batch_n,
                   (double)s->st[i].batch_sum);
@@ -691,24 +786,20 @@ static MHD_Result_t do_metrics(up_server *s, struct MHD_Connection *c) {
                   "unplug_queue_depth %d\n", s->queued);
     sb_printf(&b, "# HELP unplug_requests_in_flight Classify requests queued or running.\n"
                   "# TYPE unplug_requests_in_flight gauge\nunplug_requests_in_flight %d\n", s->active);
-    sb_printf(&b, "# HELP unplug_expert_swaps_total Batches whose expert differed from the worker's previous one.\n"
-                  "# TYPE unplug_expert_swaps_total counter\nunplug_expert_swaps_total %lu\n", s->swaps);
-    sb_printf(&b, "# HELP unplug_cancelled_inputs_total Inputs dropped uncomputed: their client went away.\n"
-                  "# TYPE unplug_cancelled_inputs_total counter\nunplug_cancelled_inputs_total %lu\n", s->cancelled);
-    sb_printf(&b, "# HELP unplug_routed_inputs_total Inputs whose task the router picked.\n"
-                  "# TYPE unplug_routed_inputs_total counter\nunplug_routed_inputs_total %lu\n", s->routed);
+    counter(&b, "unplug_expert_swaps_total", "Batches whose expert differed from the worker's previous one.", s->swaps);
+    counter(&b, "unplug_cancelled_inputs_total", "Inputs dropped uncomputed: their client went away.", s->cancelled);
+    counter(&b, "unplug_batches_total", "Forward passes over task inputs (a batch of several tasks is one).", s->batches);
+    counter(&b, "unplug_mixed_batches_total", "Batches that held inputs of more than one task (--mix-tasks).", s->mixed_batches);
+    counter(&b, "unplug_mixed_batch_inputs_total", "Inputs classified in batches of more than one task.", s->mixed_inputs);
+    counter(&b, "unplug_routed_inputs_total", "Inputs whose task the router picked.", s->routed);
     pthread_mutex_unlock(&s->mu);
     sb_printf(&b, "# HELP unplug_experts Experts plugged.\n# TYPE unplug_experts gauge\nunplug_experts %d\n", nexp);
-    sb_printf(&b, "# HELP unplug_plugs_total Experts plugged (replacements included).\n# TYPE unplug_plugs_total counter\n"
-                  "unplug_plugs_total %lu\n", hs.plugs);
-    sb_printf(&b, "# HELP unplug_unplugs_total Experts unplugged.\n# TYPE unplug_unplugs_total counter\n"
-                  "unplug_unplugs_total %lu\n", hs.unplugs);
-    sb_printf(&b, "# HELP unplug_evictions_total Experts unplugged because the plugged ones passed the memory budget.\n"
-                  "# TYPE unplug_evictions_total counter\nunplug_evictions_total %lu\n", hs.evicted);
+    counter(&b, "unplug_plugs_total", "Experts plugged (replacements included).", hs.plugs);
+    counter(&b, "unplug_unplugs_total", "Experts unplugged.", hs.unplugs);
+    counter(&b, "unplug_evictions_total", "Experts unplugged because the plugged ones passed the memory budget.", hs.evicted);
     sb_printf(&b, "# HELP unplug_experts_bytes Bytes the plugged experts own.\n# TYPE unplug_experts_bytes gauge\n"
                   "unplug_experts_bytes %zu\n", hs.bytes);
-    sb_printf(&b, "# HELP unplug_replacements_total Plugs that replaced an expert of the same task.\n"
-                  "# TYPE unplug_replacements_total counter\nunplug_replacements_total %lu\n", hs.replaced);
+    counter(&b, "unplug_replacements_total", "Plugs that replaced an expert of the same task.", hs.replaced);
     if (!b.p) return send_error(c, 500, "out of memory");
     return send_text(c, 200, "text/plain; version=0.0.4", b.p, NULL, NULL);
 }
@@ -930,7 +1021,11 @@ up_status up_server_start(up_hub *hub, const up_server_opts *o, up_server **out)
         w->batch = up_calloc((size_t)B, sizeof *w->batch, "worker");
         w->st = up_calloc((size_t)B, sizeof *w->st, "worker");
         w->msg = up_calloc((size_t)B, sizeof *w->msg, "worker");
-        if (!w->probs || !w->cls || !w->a || !w->b || !w->batch || !w->st || !w->msg) { st = UP_ERR_NOMEM; break; }
+        w->in = up_calloc((size_t)B, sizeof *w->in, "worker");
+        w->pr = up_calloc((size_t)B, sizeof *w->pr, "worker");
+        w->cand = s->o.mix_tasks ? up_calloc((size_t)B * MAX_QUEUES, sizeof *w->cand, "worker") : NULL;
+        if (!w->probs || !w->cls || !w->a || !w->b || !w->batch || !w->st || !w->msg || !w->in || !w->pr ||
+            (s->o.mix_tasks && !w->cand)) { st = UP_ERR_NOMEM; break; }
         if (pthread_create(&w->th, NULL, worker_main, w)) { st = up_fail(UP_ERR_INTERNAL, "cannot start a worker thread"); break; }
         s->nw++;
     }
@@ -980,7 +1075,7 @@ void up_server_stop(up_server *s) {
         worker *w = &s->w[i];
         up_run_free(w->run);
         up_task_buf_free(&w->buf);
-        free(w->probs); free(w->cls); free(w->a); free(w->b); free(w->batch); free(w->st); free(w->msg);
+        free(w->probs); free(w->cls); free(w->a); free(w->b); free(w->batch); free(w->st); free(w->msg); free(w->in); free(w->pr); free(w->cand);
     }
     free(s->w);
     pthread_cond_destroy(&s->work);
