@@ -31,6 +31,8 @@
 #      OUT_DIR (bench/results/cluster), PORT (8090, nginx), NET (89: scripts/cluster.sh --net),
 #      WRK_TIMEOUT (10 s: wrk counts a request slower than this as a socket error, "timeout";
 #      its default, 2 s, would count the slow answers of a loaded 2-core machine as failures)
+#      MIXED (1: then 4. batches that mix tasks, bench/mixed.sh on MODEL with 20 experts, its
+#      table appended to bench/results/mixed-CPU.tsv; MIXED_EXPERTS: where its experts are kept)
 # Needs root (network namespaces), wrk and nginx.
 set -euo pipefail
 [ $# = 0 ] || { sed -n '2,/^set -euo/p' "$0" | sed '$d' >&2; exit 2; }
@@ -267,3 +269,7 @@ for f in throughput replicas overhead fault; do
   echo "== $f ($out/$f.tsv)"
   grep -v '^# [0-9]* cores' "$out/$f.tsv" | column -t -s $'\t'
 done
+# 4. the mixed-task batching table of the same section (one process, 20 experts)
+if [ "${MIXED:-0}" = 1 ]; then
+  MODEL=$model BUILD=$build EXPERTS=${MIXED_EXPERTS:-build/mixed-experts} bash bench/mixed.sh "$data"
+fi
