@@ -5,7 +5,8 @@
 Runtimes, each with the same thread count, on the same random token ids:
   transformers  CPU PyTorch, fp32 (torch.inference_mode)
   onnxruntime   fp32 (the model exported with torch.onnx), and its dynamic int8 quantization
-  openvino      fp32, and bf16 where the CPU has AVX512-BF16 or AMX (INFERENCE_PRECISION_HINT)
+  openvino      fp32, and bf16 where the CPU has AVX512-BF16 or AMX (INFERENCE_PRECISION_HINT); with
+                --ov-int8-python PY, int8 too (NNCF's static quantization by bench/ov_int8.py run by PY)
   unplug        bf16, fp32 and int8 (`unplug bench`, a process per measurement; int8 where the CPU
                 has VNNI or AMX), and with --expert FILE each expert's forward (`unplug bench --expert`)
                 as runtime "unplug-expert:TASK"
@@ -56,6 +57,7 @@ def main():
     ap.add_argument("--cpu", default="cpu")
     ap.add_argument("--work", default=None)
     ap.add_argument("--expert", action="append", default=[], help="an expert file of MODEL (repeatable)")
+    ap.add_argument("--ov-int8-python", default=None, help="a Python with nncf and openvino: adds OpenVINO int8")
     ap.add_argument("--runtimes", default="transformers,onnxruntime,openvino,unplug",
                     help="which to run (Debian's torch takes tens of seconds per BERT-base forward)")
     a = ap.parse_args()
@@ -112,6 +114,12 @@ def main():
                                                         "INFERENCE_PRECISION_HINT": "f32" if p == "fp32" else "bf16",
                                                         "PERFORMANCE_HINT": "LATENCY"})
                 for p in ov_precisions}
+    if a.ov_int8_python:
+        ov_int8 = os.path.join(work, "model-int8.xml")
+        subprocess.run([a.ov_int8_python, os.path.join(os.path.dirname(os.path.abspath(__file__)), "ov_int8.py"),
+                        onnx_fp32, ov_int8, str(cfg.vocab_size)], check=True, stdout=sys.stderr)
+        compiled["int8"] = core.compile_model(core.read_model(ov_int8), "CPU", {"INFERENCE_NUM_THREADS": a.threads,
+                                                                               "PERFORMANCE_HINT": "LATENCY"})
     log(f"peers: onnxruntime {ort.__version__}, openvino {ov.__version__} (CPU capabilities {caps})")
 
     # unplug runs in a process of its own while this one waits: its OpenMP threads may spin-wait, as

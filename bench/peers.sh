@@ -8,7 +8,8 @@
 # Env:   BUILD (build), MODELS ("models/all-minilm-l6-v2 bert-base"), THREADS (2),
 #        BATCHES (1,8,32), LENS (32,128), ITERS (10), ROUNDS (3), VENV (.venv-peers),
 #        RUNTIMES (transformers,onnxruntime,openvino,unplug,unplug-expert), APPEND (1: add to the TSV of an earlier run),
-#        EXPERTS (expert files of the first model, timed as runtime unplug-expert:TASK, TASK their directory's name)
+#        EXPERTS (expert files of the first model, timed as runtime unplug-expert:TASK, TASK their directory's name),
+#        OV_INT8 (1: OpenVINO int8 by NNCF in .venv-nncf; 0 leaves it out)
 # Writes OUT_DIR/peers-CPU.tsv (CPU: the model name and family of this machine's
 # processor, and its bf16/int8 flags): cpu, model, runtime, precision, batch,
 # length, median ms over rounds, fastest round's ms, rounds.
@@ -26,6 +27,13 @@ if [ ! -x "$venv/bin/python" ]; then /usr/bin/python3 -m venv --system-site-pack
 "$venv/bin/pip" install --quiet --disable-pip-version-check transformers==4.45.2 tokenizers==0.20.3 \
   safetensors==0.8.0 huggingface-hub==0.36.2 onnx onnxruntime openvino "numpy<2" ||
   { echo "bench/peers.sh: pip install failed (is PyPI reachable?)" >&2; exit 1; }
+# OpenVINO int8 (NNCF) in an environment of its own: NNCF fails to import beside Debian's torch 1.13
+nncf_py=""
+if [ "${OV_INT8:-1}" = 1 ]; then
+  if [ ! -x .venv-nncf/bin/python ]; then /usr/bin/python3 -m venv .venv-nncf; fi
+  if .venv-nncf/bin/pip install --quiet --disable-pip-version-check nncf openvino "numpy<2"; then nncf_py=.venv-nncf/bin/python
+  else echo "bench/peers.sh: nncf not installed: OpenVINO int8 left out" >&2; fi
+fi
 flags=$(grep -m1 '^flags' /proc/cpuinfo)
 isa=avx2
 case "$flags" in *avx512_vnni*) isa=avx512vnni ;; esac
@@ -48,6 +56,7 @@ for m in ${MODELS:-models/all-minilm-l6-v2 bert-base}; do
   if [ "$m" != bert-base ]; then for e in ${EXPERTS:-}; do ex+=(--expert "$e"); done; fi
   "$venv/bin/python" bench/peers.py "$m" "$tsv" --unplug "$build/unplug" --threads "${THREADS:-2}" \
     --batches "${BATCHES:-1,8,32}" --lens "${LENS:-32,128}" --iters "${ITERS:-10}" --rounds "${ROUNDS:-3}" --cpu "$cpu" \
-    --runtimes "${RUNTIMES:-transformers,onnxruntime,openvino,unplug,unplug-expert}" "${ex[@]}"
+    --runtimes "${RUNTIMES:-transformers,onnxruntime,openvino,unplug,unplug-expert}" "${ex[@]}" \
+    ${nncf_py:+--ov-int8-python "$nncf_py"}
 done
 column -t -s $'\t' "$tsv"
