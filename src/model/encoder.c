@@ -242,6 +242,19 @@ void up_run_free(up_run *r) {
  * product's clipped ones. Measured on all-MiniLM-L6-v2: the FFN inputs of
  * the [CLS] rows span 4-7x the mean range; one scale for all rows cost the
  * TREC expert 1.0 point of accuracy, this split brings it back to fp32's. */
+/* rows (NULL: 0..M-1) of x into q with the range lo..hi, and the product's
+ * dequantization scales and bias: x ~ lo + s q, so W x = s (W q) + lo
+ * rowsum(W): dq[n] = s ws[n], bias[n] = b[n] + lo wsum[n] */
+static void quant_input(const up_linear *l, const float *x, const int32_t *rows, int M, int64_t ldx, float lo, float hi,
+                        uint8_t *q, float *dq, float *bias) {
+    float s = (hi - lo) / 255.0f;
+    up_quant_u8(q, x, rows, (size_t)M, l->in, ldx, lo, s);
+    for (int n = 0; n < l->out; n++) {
+        dq[n] = s * l->ws[n];
+        bias[n] = (l->b ? l->b[n] : 0.0f) + lo * l->wsum[n];
+    }
+}
+
 #define OUTLIER_RANGE 2.5f
 #define TRY(x) do { up_status s_ = (x); if (s_ != UP_OK) return s_; } while (0)
 static up_status linear_int8(up_run *r, const up_linear *l, up_gemm_args g, const float *x, int64_t ldx, int M) {
@@ -269,25 +282,14 @@ static up_status linear_int8(up_run *r, const up_linear *l, up_gemm_args g, cons
         }
     }
 #undef REAL
-    /* x ~ lo + s q: W x = s (W q) + lo rowsum(W), so dq[n] = s ws[n] and the bias takes lo wsum[n] */
-    float sc = (hi - lo) / 255.0f;
-    up_quant_u8(r->xq, x, NULL, (size_t)M, K, ldx, lo, sc);
-    for (int n = 0; n < N; n++) {
-        r->xs[n] = sc * l->ws[n];
-        r->xb[n] = (l->b ? l->b[n] : 0.0f) + lo * l->wsum[n];
-    }
+    quant_input(l, x, NULL, M, ldx, lo, hi, r->xq, r->xs, r->xb);
     g.A = r->xq; g.lda = K; g.ta = UP_T_U8;
     g.dq = r->xs; g.bias = r->xb;
     TRY(up_gemm(r->gemm, &g));
     if (!n_out) return UP_OK;
     /* the outlier rows once more, with their own range: (n_out, N) into y2, then scattered (x and the
      * residual rows are read again: neither may share memory with the output) */
-    sc = (ohi - olo) / 255.0f;
-    up_quant_u8(r->xq2, x, r->orow, (size_t)n_out, K, ldx, olo, sc);
-    for (int n = 0; n < N; n++) {
-        r->xs2[n] = sc * l->ws[n];
-        r->xb2[n] = (l->b ? l->b[n] : 0.0f) + olo * l->wsum[n];
-    }
+    quant_input(l, x, r->orow, n_out, ldx, olo, ohi, r->xq2, r->xs2, r->xb2);
     up_gemm_args h = g;
     h.M = n_out;
     h.A = r->xq2; h.dq = r->xs2; h.bias = r->xb2;
