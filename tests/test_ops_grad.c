@@ -274,7 +274,42 @@ static void test_bf16_outputs(void) {
     }
 }
 
+/* the int8 epilogue: act(y dq + bias) in place against double precision,
+ * and each row's range (0 included) exactly that of its outputs; widths
+ * that are and are not multiples of 16 (the AVX-512 kernel's masks) */
+static void test_dequant_act(void) {
+    static const int Ns[] = {5, 16, 37, 1536};
+    for (int k = 0; k < 4; k++)
+        for (int a = 0; a < 2; a++) {
+            int M = 7, N = Ns[k], ld = N + 3;
+            up_actfn fn = a ? UP_ACTFN_RELU : UP_ACTFN_GELU;
+            float *y = malloc((size_t)M * ld * 4), *x = malloc((size_t)M * ld * 4), *dq = malloc(N * 4),
+                  *bias = malloc(N * 4), lo[7], hi[7];
+            for (int i = 0; i < M * ld; i++) x[i] = y[i] = (float)(int)(20000 * sin(0.7 * i + k));
+            for (int n = 0; n < N; n++) dq[n] = 1e-4f * (1 + n % 5), bias[n] = 0.3f * (float)cos(n);
+            up_dequant_act(y, ld, (size_t)M, N, dq, bias, fn, lo, hi);
+            double worst = 0;
+            int ranges = 1;
+            for (int m = 0; m < M; m++) {
+                float mn = 0, mx = 0;
+                for (int n = 0; n < N; n++) {
+                    double v = x[m * ld + n] * (double)dq[n] + bias[n];
+                    v = a ? (v > 0 ? v : 0) : 0.5 * v * (1 + erf(v / sqrt(2.0)));
+                    double d = fabs(y[m * ld + n] - v);
+                    worst = d > worst ? d : worst;
+                    mn = fminf(mn, y[m * ld + n]), mx = fmaxf(mx, y[m * ld + n]);
+                }
+                ranges &= lo[m] == mn && hi[m] == mx;
+                ranges &= y[m * ld + N] == x[m * ld + N]; /* the stride's gap untouched */
+            }
+            CHECK_MSG(worst < 2e-6, "dequant act %d N=%d: max error %g", a, N, worst);
+            CHECK_MSG(ranges, "dequant act %d N=%d: row ranges (or the gap past N) wrong", a, N);
+            free(y); free(x); free(dq); free(bias);
+        }
+}
+
 int main(void) {
+    test_dequant_act();
     test_bf16_outputs();
     test_layernorm();
     test_softmax();

@@ -303,9 +303,10 @@ up_status up_gemm(up_gemm_ctx *c, const up_gemm_args *g) {
     if (g->add && (g->batch0 > 1 || g->batch1 > 1 || g->batch2 > 1))
         return up_fail(UP_ERR_INVALID, "gemm: a residual add is not supported with batches");
     if ((g->ta == UP_T_S8 || g->ta == UP_T_U8 || g->tb == UP_T_S8 || g->tb == UP_T_U8) &&
-        ((g->ta != UP_T_S8 && g->ta != UP_T_U8) || g->tb != UP_T_S8 || !g->dq || g->tc != UP_T_F32 || g->alpha != 1.0f ||
-         g->batch0 > 1 || g->batch1 > 1 || g->batch2 > 1 || g->transA))
-        return up_fail(UP_ERR_INVALID, "gemm: int8 takes u8 or s8 A, s8 B, their scales dq, fp32 C, alpha 1, no batches");
+        ((g->ta != UP_T_S8 && g->ta != UP_T_U8) || g->tb != UP_T_S8 || g->tc != UP_T_F32 || g->alpha != 1.0f ||
+         g->batch0 > 1 || g->batch1 > 1 || g->batch2 > 1 || g->transA || (!g->dq && (g->bias || g->act || g->add))))
+        return up_fail(UP_ERR_INVALID, "gemm: int8 takes u8 or s8 A, s8 B, fp32 C, alpha 1, no batches, and bias, act "
+                       "or add only with the scales dq");
 #ifdef UP_WITH_DNNL
     if (c->backend == UP_BACKEND_DNNL && g->tb == UP_T_S8 && !up_kernel_int8())
         return up_fail(UP_ERR_UNSUPPORTED, "int8 products need VNNI or AMX, and oneDNN dispatches to %s here",

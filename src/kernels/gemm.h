@@ -50,7 +50,8 @@ typedef struct {
      * dequantized as acc * dq[n] before bias, act and add; dq[n] is A's scale
      * times B's scale of output channel n, read at each call (a (1,N) binary
      * post-op in oneDNN: its int8 kernels run fast only with scales that are
-     * not run-time output scales). alpha must be 1. */
+     * not run-time output scales). alpha must be 1. dq NULL: C gets the
+     * plain integer sums (no bias, act or add), the caller's to scale. */
     const float *dq;
     /* Set when B is a constant weight used many times: lets the backend cache a
      * prepared copy keyed by the pointer. */

@@ -576,6 +576,76 @@ static int has_avx512(void) {
 }
 #endif
 
+UP_CLONES
+static void dequant_row(float *y, int N, const float *dq, const float *bias) {
+#pragma omp simd
+    for (int n = 0; n < N; n++) y[n] = y[n] * dq[n] + bias[n];
+}
+
+#ifdef UP_X86
+/* GELU (erf) on 16 lanes: erf by Abramowitz & Stegun 7.1.26 as erf_fast,
+ * its exp(-u^2) as 2^y = 2^n 2^f (the softmax kernel's polynomial) */
+__attribute__((target("avx512f"))) static inline __m512 gelu_512(__m512 x) {
+    const __m512 one = _mm512_set1_ps(1.0f), half = _mm512_set1_ps(0.5f);
+    __m512 u = _mm512_mul_ps(_mm512_abs_ps(x), _mm512_set1_ps(0.70710678118654752f));
+    __m512 d = _mm512_fmadd_ps(u, _mm512_set1_ps(0.3275911f), one), t = _mm512_rcp14_ps(d);
+    t = _mm512_mul_ps(t, _mm512_fnmadd_ps(d, t, _mm512_set1_ps(2.0f))); /* 1/d: one Newton step on rcp14 */
+    __m512 p = _mm512_fmadd_ps(t, _mm512_set1_ps(1.061405429f), _mm512_set1_ps(-1.453152027f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.421413741f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.284496736f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.254829592f));
+    p = _mm512_mul_ps(p, t);
+    __m512 y = _mm512_max_ps(_mm512_mul_ps(_mm512_mul_ps(u, u), _mm512_set1_ps(-1.44269504088896341f)),
+                             _mm512_set1_ps(-150.0f));
+    __m512 n = _mm512_roundscale_ps(y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 f = _mm512_sub_ps(y, n);
+    __m512 q = _mm512_fmadd_ps(_mm512_set1_ps(0.00015403530f), f, _mm512_set1_ps(0.00133335581f));
+    q = _mm512_fmadd_ps(q, f, _mm512_set1_ps(0.00961812911f));
+    q = _mm512_fmadd_ps(q, f, _mm512_set1_ps(0.05550410866f));
+    q = _mm512_fmadd_ps(q, f, _mm512_set1_ps(0.24022650695f));
+    q = _mm512_fmadd_ps(q, f, _mm512_set1_ps(0.69314718056f));
+    q = _mm512_fmadd_ps(q, f, one);
+    __m512 erf = _mm512_fnmadd_ps(p, _mm512_scalef_ps(q, n), one); /* erf(|x| / sqrt 2) */
+    /* 0.5 x (1 + sign(x) erf) */
+    __mmask16 neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
+    erf = _mm512_mask_sub_ps(erf, neg, _mm512_setzero_ps(), erf);
+    return _mm512_mul_ps(_mm512_mul_ps(half, x), _mm512_add_ps(one, erf));
+}
+
+__attribute__((target("avx512f")))
+static void dequant_gelu_row_512(float *y, int N, const float *dq, const float *bias, float *lo, float *hi) {
+    __m512 mn = _mm512_setzero_ps(), mx = _mm512_setzero_ps();
+    for (int n = 0; n < N; n += 16) {
+        __mmask16 m = N - n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (N - n)) - 1);
+        __m512 v = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, y + n), _mm512_maskz_loadu_ps(m, dq + n),
+                                   _mm512_maskz_loadu_ps(m, bias + n));
+        v = gelu_512(v); /* masked-off lanes: gelu(0) = 0, inside the range already */
+        _mm512_mask_storeu_ps(y + n, m, v);
+        mn = _mm512_min_ps(mn, v);
+        mx = _mm512_max_ps(mx, v);
+    }
+    *lo = _mm512_reduce_min_ps(mn);
+    *hi = _mm512_reduce_max_ps(mx);
+}
+#endif
+
+void up_dequant_act(float *y, int64_t ldy, size_t M, int N, const float *dq, const float *bias, up_actfn a, float *lo,
+                    float *hi) {
+#pragma omp parallel for schedule(static) if (M * (size_t)N > 65536)
+    for (size_t m = 0; m < M; m++) {
+#ifdef UP_X86
+        if (a == UP_ACTFN_GELU && has_avx512()) {
+            dequant_gelu_row_512(y + m * ldy, N, dq, bias, &lo[m], &hi[m]);
+            continue;
+        }
+#endif
+        dequant_row(y + m * ldy, N, dq, bias);
+        act_fwd_range(y + m * ldy, y + m * ldy, (size_t)N, a);
+        lo[m] = hi[m] = 0.0f;
+        minmax(y + m * ldy, N, &lo[m], &hi[m]);
+    }
+}
+
 void up_row_ranges(float *lo, float *hi, const float *x, size_t M, int K, int64_t ldx) {
 #pragma omp parallel for schedule(static) if (M * (size_t)K > 65536)
     for (size_t m = 0; m < M; m++) {

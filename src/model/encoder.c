@@ -257,9 +257,18 @@ static void quant_input(const up_linear *l, const float *x, const int32_t *rows,
 
 #define OUTLIER_RANGE 2.5f
 #define TRY(x) do { up_status s_ = (x); if (s_ != UP_OK) return s_; } while (0)
+static up_actfn epi_fn(up_epi e) {
+    return e == UP_EPI_RELU ? UP_ACTFN_RELU : e == UP_EPI_GELU_TANH ? UP_ACTFN_GELU_TANH
+         : e == UP_EPI_TANH ? UP_ACTFN_TANH : UP_ACTFN_GELU;
+}
+
+/* A product with an activation (the FFN's first) takes its epilogue in
+ * up_dequant_act, which leaves the output's row ranges for the second. */
 static up_status linear_int8(up_run *r, const up_linear *l, up_gemm_args g, const float *x, int64_t ldx, int M) {
     const int K = l->in, N = l->out;
-    up_row_ranges(r->rlo, r->rhi, x, (size_t)M, K, ldx);
+    const int epi = g.act != UP_EPI_NONE && !g.add;
+    if (x != r->ranged) up_row_ranges(r->rlo, r->rhi, x, (size_t)M, K, ldx);
+    r->ranged = NULL;
     /* the rows of the batch's padding (when x is its B*T token rows) take no part in the ranges */
     const int tok = r->B > 0 && M == r->B * r->T, T = r->T;
 #define REAL(m) (!tok || (m) % T < r->lens[(m) / T])
@@ -285,14 +294,21 @@ static up_status linear_int8(up_run *r, const up_linear *l, up_gemm_args g, cons
     quant_input(l, x, NULL, M, ldx, lo, hi, r->xq, r->xs, r->xb);
     g.A = r->xq; g.lda = K; g.ta = UP_T_U8;
     g.dq = r->xs; g.bias = r->xb;
+    const up_actfn fn = epi_fn(g.act);
+    if (epi) g.dq = NULL, g.bias = NULL, g.act = UP_EPI_NONE; /* the plain integer sums */
     TRY(up_gemm(r->gemm, &g));
-    if (!n_out) return UP_OK;
+    float *y = (float *)g.C;
+    if (epi) up_dequant_act(y, g.ldc, (size_t)M, N, r->xs, r->xb, fn, r->rlo, r->rhi);
+    if (!n_out) {
+        if (epi) r->ranged = y;
+        return UP_OK;
+    }
     /* the outlier rows once more, with their own range: (n_out, N) into y2, then scattered (x and the
      * residual rows are read again: neither may share memory with the output) */
     quant_input(l, x, r->orow, n_out, ldx, olo, ohi, r->xq2, r->xs2, r->xb2);
     up_gemm_args h = g;
     h.M = n_out;
-    h.A = r->xq2; h.dq = r->xs2; h.bias = r->xb2;
+    h.A = r->xq2; h.dq = epi ? NULL : r->xs2; h.bias = epi ? NULL : r->xb2;
     h.C = r->y2; h.ldc = N;
     if (g.add) {
         for (int i = 0; i < n_out; i++)
@@ -300,8 +316,14 @@ static up_status linear_int8(up_run *r, const up_linear *l, up_gemm_args g, cons
         h.add = r->add2; h.ldadd = N;
     }
     TRY(up_gemm(r->gemm, &h));
-    for (int i = 0; i < n_out; i++)
-        memcpy((float *)g.C + (size_t)r->orow[i] * g.ldc, r->y2 + (size_t)i * N, (size_t)N * sizeof(float));
+    /* (with epi: their ranges in add2, unused without a residual) */
+    float *olo2 = r->add2, *ohi2 = r->add2 + n_out;
+    if (epi) up_dequant_act(r->y2, N, (size_t)n_out, N, r->xs2, r->xb2, fn, olo2, ohi2);
+    for (int i = 0; i < n_out; i++) {
+        memcpy(y + (size_t)r->orow[i] * g.ldc, r->y2 + (size_t)i * N, (size_t)N * sizeof(float));
+        if (epi) r->rlo[r->orow[i]] = olo2[i], r->rhi[r->orow[i]] = ohi2[i];
+    }
+    if (epi) r->ranged = y;
     return UP_OK;
 }
 
@@ -319,13 +341,15 @@ static up_status linear_fwd(up_run *r, const up_linear *l, const void *x, int64_
     return up_gemm(r->gemm, &g);
 }
 
-up_status up_linear_forward(up_run *r, const up_linear *l, const float *x, int64_t ldx, int M, float *y, int64_t ldy) {
+up_status up_linear_forward(up_run *r, const up_linear *l, const float *x, int64_t ldx, int M, float *y, int64_t ldy,
+                            int gelu) {
     int64_t C = r->shape.hidden_size, Q = 3 * C > r->shape.intermediate_size ? 3 * C : r->shape.intermediate_size;
     if (M < 1 || M > r->max_B * r->max_T || l->in > Q || l->out > Q || r->shape_act != UP_T_F32 ||
         (l->wt == UP_T_S8) != (r->shape_wt == UP_T_S8))
         return up_fail(UP_ERR_INVALID, "up_linear_forward: %d x %d -> %d does not fit the run (or its precision)", M,
                        l->in, l->out);
-    return linear_fwd(r, l, x, ldx, M, y, ldy, UP_T_F32, UP_EPI_NONE, NULL, 0);
+    r->ranged = NULL;
+    return linear_fwd(r, l, x, ldx, M, y, ldy, UP_T_F32, gelu ? UP_EPI_GELU : UP_EPI_NONE, NULL, 0);
 }
 
 static up_status check_batch(const up_run *r, const up_batch *b) {
@@ -534,6 +558,7 @@ static up_status forward(up_run *r, const up_batch *b, const up_row_group *g, in
     const int e_copy = E == UP_T_BF16;
     r->B = B;
     r->T = T;
+    r->ranged = NULL;
     memcpy(r->lens, b->lens, (size_t)B * sizeof *b->lens);
 
     r->ids = b->ids;
@@ -601,7 +626,7 @@ static up_status forward(up_run *r, const up_batch *b, const up_row_group *g, in
                     if (e_copy) up_f32_to_bf16(a->f, a->f32, (size_t)Mg * F);
                 } else {
                     TRY(linear_fwd(r, &gl->ffn_in, h1e, C, Mg, a->f, F, E, act_epi(c->hidden_act), NULL, 0));
-                    if (sc) scale_cols(a->f, E, sc, Mg, F);
+                    if (sc) scale_cols(a->f, E, sc, Mg, F), r->ranged = NULL;
                     if (a->f32 && e_copy) up_bf16_to_f32(a->f32, a->f, (size_t)Mg * F);
                 }
                 TRY(linear_fwd(r, &gl->ffn_out, a->f, F, Mg, sum2, C, UP_T_F32, UP_EPI_NONE, h1, C));

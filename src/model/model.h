@@ -114,9 +114,10 @@ void up_threads_leave(const up_model *m, int prev);
  * m; l->wf keeps the fp32 source. */
 up_status up_model_quantize_linear(up_model *m, up_linear *l);
 
-/* y (M,l->out) = x (M,l->in) W^T + b with the run's buffers (r sized for
+/* y (M,l->out) = x (M,l->in) W^T + b (then GELU if gelu) with the run's buffers (r sized for
  * M <= B*T rows of l's model): the product every layer runs, int8 included. */
-up_status up_linear_forward(up_run *r, const up_linear *l, const float *x, int64_t ldx, int M, float *y, int64_t ldy);
+up_status up_linear_forward(up_run *r, const up_linear *l, const float *x, int64_t ldx, int M, float *y, int64_t ldy,
+                            int gelu);
 
 /* Registers a buffer the model frees. */
 up_status up_model_own(up_model *m, void *p);
@@ -171,6 +172,7 @@ struct up_run {
     float *xs, *xs2;     /* (Q) the product's dequantization scale per output column, and the outlier rows' */
     float *xb, *xb2;     /* (Q) the bias with the input's offset folded in, for each */
     float *rlo, *rhi;    /* (B*T) each input row's range */
+    const float *ranged; /* the output whose row ranges rlo, rhi hold already (int8 FFN: the activations), or NULL */
     int32_t *orow;       /* (O) the outlier rows */
     uint8_t *xq2;        /* (O,Q) their uint8 copy */
     float *y2;           /* (O,Q) their outputs */
