@@ -130,6 +130,7 @@ static double act_d(double x, up_actfn a) {
     case UP_ACTFN_GELU_TANH: return 0.5 * x * (1 + tanh(sqrt(2 / 3.14159265358979323846) * (x + 0.044715 * x * x * x)));
     case UP_ACTFN_RELU: return x > 0 ? x : 0;
     case UP_ACTFN_TANH: return tanh(x);
+    case UP_ACTFN_NONE: return x;
     }
     return x;
 }
@@ -274,28 +275,34 @@ static void test_bf16_outputs(void) {
     }
 }
 
-/* the int8 epilogue: act(y dq + bias) in place against double precision,
- * and each row's range (0 included) exactly that of its outputs; widths
- * that are and are not multiples of 16 (the AVX-512 kernel's masks) */
+/* the int8 epilogue: act(s[m] ws[n] y + o[m] wsum[n] + bias[n]) (+ a
+ * residual) in place against double precision, and each row's range (0
+ * included) exactly that of its outputs; widths that are and are not
+ * multiples of 16 (the AVX-512 kernel's masks) */
 static void test_dequant_act(void) {
     static const int Ns[] = {5, 16, 37, 1536};
     for (int k = 0; k < 4; k++)
-        for (int a = 0; a < 2; a++) {
+        for (int a = 0; a < 3; a++) { /* GELU with a residual, ReLU, none without a bias */
             int M = 7, N = Ns[k], ld = N + 3;
-            up_actfn fn = a ? UP_ACTFN_RELU : UP_ACTFN_GELU;
-            float *y = malloc((size_t)M * ld * 4), *x = malloc((size_t)M * ld * 4), *dq = malloc(N * 4),
-                  *bias = malloc(N * 4), lo[7], hi[7];
+            float *y = malloc((size_t)M * ld * 4), *x = malloc((size_t)M * ld * 4), *ws = malloc(N * 4),
+                  *wsum = malloc(N * 4), *bias = malloc(N * 4), *res = malloc((size_t)M * N * 4), lo[7], hi[7], sc[7],
+                  off[7];
             for (int i = 0; i < M * ld; i++) x[i] = y[i] = (float)(int)(20000 * sin(0.7 * i + k));
-            for (int n = 0; n < N; n++) dq[n] = 1e-4f * (1 + n % 5), bias[n] = 0.3f * (float)cos(n);
-            up_dequant_act(y, ld, (size_t)M, N, dq, bias, fn, lo, hi);
+            for (int n = 0; n < N; n++) ws[n] = 0.01f * (1 + n % 5), wsum[n] = (float)sin(n), bias[n] = 0.3f * (float)cos(n);
+            for (int m = 0; m < M; m++) sc[m] = 0.002f * (m + 1), off[m] = -0.1f * m;
+            for (int i = 0; i < M * N; i++) res[i] = 0.25f * (float)sin(i);
+            up_int8_epi e = {sc, off, ws, wsum, a == 2 ? NULL : bias, a == 0 ? UP_ACTFN_GELU : a == 1 ? UP_ACTFN_RELU
+                                                                                                : UP_ACTFN_NONE,
+                             a == 0 ? res : NULL, N};
+            up_dequant_act(y, ld, (size_t)M, N, &e, lo, hi);
             double worst = 0;
             int ranges = 1;
             for (int m = 0; m < M; m++) {
                 float mn = 0, mx = 0;
                 for (int n = 0; n < N; n++) {
-                    double v = x[m * ld + n] * (double)dq[n] + bias[n];
-                    v = a ? (v > 0 ? v : 0) : 0.5 * v * (1 + erf(v / sqrt(2.0)));
-                    double d = fabs(y[m * ld + n] - v);
+                    double v = x[m * ld + n] * (double)sc[m] * ws[n] + off[m] * (double)wsum[n] + (a == 2 ? 0 : bias[n]);
+                    v = a == 1 ? (v > 0 ? v : 0) : a == 0 ? 0.5 * v * (1 + erf(v / sqrt(2.0))) + res[m * N + n] : v;
+                    double d = fabs(y[m * ld + n] - v) / (1 + fabs(v));
                     worst = d > worst ? d : worst;
                     mn = fminf(mn, y[m * ld + n]), mx = fmaxf(mx, y[m * ld + n]);
                 }
@@ -304,7 +311,7 @@ static void test_dequant_act(void) {
             }
             CHECK_MSG(worst < 2e-6, "dequant act %d N=%d: max error %g", a, N, worst);
             CHECK_MSG(ranges, "dequant act %d N=%d: row ranges (or the gap past N) wrong", a, N);
-            free(y); free(x); free(dq); free(bias);
+            free(y); free(x); free(ws); free(wsum); free(bias); free(res);
         }
 }
 

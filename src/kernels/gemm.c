@@ -20,7 +20,7 @@
 typedef struct {
     int M, N, K, batch0, batch1, batch2;
     int64_t sa0, sa1, sb0, sb1, sc0, sc1, sa2, sb2, sc2, lda, ldb, ldc, ldadd;
-    int transA, transB, ta, tb, tc, has_bias, act, has_add, beta_one, int8;
+    int transA, transB, ta, tb, tc, has_bias, act, has_add, beta_one;
     float alpha;
 } gemm_key;
 
@@ -28,7 +28,6 @@ typedef struct {
     gemm_key key;
     dnnl_primitive_t prim;
     dnnl_memory_t src, wei, bias, dst, add, scratch;
-    dnnl_memory_t dq; /* int8: (1,N) dequantization scales, a binary post-op */
     size_t scratch_size;
     uint64_t last_use;
 } gemm_entry;
@@ -65,7 +64,6 @@ static void entry_free(gemm_entry *e) {
     if (e->dst) dnnl_memory_destroy(e->dst);
     if (e->add) dnnl_memory_destroy(e->add);
     if (e->scratch) dnnl_memory_destroy(e->scratch);
-    if (e->dq) dnnl_memory_destroy(e->dq);
     memset(e, 0, sizeof *e);
 }
 
@@ -115,9 +113,7 @@ static up_status entry_create(up_gemm_ctx *c, const up_gemm_args *g, const gemm_
     DN(operand_md(&a_md, g, g->M, g->K, g->lda, g->transA, sa, g->ta), "src desc");
     DN(operand_md(&b_md, g, g->K, g->N, g->ldb, g->transB, sb, g->tb), "weights desc");
     DN(operand_md(&c_md, g, g->M, g->N, g->ldc, 0, sc, g->tc), "dst desc");
-    const int int8 = g->dq != NULL;
-    dnnl_memory_desc_t row_md;
-    if (g->bias && !int8) {
+    if (g->bias) {
         dnnl_dims_t bd = {1, 1, 1, 1, 1};
         int nd = !batched(g) ? 2 : g->batch2 > 1 ? 5 : 4;
         bd[nd - 1] = g->N;
@@ -125,17 +121,11 @@ static up_status entry_create(up_gemm_ctx *c, const up_gemm_args *g, const gemm_
            "bias desc");
     }
     dnnl_matmul_desc_t md;
-    DN(dnnl_matmul_desc_init(&md, &a_md, &b_md, g->bias && !int8 ? &bias_md : NULL, &c_md), "matmul desc");
+    DN(dnnl_matmul_desc_init(&md, &a_md, &b_md, g->bias ? &bias_md : NULL, &c_md), "matmul desc");
     DN(dnnl_primitive_attr_create(&attr), "attr");
     DN(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "scratchpad mode");
     if (g->alpha != 1.0f) DN(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &g->alpha), "output scales");
     DN(dnnl_post_ops_create(&po), "post ops");
-    if (int8) { /* acc x dq[n], + bias: two (1,N) binary post-ops */
-        dnnl_dims_t dn = {1, g->N};
-        DN(dnnl_memory_desc_init_by_tag(&row_md, 2, dn, dnnl_f32, dnnl_ab), "scales desc");
-        DN(dnnl_post_ops_append_binary(po, dnnl_binary_mul, &row_md), "scales post-op");
-        if (g->bias) DN(dnnl_post_ops_append_binary(po, dnnl_binary_add, &row_md), "bias post-op");
-    }
     static const dnnl_alg_kind_t algs[] = {dnnl_alg_kind_undef, dnnl_eltwise_gelu_erf, dnnl_eltwise_gelu_tanh,
                                            dnnl_eltwise_relu, dnnl_eltwise_tanh};
     if (g->act != UP_EPI_NONE) DN(dnnl_post_ops_append_eltwise(po, 1.0f, algs[g->act], 0.0f, 0.0f), "eltwise post-op");
@@ -161,12 +151,8 @@ static up_status entry_create(up_gemm_ctx *c, const up_gemm_args *g, const gemm_
     DN(dnnl_memory_create(&e->src, &a_md, c->engine, DNNL_MEMORY_NONE), "src memory");
     DN(dnnl_memory_create(&e->wei, &b_md, c->engine, DNNL_MEMORY_NONE), "weights memory");
     DN(dnnl_memory_create(&e->dst, &c_md, c->engine, DNNL_MEMORY_NONE), "dst memory");
-    if (g->bias && !int8) DN(dnnl_memory_create(&e->bias, &bias_md, c->engine, DNNL_MEMORY_NONE), "bias memory");
+    if (g->bias) DN(dnnl_memory_create(&e->bias, &bias_md, c->engine, DNNL_MEMORY_NONE), "bias memory");
     if (g->add) DN(dnnl_memory_create(&e->add, &add_md, c->engine, DNNL_MEMORY_NONE), "add memory");
-    if (int8) {
-        DN(dnnl_memory_create(&e->dq, &row_md, c->engine, DNNL_MEMORY_NONE), "scales memory");
-        if (g->bias) DN(dnnl_memory_create(&e->bias, &row_md, c->engine, DNNL_MEMORY_NONE), "bias memory");
-    }
     (void)add_idx;
     if (e->scratch_size) DN(dnnl_memory_create(&e->scratch, smd, c->engine, DNNL_MEMORY_NONE), "scratchpad memory");
     dnnl_primitive_desc_destroy(pd);
@@ -192,7 +178,6 @@ static gemm_key make_key(const up_gemm_args *g) {
     k.transA = g->transA; k.transB = g->transB; k.ta = g->ta; k.tb = g->tb; k.tc = g->tc;
     k.has_bias = g->bias != NULL; k.act = g->act; k.has_add = g->add != NULL; k.beta_one = g->beta != 0.0f;
     k.alpha = g->alpha;
-    k.int8 = g->dq != NULL;
     return k;
 }
 
@@ -220,24 +205,17 @@ static up_status gemm_dnnl(up_gemm_ctx *c, const up_gemm_args *g) {
     dnnl_memory_set_data_handle(e->wei, (void *)g->B);
     dnnl_memory_set_data_handle(e->dst, g->C);
     dnnl_exec_arg_t args[9];
-    int n = 0, po = 0; /* po: index of the next post-op */
+    int n = 0;
     args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, e->src};
     args[n++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, e->wei};
     args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DST, e->dst};
-    if (k.int8) {
-        dnnl_memory_set_data_handle(e->dq, (void *)g->dq);
-        args[n++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(po++) | DNNL_ARG_SRC_1, e->dq};
-        if (e->bias) {
-            dnnl_memory_set_data_handle(e->bias, (void *)g->bias);
-            args[n++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(po++) | DNNL_ARG_SRC_1, e->bias};
-        }
-    } else if (e->bias) {
+    if (e->bias) {
         dnnl_memory_set_data_handle(e->bias, (void *)g->bias);
         args[n++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, e->bias};
     }
     if (e->add) {
         dnnl_memory_set_data_handle(e->add, (void *)g->add);
-        int idx = po + (g->act != UP_EPI_NONE ? 1 : 0);
+        int idx = g->act != UP_EPI_NONE ? 1 : 0; /* the post-op index of the add */
         args[n++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(idx) | DNNL_ARG_SRC_1, e->add};
     }
     if (e->scratch_size) {
@@ -304,9 +282,9 @@ up_status up_gemm(up_gemm_ctx *c, const up_gemm_args *g) {
         return up_fail(UP_ERR_INVALID, "gemm: a residual add is not supported with batches");
     if ((g->ta == UP_T_S8 || g->ta == UP_T_U8 || g->tb == UP_T_S8 || g->tb == UP_T_U8) &&
         ((g->ta != UP_T_S8 && g->ta != UP_T_U8) || g->tb != UP_T_S8 || g->tc != UP_T_F32 || g->alpha != 1.0f ||
-         g->batch0 > 1 || g->batch1 > 1 || g->batch2 > 1 || g->transA || (!g->dq && (g->bias || g->act || g->add))))
-        return up_fail(UP_ERR_INVALID, "gemm: int8 takes u8 or s8 A, s8 B, fp32 C, alpha 1, no batches, and bias, act "
-                       "or add only with the scales dq");
+         g->batch0 > 1 || g->batch1 > 1 || g->batch2 > 1 || g->transA || g->bias || g->act || g->add || g->beta != 0.0f))
+        return up_fail(UP_ERR_INVALID, "gemm: int8 takes u8 or s8 A, s8 B, fp32 C and gives the plain sums (alpha 1, "
+                       "no batches, bias, act, add or beta)");
 #ifdef UP_WITH_DNNL
     if (c->backend == UP_BACKEND_DNNL && g->tb == UP_T_S8 && !up_kernel_int8())
         return up_fail(UP_ERR_UNSUPPORTED, "int8 products need VNNI or AMX, and oneDNN dispatches to %s here",

@@ -46,13 +46,11 @@ typedef struct {
     up_epi act;
     const float *add;      /* (M,N) fp32 with row stride ldadd, or NULL; not with batches */
     int64_t ldadd;
-    /* int8 (A U8 or S8, B S8, C F32; no batches): the int32 sum over k is
-     * dequantized as acc * dq[n] before bias, act and add; dq[n] is A's scale
-     * times B's scale of output channel n, read at each call (a (1,N) binary
-     * post-op in oneDNN: its int8 kernels run fast only with scales that are
-     * not run-time output scales). alpha must be 1. dq NULL: C gets the
-     * plain integer sums (no bias, act or add), the caller's to scale. */
-    const float *dq;
+    /* int8 (A U8 or S8, B S8, C F32): C gets the plain integer sums, exact
+     * in fp32 below 2^24 (no batches, bias, act, add or beta; alpha 1): the
+     * caller applies scales and the rest (up_dequant_act), which oneDNN 2.6
+     * runs slower as post-ops, and per input row not at all in its fast
+     * kernels. */
     /* Set when B is a constant weight used many times: lets the backend cache a
      * prepared copy keyed by the pointer. */
     int b_const;

@@ -39,7 +39,6 @@ void up_gemm_ref(const up_gemm_args *g) {
                         int64_t ib = ob + (g->transB ? (int64_t)n * g->ldb + k : (int64_t)k * g->ldb + n);
                         acc += load(g->A, g->ta, ia) * load(g->B, g->tb, ib);
                     }
-                    if (g->dq) acc *= g->dq[n];
                     float v = g->alpha * acc + (g->bias ? g->bias[n] : 0.0f);
                     v = epilogue(v, g->act);
                     if (g->add) v += g->add[(int64_t)m * g->ldadd + n];

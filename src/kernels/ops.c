@@ -326,6 +326,7 @@ static inline float act1(float x, up_actfn a) {
     case UP_ACTFN_GELU_TANH: return 0.5f * x * (1.0f + tanh_fast(0.79788456080286536f * (x + 0.044715f * x * x * x)));
     case UP_ACTFN_RELU: return x > 0 ? x : 0;
     case UP_ACTFN_TANH: return tanh_fast(x);
+    case UP_ACTFN_NONE: return x;
     }
     return x;
 }
@@ -344,6 +345,7 @@ static inline float dact1(float x, up_actfn a) {
         float t = tanh_fast(x);
         return 1.0f - t * t;
     }
+    case UP_ACTFN_NONE: return 1.0f;
     }
     return 1.0f;
 }
@@ -356,6 +358,7 @@ static void act_fwd_range(float *out, const float *inp, size_t n, up_actfn a) {
     case UP_ACTFN_GELU_TANH: for (size_t i = 0; i < n; i++) out[i] = act1(inp[i], UP_ACTFN_GELU_TANH); break;
     case UP_ACTFN_RELU: for (size_t i = 0; i < n; i++) out[i] = act1(inp[i], UP_ACTFN_RELU); break;
     case UP_ACTFN_TANH: for (size_t i = 0; i < n; i++) out[i] = act1(inp[i], UP_ACTFN_TANH); break;
+    case UP_ACTFN_NONE: if (out != inp) memcpy(out, inp, n * sizeof *out); break;
     }
 }
 
@@ -366,6 +369,7 @@ static void act_bwd_range(float *dinp, const float *dout, const float *inp, size
     case UP_ACTFN_GELU_TANH: for (size_t i = 0; i < n; i++) dinp[i] += dout[i] * dact1(inp[i], UP_ACTFN_GELU_TANH); break;
     case UP_ACTFN_RELU: for (size_t i = 0; i < n; i++) dinp[i] += dout[i] * dact1(inp[i], UP_ACTFN_RELU); break;
     case UP_ACTFN_TANH: for (size_t i = 0; i < n; i++) dinp[i] += dout[i] * dact1(inp[i], UP_ACTFN_TANH); break;
+    case UP_ACTFN_NONE: for (size_t i = 0; i < n; i++) dinp[i] += dout[i]; break;
     }
 }
 
@@ -577,9 +581,20 @@ static int has_avx512(void) {
 #endif
 
 UP_CLONES
-static void dequant_row(float *y, int N, const float *dq, const float *bias) {
+static void dequant_row(float *y, int N, float s, float o, const float *ws, const float *wsum, const float *bias) {
+    if (bias) {
 #pragma omp simd
-    for (int n = 0; n < N; n++) y[n] = y[n] * dq[n] + bias[n];
+        for (int n = 0; n < N; n++) y[n] = y[n] * (s * ws[n]) + (o * wsum[n] + bias[n]);
+    } else {
+#pragma omp simd
+        for (int n = 0; n < N; n++) y[n] = y[n] * (s * ws[n]) + o * wsum[n];
+    }
+}
+
+UP_CLONES
+static void add_row(float *y, const float *add, int N) {
+#pragma omp simd
+    for (int n = 0; n < N; n++) y[n] += add[n];
 }
 
 #ifdef UP_X86
@@ -613,36 +628,43 @@ __attribute__((target("avx512f"))) static inline __m512 gelu_512(__m512 x) {
 }
 
 __attribute__((target("avx512f")))
-static void dequant_gelu_row_512(float *y, int N, const float *dq, const float *bias, float *lo, float *hi) {
+static void dequant_row_512(float *y, int N, float s, float o, const up_int8_epi *e, const float *add, float *lo,
+                            float *hi) {
+    const __m512 vs = _mm512_set1_ps(s), vo = _mm512_set1_ps(o);
     __m512 mn = _mm512_setzero_ps(), mx = _mm512_setzero_ps();
     for (int n = 0; n < N; n += 16) {
         __mmask16 m = N - n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (N - n)) - 1);
-        __m512 v = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, y + n), _mm512_maskz_loadu_ps(m, dq + n),
-                                   _mm512_maskz_loadu_ps(m, bias + n));
-        v = gelu_512(v); /* masked-off lanes: gelu(0) = 0, inside the range already */
+        __m512 b = _mm512_fmadd_ps(vo, _mm512_maskz_loadu_ps(m, e->wsum + n),
+                                   e->bias ? _mm512_maskz_loadu_ps(m, e->bias + n) : _mm512_setzero_ps());
+        __m512 v = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, y + n), _mm512_mul_ps(vs, _mm512_maskz_loadu_ps(m, e->ws + n)), b);
+        if (e->act == UP_ACTFN_GELU) v = gelu_512(v); /* masked-off lanes: gelu(0) = 0 */
+        if (add) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, add + n));
         _mm512_mask_storeu_ps(y + n, m, v);
-        mn = _mm512_min_ps(mn, v);
+        mn = _mm512_min_ps(mn, v); /* masked-off lanes are 0: inside the range already */
         mx = _mm512_max_ps(mx, v);
     }
-    *lo = _mm512_reduce_min_ps(mn);
-    *hi = _mm512_reduce_max_ps(mx);
+    if (lo) *lo = _mm512_reduce_min_ps(mn), *hi = _mm512_reduce_max_ps(mx);
 }
 #endif
 
-void up_dequant_act(float *y, int64_t ldy, size_t M, int N, const float *dq, const float *bias, up_actfn a, float *lo,
-                    float *hi) {
+void up_dequant_act(float *y, int64_t ldy, size_t M, int N, const up_int8_epi *e, float *lo, float *hi) {
 #pragma omp parallel for schedule(static) if (M * (size_t)N > 65536)
     for (size_t m = 0; m < M; m++) {
+        float *yr = y + m * ldy;
+        const float *ar = e->add ? e->add + m * e->ldadd : NULL;
 #ifdef UP_X86
-        if (a == UP_ACTFN_GELU && has_avx512()) {
-            dequant_gelu_row_512(y + m * ldy, N, dq, bias, &lo[m], &hi[m]);
+        if ((e->act == UP_ACTFN_GELU || e->act == UP_ACTFN_NONE) && has_avx512()) {
+            dequant_row_512(yr, N, e->scale[m], e->offset[m], e, ar, lo ? &lo[m] : NULL, hi ? &hi[m] : NULL);
             continue;
         }
 #endif
-        dequant_row(y + m * ldy, N, dq, bias);
-        act_fwd_range(y + m * ldy, y + m * ldy, (size_t)N, a);
-        lo[m] = hi[m] = 0.0f;
-        minmax(y + m * ldy, N, &lo[m], &hi[m]);
+        dequant_row(yr, N, e->scale[m], e->offset[m], e->ws, e->wsum, e->bias);
+        if (e->act != UP_ACTFN_NONE) act_fwd_range(yr, yr, (size_t)N, e->act);
+        if (ar) add_row(yr, ar, N);
+        if (lo) {
+            lo[m] = hi[m] = 0.0f;
+            minmax(yr, N, &lo[m], &hi[m]);
+        }
     }
 }
 
@@ -660,17 +682,17 @@ void up_row_ranges(float *lo, float *hi, const float *x, size_t M, int K, int64_
     }
 }
 
-void up_quant_u8(uint8_t *q, const float *x, const int32_t *rows, size_t M, int K, int64_t ldx, float lo, float scale) {
-    float inv = scale > 0.0f ? 1.0f / scale : 0.0f;
+void up_quant_u8(uint8_t *q, const float *x, size_t M, int K, int64_t ldx, const float *lo, const float *scale) {
 #pragma omp parallel for schedule(static) if (M * (size_t)K > 65536)
     for (size_t m = 0; m < M; m++) {
-        const float *xr = x + (rows ? (size_t)rows[m] : m) * ldx;
+        const float *xr = x + m * ldx;
+        float inv = scale[m] > 0.0f ? 1.0f / scale[m] : 0.0f;
 #ifdef UP_X86
         if (has_avx512()) {
-            quant_row_u8_512(q + m * K, xr, K, lo, inv);
+            quant_row_u8_512(q + m * K, xr, K, lo[m], inv);
             continue;
         }
 #endif
-        quant_row_u8(q + m * K, xr, K, lo, inv);
+        quant_row_u8(q + m * K, xr, K, lo[m], inv);
     }
 }

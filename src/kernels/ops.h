@@ -44,7 +44,7 @@ void up_layernorm_backward(float *dinp, float *dgamma, float *dbeta, const float
 void up_attn_softmax_backward(float *dscores, const float *dprobs, const float *probs,
                               int B, int NH, int T, float scale);
 
-typedef enum { UP_ACTFN_GELU = 0, UP_ACTFN_GELU_TANH, UP_ACTFN_RELU, UP_ACTFN_TANH } up_actfn;
+typedef enum { UP_ACTFN_GELU = 0, UP_ACTFN_GELU_TANH, UP_ACTFN_RELU, UP_ACTFN_TANH, UP_ACTFN_NONE } up_actfn;
 /* out (n) = act(inp); training keeps the pre-activation for the backward. */
 void up_act_forward(float *out, const float *inp, size_t n, up_actfn a);
 /* Symmetric int8 per row: scale[m] = max_k |x[m,k]| / 127 and
@@ -55,19 +55,28 @@ void up_quant_rows_s8(int8_t *q, float *scale, const float *x, size_t M, int K, 
 /* Activations, asymmetric uint8: lo[m] = min(x[m,:], 0) and hi[m] =
  * max(x[m,:], 0) of each row of x (M,K) with row stride ldx ... */
 void up_row_ranges(float *lo, float *hi, const float *x, size_t M, int K, int64_t ldx);
-/* ... and q[m,k] = round((x[m,k] - lo) / scale) clamped to 0..255 for rows
- * rows[0..M) of x (rows NULL: 0..M-1), into dense q (M,K). x ~ lo + scale q,
- * so a product W x is scale (W q) + lo rowsum(W): the offset folds into the
- * bias. */
-void up_quant_u8(uint8_t *q, const float *x, const int32_t *rows, size_t M, int K, int64_t ldx, float lo, float scale);
-/* The epilogue of an int8 product done here rather than in oneDNN (whose
- * per-column scale and bias post-ops and erf GELU took 6.4 of 10 ms of
- * all-MiniLM's first FFN product at 32 x 128): y (M,N) with row stride ldy
- * holds the integer sums as fp32 and becomes act(y dq[n] + bias[n]); lo[m]
- * and hi[m] get each row's range as up_row_ranges gives it, for the next
- * product's quantization. */
-void up_dequant_act(float *y, int64_t ldy, size_t M, int N, const float *dq, const float *bias, up_actfn a, float *lo,
-                    float *hi);
+/* ... and q[m,k] = round((x[m,k] - lo[m]) / scale[m]) clamped to 0..255,
+ * into dense q (M,K): x[m,:] ~ lo[m] + scale[m] q[m,:] (scale 0: q 0). */
+void up_quant_u8(uint8_t *q, const float *x, size_t M, int K, int64_t ldx, const float *lo, const float *scale);
+/* The epilogue of an int8 product y = act(x W^T + bias) + add, done here
+ * rather than in oneDNN (its per-column scale and bias post-ops and erf
+ * GELU took 6.4 of the 10 ms of all-MiniLM's first FFN product at
+ * 32 x 128), and with a scale and offset per input row, which oneDNN's fast
+ * int8 kernels do not take. Input row m was x[m,:] ~ offset[m] +
+ * scale[m] q[m,:] (up_quant_u8) and W[n,:] = ws[n] Wq[n,:] with
+ * wsum[n] = ws[n] sum_k Wq[n,k], so x W^T[m,n] = scale[m] ws[n] (q Wq^T)[m,n]
+ * + offset[m] wsum[n]. */
+typedef struct {
+    const float *scale, *offset;    /* (M) the input rows' quantization */
+    const float *ws, *wsum, *bias;  /* (N) the weights' scales and scaled row sums; bias or NULL */
+    up_actfn act;                   /* UP_ACTFN_NONE: none */
+    const float *add;               /* (M,N) with row stride ldadd, or NULL; may not overlap y */
+    int64_t ldadd;
+} up_int8_epi;
+/* y (M,N) with row stride ldy holds the integer sums q Wq^T as fp32 and
+ * becomes the product; lo, hi (M) (or NULL) get each output row's range as
+ * up_row_ranges gives it, for a next product's quantization. */
+void up_dequant_act(float *y, int64_t ldy, size_t M, int N, const up_int8_epi *e, float *lo, float *hi);
 /* dinp (n) += dout * act'(inp) */
 void up_act_backward(float *dinp, const float *dout, const float *inp, size_t n, up_actfn a);
 /* tanh backward from the output y: dinp += dout * (1 - y^2) */

@@ -167,16 +167,11 @@ struct up_run {
     up_config shape;     /* the configuration it was sized for (m may change, see up_run_use) */
     up_type shape_act, shape_wt;
     up_gemm_ctx *gemm;
-    /* int8 weights (encoder.c, linear_int8), with Q = max(3C,F) and O = B*T/4+1 */
+    /* int8 weights (encoder.c, linear_int8), with Q = max(3C,F) */
     uint8_t *xq;         /* (B*T,Q) uint8 copy of a linear's input */
-    float *xs, *xs2;     /* (Q) the product's dequantization scale per output column, and the outlier rows' */
-    float *xb, *xb2;     /* (Q) the bias with the input's offset folded in, for each */
     float *rlo, *rhi;    /* (B*T) each input row's range */
+    float *xs;           /* (B*T) each input row's quantization step */
     const float *ranged; /* the output whose row ranges rlo, rhi hold already (int8 FFN: the activations), or NULL */
-    int32_t *orow;       /* (O) the outlier rows */
-    uint8_t *xq2;        /* (O,Q) their uint8 copy */
-    float *y2;           /* (O,Q) their outputs */
-    float *add2;         /* (O,Q) their residual rows */
     int max_B, max_T, B, T;
     int keep_all, train;
     int32_t lens[4096];
