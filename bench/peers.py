@@ -174,6 +174,7 @@ def main():
             per = {(r, p): [] for r, p, _ in runners}
             for rnd in range(a.rounds):
                 for r, p, fn in runners:
+                    time.sleep(1)  # the previous runtime's thread pools stop spinning and sleep
                     per[(r, p)].append(fn())
             for (r, p), v in per.items():
                 rows.append((a.cpu, name, r, p, B, T, statistics.median(v), min(v), a.rounds))

@@ -146,8 +146,8 @@ static void run_all(up_gemm_ctx *ctx) {
 }
 
 /* int8 products: uint8 or int8 A by int8 B, the plain integer sums (exact
- * in fp32 here: K 255 127 < 2^24), against the reference; anything more is
- * refused. */
+ * in fp32 here: K 255 127 < 2^24), plain and batched, against the
+ * reference; anything more is refused. */
 static void run_int8(up_gemm_ctx *ctx) {
     static const int shapes[][3] = {{1, 1, 1}, {7, 5, 3}, {33, 17, 65}, {128, 96, 64}, {64, 1536, 384}};
     for (int s = 0; s < 5; s++)
@@ -165,6 +165,31 @@ static void run_int8(up_gemm_ctx *ctx) {
             check_case(ctx, g, "int8", 0);
             free(a); free(b);
         }
+    /* batched, attention's two products on head-major planes (B,NH,T,D):
+     * S = Q K^T (s8 by s8, K transposed) and ctx = P V (u8 by s8) into the
+     * strided (B,T,NH D) context */
+    for (int s = 0; s < 2; s++) {
+        const int B = 3, NH = 2, T = s ? 37 : 16, D = s ? 32 : 8;
+        const size_t plane = (size_t)B * NH * T * D, pp = (size_t)B * NH * T * T;
+        int8_t *qk = malloc(2 * plane), *v = malloc(plane);
+        uint8_t *p = malloc(pp);
+        for (size_t i = 0; i < 2 * plane; i++) qk[i] = (int8_t)(int)(frand() * 127);
+        for (size_t i = 0; i < plane; i++) v[i] = (int8_t)(int)(frand() * 127);
+        for (size_t i = 0; i < pp; i++) p[i] = (uint8_t)(int)(127.5f * (frand() + 1));
+        up_gemm_args g = up_gemm_plain(T, T, D);
+        g.batch0 = B; g.batch1 = NH;
+        g.A = qk; g.lda = D; g.sa0 = (int64_t)NH * T * D; g.sa1 = (int64_t)T * D; g.ta = UP_T_S8;
+        g.B = qk + plane; g.ldb = D; g.transB = 1; g.sb0 = g.sa0; g.sb1 = g.sa1; g.tb = UP_T_S8;
+        g.ldc = T; g.sc0 = (int64_t)NH * T * T; g.sc1 = (int64_t)T * T; g.tc = UP_T_F32;
+        check_case(ctx, g, "int8 batched Q K^T", 0);
+        g = up_gemm_plain(T, D, T);
+        g.batch0 = B; g.batch1 = NH;
+        g.A = p; g.lda = T; g.sa0 = (int64_t)NH * T * T; g.sa1 = (int64_t)T * T; g.ta = UP_T_U8;
+        g.B = v; g.ldb = D; g.sb0 = (int64_t)NH * T * D; g.sb1 = (int64_t)T * D; g.tb = UP_T_S8;
+        g.ldc = NH * D; g.sc0 = (int64_t)T * NH * D; g.sc1 = D; g.tc = UP_T_F32;
+        check_case(ctx, g, "int8 batched P V", 0);
+        free(qk); free(v); free(p);
+    }
     /* mixed or extended int8 arguments are refused */
     int8_t q[8] = {1, 2, 3, 4, 5, 6, 7, 8};
     float one[2] = {1, 1}, c[8];
@@ -175,8 +200,6 @@ static void run_int8(up_gemm_ctx *ctx) {
     CHECK_FAIL(up_gemm(ctx, &g), "int8 takes"); /* a bias */
     g.bias = NULL; g.act = UP_EPI_GELU;
     CHECK_FAIL(up_gemm(ctx, &g), "int8 takes"); /* an activation */
-    g.act = UP_EPI_NONE; g.batch0 = 2; g.sa0 = g.sb0 = g.sc0 = 4;
-    CHECK_FAIL(up_gemm(ctx, &g), "int8 takes"); /* batches */
 }
 
 /* quantization: every value within half a step of its original */

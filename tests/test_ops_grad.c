@@ -315,7 +315,80 @@ static void test_dequant_act(void) {
         }
 }
 
+/* int8 attention's kernels against double precision: Q/K/V segments to
+ * int8 with a scale each (head widths that are and are not multiples of
+ * 16), and the softmax over integer scores with Q's and K's scales, V's
+ * folded in, to uint8 with a factor per row (padded keys 0) */
+static void test_int8_attention(void) {
+    for (int k = 0; k < 2; k++) {
+        const int B = 2, T = 7, P = 3, NH = 2, D = k ? 24 : 32, W = P * NH * D, M = B * T;
+        float *acc = malloc((size_t)M * W * 4), *ws = malloc(W * 4), *wsum = malloc(W * 4), *bias = malloc(W * 4),
+              *qs = malloc((size_t)P * M * NH * 4), sc[14], off[14];
+        int8_t *q = malloc((size_t)P * M * NH * D);
+        for (int i = 0; i < M * W; i++) acc[i] = (float)(int)(3000 * sin(0.3 * i + k));
+        for (int n = 0; n < W; n++) ws[n] = 0.001f * (1 + n % 3), wsum[n] = (float)cos(n), bias[n] = 0.1f * (n % 5);
+        for (int m = 0; m < M; m++) sc[m] = 0.01f * (1 + m % 4), off[m] = -0.2f * (m % 3);
+        acc[3 * W + W / 2] = 0, ws[W / 2] = 0; /* nothing special, just a zero */
+        up_int8_epi e = {sc, off, ws, wsum, bias, UP_ACTFN_NONE, NULL, 0};
+        up_dequant_heads_s8(q, qs, acc, W, B, T, P, NH, D, &e);
+        double worst = 0;
+        int scales = 1;
+        for (int m = 0; m < M; m++)
+            for (int p = 0; p < P; p++)
+                for (int h = 0; h < NH; h++) {
+                    size_t i = (((size_t)p * B + m / T) * NH + h) * T + m % T;
+                    double mx = 0;
+                    for (int d = 0; d < D; d++) {
+                        int n = (p * NH + h) * D + d;
+                        double v = acc[m * W + n] * (double)sc[m] * ws[n] + off[m] * (double)wsum[n] + bias[n];
+                        mx = fmax(mx, fabs(v));
+                        double err = fabs(q[i * D + d] * (double)qs[i] - v) / (qs[i] > 0 ? qs[i] : 1);
+                        worst = err > worst ? err : worst;
+                    }
+                    scales &= fabs(qs[i] - mx / 127) <= 1e-5 * mx / 127;
+                }
+        CHECK_MSG(worst <= 0.5001, "int8 head quantization D=%d: off by %g steps", D, worst);
+        CHECK_MSG(scales, "int8 head quantization D=%d: a scale is not max |v| / 127", D);
+        free(acc); free(ws); free(wsum); free(bias); free(qs); free(q);
+    }
+    static const int Ts[] = {5, 16, 37};
+    for (int k = 0; k < 3; k++) {
+        const int B = 3, NH = 2, T = Ts[k];
+        const size_t n = (size_t)B * NH * T * T, bnt = (size_t)B * NH * T;
+        int32_t lens[3] = {T, T > 3 ? T - 3 : 1, 1};
+        float *s = malloc(n * 4), *s0 = malloc(n * 4), *sq = malloc(bnt * 4), *sk = malloc(bnt * 4),
+              *sv = malloc(bnt * 4), *rowf = malloc(bnt * 4);
+        uint8_t *p8 = malloc(n);
+        for (size_t i = 0; i < n; i++) s0[i] = s[i] = (float)(int)(4000 * sin(0.37 * i + k));
+        for (size_t i = 0; i < bnt; i++) sq[i] = 0.002f * (1 + i % 3), sk[i] = 0.003f * (1 + i % 5),
+                                          sv[i] = 0.01f * (1 + i % 7);
+        up_attn_softmax_u8(p8, rowf, s, lens, B, NH, T, 0.3f, sq, sk, sv);
+        double worst = 0;
+        int zero = 1;
+        for (size_t r = 0; r < bnt; r++) {
+            size_t hb = r / T;
+            int len = lens[hb / NH];
+            double mx = -1e30, sum = 0, wmax = 0, w[64];
+            for (int j = 0; j < len; j++) mx = fmax(mx, 0.3 * sq[r] * sk[hb * T + j] * s0[r * T + j]);
+            for (int j = 0; j < len; j++) sum += exp(0.3 * sq[r] * sk[hb * T + j] * s0[r * T + j] - mx);
+            for (int j = 0; j < len; j++) {
+                w[j] = exp(0.3 * sq[r] * sk[hb * T + j] * s0[r * T + j] - mx) / sum * sv[hb * T + j];
+                wmax = fmax(wmax, w[j]);
+            }
+            for (int j = 0; j < len; j++) { /* within half a step of wmax / 255 */
+                double err = fabs(rowf[r] * p8[r * T + j] - w[j]) / (wmax / 255);
+                worst = err > worst ? err : worst;
+            }
+            for (int j = len; j < T; j++) zero &= p8[r * T + j] == 0;
+        }
+        CHECK_MSG(worst <= 0.51, "uint8 attention softmax T=%d: off by %g steps", T, worst);
+        CHECK_MSG(zero, "uint8 attention softmax T=%d: a padded key has non-zero weight", T);
+        free(s); free(s0); free(sq); free(sk); free(sv); free(rowf); free(p8);
+    }
+}
+
 int main(void) {
+    test_int8_attention();
     test_dequant_act();
     test_bf16_outputs();
     test_layernorm();

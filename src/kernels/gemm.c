@@ -282,9 +282,9 @@ up_status up_gemm(up_gemm_ctx *c, const up_gemm_args *g) {
         return up_fail(UP_ERR_INVALID, "gemm: a residual add is not supported with batches");
     if ((g->ta == UP_T_S8 || g->ta == UP_T_U8 || g->tb == UP_T_S8 || g->tb == UP_T_U8) &&
         ((g->ta != UP_T_S8 && g->ta != UP_T_U8) || g->tb != UP_T_S8 || g->tc != UP_T_F32 || g->alpha != 1.0f ||
-         g->batch0 > 1 || g->batch1 > 1 || g->batch2 > 1 || g->transA || g->bias || g->act || g->add || g->beta != 0.0f))
+         g->transA || g->bias || g->act || g->add || g->beta != 0.0f))
         return up_fail(UP_ERR_INVALID, "gemm: int8 takes u8 or s8 A, s8 B, fp32 C and gives the plain sums (alpha 1, "
-                       "no batches, bias, act, add or beta)");
+                       "no bias, act, add or beta)");
 #ifdef UP_WITH_DNNL
     if (c->backend == UP_BACKEND_DNNL && g->tb == UP_T_S8 && !up_kernel_int8())
         return up_fail(UP_ERR_UNSUPPORTED, "int8 products need VNNI or AMX, and oneDNN dispatches to %s here",

@@ -47,7 +47,7 @@ typedef struct {
     const float *add;      /* (M,N) fp32 with row stride ldadd, or NULL; not with batches */
     int64_t ldadd;
     /* int8 (A U8 or S8, B S8, C F32): C gets the plain integer sums, exact
-     * in fp32 below 2^24 (no batches, bias, act, add or beta; alpha 1): the
+     * in fp32 below 2^24, batched or not (no bias, act, add or beta; alpha 1): the
      * caller applies scales and the rest (up_dequant_act), which oneDNN 2.6
      * runs slower as post-ops, and per input row not at all in its fast
      * kernels. */

@@ -213,6 +213,20 @@ static void softmax_rows(size_t lo, size_t hi, float *probs32, uint16_t *probs16
 }
 
 #ifdef UP_X86
+/* 2^y for y >= -150 on 16 lanes: 2^n 2^f with n = round(y), f in
+ * [-1/2, 1/2], 2^f by its degree-6 Taylor polynomial in f ln 2 (relative
+ * error < 2e-7) and vscalefps for 2^n (underflow goes to 0) */
+__attribute__((target("avx512f"))) static inline __m512 exp2_512(__m512 y) {
+    __m512 n = _mm512_roundscale_ps(y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 f = _mm512_sub_ps(y, n);
+    __m512 q = _mm512_fmadd_ps(_mm512_set1_ps(0.00015403530f), f, _mm512_set1_ps(0.00133335581f));
+    q = _mm512_fmadd_ps(q, f, _mm512_set1_ps(0.00961812911f));
+    q = _mm512_fmadd_ps(q, f, _mm512_set1_ps(0.05550410866f));
+    q = _mm512_fmadd_ps(q, f, _mm512_set1_ps(0.24022650695f));
+    q = _mm512_fmadd_ps(q, f, _mm512_set1_ps(0.69314718056f));
+    return _mm512_scalef_ps(_mm512_fmadd_ps(q, f, _mm512_set1_ps(1.0f)), n);
+}
+
 /* The softmax on AVX512-BF16, bf16 or fp32 output (measured 2.4x the cloned
  * loop above at 32 x 4 x 128 x 128; the fp32 output serves fp32 and int8
  * inference and training): exp as 2^y = 2^n 2^f with n = round(y),
@@ -223,9 +237,6 @@ __attribute__((target("avx512f,avx512bf16,avx512vl,avx512bw")))
 static void softmax_rows_bf16(size_t lo, size_t hi, float *probs32, uint16_t *probs16, float *scores,
                               const int32_t *lens, int NH, int T, float scale) {
     const __m512 k = _mm512_set1_ps(scale * 1.44269504088896341f), lo_clamp = _mm512_set1_ps(-150.0f);
-    const __m512 c1 = _mm512_set1_ps(0.69314718056f), c2 = _mm512_set1_ps(0.24022650695f),
-                 c3 = _mm512_set1_ps(0.05550410866f), c4 = _mm512_set1_ps(0.00961812911f),
-                 c5 = _mm512_set1_ps(0.00133335581f), c6 = _mm512_set1_ps(0.00015403530f), one = _mm512_set1_ps(1.0f);
     /* the exps go to a row buffer on the stack (in L1), not back over the
      * scores: their write-back to memory was a third of the kernel's traffic */
     float row[1024] __attribute__((aligned(64)));
@@ -242,15 +253,7 @@ static void softmax_rows_bf16(size_t lo, size_t hi, float *probs32, uint16_t *pr
         for (int j = 0; j < len; j += 16) {
             __mmask16 m = len - j >= 16 ? 0xffff : (__mmask16)((1u << (len - j)) - 1);
             __m512 y = _mm512_max_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, s + j), mx), k), lo_clamp);
-            __m512 n = _mm512_roundscale_ps(y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-            __m512 f = _mm512_sub_ps(y, n);
-            __m512 q = _mm512_fmadd_ps(c6, f, c5);
-            q = _mm512_fmadd_ps(q, f, c4);
-            q = _mm512_fmadd_ps(q, f, c3);
-            q = _mm512_fmadd_ps(q, f, c2);
-            q = _mm512_fmadd_ps(q, f, c1);
-            q = _mm512_fmadd_ps(q, f, one);
-            __m512 e = _mm512_maskz_scalef_ps(m, q, n);
+            __m512 e = _mm512_maskz_mov_ps(m, exp2_512(y));
             _mm512_mask_storeu_ps(ex + j, m, e);
             vsum = _mm512_add_ps(vsum, e);
         }
@@ -599,7 +602,7 @@ static void add_row(float *y, const float *add, int N) {
 
 #ifdef UP_X86
 /* GELU (erf) on 16 lanes: erf by Abramowitz & Stegun 7.1.26 as erf_fast,
- * its exp(-u^2) as 2^y = 2^n 2^f (the softmax kernel's polynomial) */
+ * its exp(-u^2) by exp2_512 */
 __attribute__((target("avx512f"))) static inline __m512 gelu_512(__m512 x) {
     const __m512 one = _mm512_set1_ps(1.0f), half = _mm512_set1_ps(0.5f);
     __m512 u = _mm512_mul_ps(_mm512_abs_ps(x), _mm512_set1_ps(0.70710678118654752f));
@@ -612,15 +615,7 @@ __attribute__((target("avx512f"))) static inline __m512 gelu_512(__m512 x) {
     p = _mm512_mul_ps(p, t);
     __m512 y = _mm512_max_ps(_mm512_mul_ps(_mm512_mul_ps(u, u), _mm512_set1_ps(-1.44269504088896341f)),
                              _mm512_set1_ps(-150.0f));
-    __m512 n = _mm512_roundscale_ps(y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 f = _mm512_sub_ps(y, n);
-    __m512 q = _mm512_fmadd_ps(_mm512_set1_ps(0.00015403530f), f, _mm512_set1_ps(0.00133335581f));
-    q = _mm512_fmadd_ps(q, f, _mm512_set1_ps(0.00961812911f));
-    q = _mm512_fmadd_ps(q, f, _mm512_set1_ps(0.05550410866f));
-    q = _mm512_fmadd_ps(q, f, _mm512_set1_ps(0.24022650695f));
-    q = _mm512_fmadd_ps(q, f, _mm512_set1_ps(0.69314718056f));
-    q = _mm512_fmadd_ps(q, f, one);
-    __m512 erf = _mm512_fnmadd_ps(p, _mm512_scalef_ps(q, n), one); /* erf(|x| / sqrt 2) */
+    __m512 erf = _mm512_fnmadd_ps(p, exp2_512(y), one); /* erf(|x| / sqrt 2) */
     /* 0.5 x (1 + sign(x) erf) */
     __mmask16 neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
     erf = _mm512_mask_sub_ps(erf, neg, _mm512_setzero_ps(), erf);
@@ -666,6 +661,169 @@ void up_dequant_act(float *y, int64_t ldy, size_t M, int N, const up_int8_epi *e
             minmax(yr, N, &lo[m], &hi[m]);
         }
     }
+}
+
+UP_CLONES
+static void dequant_head_s8(int8_t *q, float *qs, const float *acc, int D, float s, float o, const float *ws,
+                            const float *wsum, const float *bias) {
+    float mx = 0.0f;
+#pragma omp simd reduction(max : mx)
+    for (int d = 0; d < D; d++) {
+        float v = acc[d] * (s * ws[d]) + o * wsum[d] + (bias ? bias[d] : 0.0f);
+        v = v < 0 ? -v : v;
+        mx = v > mx ? v : mx;
+    }
+    *qs = mx / 127.0f;
+    float inv = mx > 0.0f ? 127.0f / mx : 0.0f;
+#pragma omp simd
+    for (int d = 0; d < D; d++) {
+        float v = (acc[d] * (s * ws[d]) + o * wsum[d] + (bias ? bias[d] : 0.0f)) * inv;
+        q[d] = (int8_t)(int)(v + (v < 0.0f ? -0.5f : 0.5f)); /* |v| <= 127: half away from zero */
+    }
+}
+
+#ifdef UP_X86
+/* the above on AVX-512, D a multiple of 16 up to 128 (the values stay in registers) */
+__attribute__((target("avx512f")))
+static void dequant_head_s8_512(int8_t *q, float *qs, const float *acc, int D, float s, float o, const float *ws,
+                                const float *wsum, const float *bias) {
+    __m512 v[8], mx = _mm512_setzero_ps();
+    const __m512 vs = _mm512_set1_ps(s), vo = _mm512_set1_ps(o);
+    const int nv = D / 16;
+    for (int i = 0; i < nv; i++) {
+        __m512 b = _mm512_fmadd_ps(vo, _mm512_loadu_ps(wsum + 16 * i), bias ? _mm512_loadu_ps(bias + 16 * i)
+                                                                           : _mm512_setzero_ps());
+        v[i] = _mm512_fmadd_ps(_mm512_loadu_ps(acc + 16 * i), _mm512_mul_ps(vs, _mm512_loadu_ps(ws + 16 * i)), b);
+        mx = _mm512_max_ps(mx, _mm512_abs_ps(v[i]));
+    }
+    float m = _mm512_reduce_max_ps(mx);
+    *qs = m / 127.0f;
+    const __m512 inv = _mm512_set1_ps(m > 0.0f ? 127.0f / m : 0.0f);
+    for (int i = 0; i < nv; i++) /* round to nearest even; |v| <= 127 */
+        _mm_storeu_si128((__m128i *)(q + 16 * i), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v[i], inv))));
+}
+#endif
+
+void up_dequant_heads_s8(int8_t *q, float *qs, const float *acc, int64_t ld, int B, int T, int P, int NH, int D,
+                         const up_int8_epi *e) {
+    const size_t rows = (size_t)B * T, plane = rows * NH * D, splane = rows * NH;
+#ifdef UP_X86
+    const int v512 = D % 16 == 0 && D <= 128 && has_avx512();
+#endif
+#pragma omp parallel for schedule(static) if (rows * P * NH * D > 65536)
+    for (size_t m = 0; m < rows; m++) {
+        size_t b = m / T, t = m % T;
+        for (int p = 0; p < P; p++)
+            for (int h = 0; h < NH; h++) {
+                size_t n = ((size_t)p * NH + h) * D, i = (b * NH + h) * T + t;
+                int8_t *qr = q + p * plane + i * D;
+                float *qsr = qs + p * splane + i;
+                const float *bias = e->bias ? e->bias + n : NULL;
+#ifdef UP_X86
+                if (v512) {
+                    dequant_head_s8_512(qr, qsr, acc + m * ld + n, D, e->scale[m], e->offset[m], e->ws + n,
+                                        e->wsum + n, bias);
+                    continue;
+                }
+#endif
+                dequant_head_s8(qr, qsr, acc + m * ld + n, D, e->scale[m], e->offset[m], e->ws + n, e->wsum + n, bias);
+            }
+    }
+}
+
+UP_CLONES
+static void softmax_u8_rows(size_t lo, size_t hi, uint8_t *p8, float *rowf, float *scores, const int32_t *lens,
+                            int NH, int T, float scale, const float *sq, const float *sk, const float *sv) {
+    for (size_t r = lo; r < hi; r++) {
+        size_t hb = r / T; /* (b, h) */
+        int b = (int)(hb / NH);
+        int len = lens[b] < T ? lens[b] : T;
+        float *s = scores + r * T;
+        const float *k = sk + hb * T, *v = sv + hb * T;
+        const float a = scale * sq[r];
+        float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
+        for (int j = 0; j < len; j++) {
+            s[j] *= a * k[j];
+            mx = s[j] > mx ? s[j] : mx;
+        }
+        float sum = 0.0f, wmax = 0.0f;
+#pragma omp simd reduction(+ : sum) reduction(max : wmax)
+        for (int j = 0; j < len; j++) {
+            float e = exp_neg(s[j] - mx);
+            sum += e;
+            s[j] = e * v[j]; /* W up to the 1 / sum */
+            wmax = s[j] > wmax ? s[j] : wmax;
+        }
+        rowf[r] = len > 0 && sum > 0.0f ? wmax / sum / 255.0f : 0.0f;
+        float inv = wmax > 0.0f ? 255.0f / wmax : 0.0f;
+        uint8_t *p = p8 + r * T;
+#pragma omp simd
+        for (int j = 0; j < len; j++) p[j] = (uint8_t)(int)(s[j] * inv + 0.5f);
+        for (int j = len; j < T; j++) p[j] = 0;
+    }
+}
+
+#ifdef UP_X86
+/* the above on AVX-512 (measured 13% of an int8 forward as cloned C), the
+ * exponentials by exp2_512 */
+__attribute__((target("avx512f")))
+static void softmax_u8_rows_512(size_t lo, size_t hi, uint8_t *p8, float *rowf, float *scores, const int32_t *lens,
+                                int NH, int T, float scale, const float *sq, const float *sk, const float *sv) {
+    float row[1024] __attribute__((aligned(64)));
+    for (size_t r = lo; r < hi; r++) {
+        size_t hb = r / T;
+        int b = (int)(hb / NH);
+        int len = lens[b] < T ? lens[b] : T;
+        float *s = scores + r * T, *w = T <= 1024 ? row : s;
+        const float *k = sk + hb * T, *v = sv + hb * T;
+        /* scale sq[i] sk[j] >= 0: the largest logit is a (sq, scale) multiple of the largest S sk */
+        __m512 vmx = _mm512_set1_ps(-INFINITY);
+        for (int j = 0; j < len; j += 16) {
+            __mmask16 m = len - j >= 16 ? 0xffff : (__mmask16)((1u << (len - j)) - 1);
+            __m512 t = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, s + j), _mm512_maskz_loadu_ps(m, k + j));
+            _mm512_mask_storeu_ps(w + j, m, t);
+            vmx = _mm512_mask_max_ps(vmx, m, vmx, t);
+        }
+        const __m512 a = _mm512_set1_ps(scale * sq[r] * 1.44269504088896341f), lo_clamp = _mm512_set1_ps(-150.0f);
+        __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vmx)), vsum = _mm512_setzero_ps(), wmx = _mm512_setzero_ps();
+        for (int j = 0; j < len; j += 16) {
+            __mmask16 m = len - j >= 16 ? 0xffff : (__mmask16)((1u << (len - j)) - 1);
+            __m512 y = _mm512_max_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, w + j), mx), a), lo_clamp);
+            __m512 e = _mm512_maskz_mov_ps(m, exp2_512(y));
+            vsum = _mm512_add_ps(vsum, e);
+            __m512 wv = _mm512_mul_ps(e, _mm512_maskz_loadu_ps(m, v + j));
+            _mm512_mask_storeu_ps(w + j, m, wv);
+            wmx = _mm512_max_ps(wmx, wv);
+        }
+        float sum = _mm512_reduce_add_ps(vsum), wmax = _mm512_reduce_max_ps(wmx);
+        rowf[r] = len > 0 && sum > 0.0f ? wmax / sum / 255.0f : 0.0f;
+        const __m512 inv = _mm512_set1_ps(wmax > 0.0f ? 255.0f / wmax : 0.0f), half = _mm512_set1_ps(0.5f);
+        for (int j = 0; j < T; j += 16) {
+            __mmask16 m = T - j >= 16 ? 0xffff : (__mmask16)((1u << (T - j)) - 1);
+            __mmask16 in = j >= len ? 0 : j + 16 > len ? (__mmask16)((1u << (len - j)) - 1) : m; /* keys past len: 0 */
+            __m512 u = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(in, w + j), inv, half);
+            _mm512_mask_cvtusepi32_storeu_epi8(p8 + r * T + j, m, _mm512_cvttps_epi32(u));
+        }
+    }
+}
+#endif
+
+void up_attn_softmax_u8(uint8_t *p8, float *rowf, float *scores, const int32_t *lens, int B, int NH, int T,
+                        float scale, const float *sq, const float *sk, const float *sv) {
+    size_t rows = (size_t)B * NH * T;
+#ifdef UP_X86
+    if (has_avx512()) {
+#pragma omp parallel for schedule(static)
+        for (size_t lo = 0; lo < rows; lo += CHUNK)
+            softmax_u8_rows_512(lo, lo + CHUNK < rows ? lo + CHUNK : rows, p8, rowf, scores, lens, NH, T, scale, sq,
+                                sk, sv);
+        return;
+    }
+#endif
+#pragma omp parallel for schedule(static)
+    for (size_t lo = 0; lo < rows; lo += CHUNK)
+        softmax_u8_rows(lo, lo + CHUNK < rows ? lo + CHUNK : rows, p8, rowf, scores, lens, NH, T, scale, sq, sk, sv);
 }
 
 void up_row_ranges(float *lo, float *hi, const float *x, size_t M, int K, int64_t ldx) {

@@ -77,6 +77,22 @@ typedef struct {
  * becomes the product; lo, hi (M) (or NULL) get each output row's range as
  * up_row_ranges gives it, for a next product's quantization. */
 void up_dequant_act(float *y, int64_t ldy, size_t M, int N, const up_int8_epi *e, float *lo, float *hi);
+/* int8 attention, the QKV product's epilogue: acc (B*T, P*NH*D) with row
+ * stride ld holds its plain integer sums; each (row, part p, head h)
+ * segment of D values v = scale[m] ws[n] acc + offset[m] wsum[n] + bias[n]
+ * (e's act and add unused) goes to int8 with its own symmetric scale:
+ * q (P,B,NH,T,D)[p,b,h,t,:] = round(v / s), s = max |v| / 127 into
+ * qs (P,B,NH,T). */
+void up_dequant_heads_s8(int8_t *q, float *qs, const float *acc, int64_t ld, int B, int T, int P, int NH, int D,
+                         const up_int8_epi *e);
+/* int8 attention's softmax, over S (B,NH,T,T) = Q8 K8^T as integer sums
+ * with Q's scales sq and K's sk (B,NH,T): P = softmax(scale sq[i] sk[j]
+ * S[i,j]) with the key padding mask of lens (B), then W[i,j] = P[i,j] sv[j]
+ * (V's scales, so that P V = W V8) to uint8 per row: p8[i,j] =
+ * round(255 W[i,j] / max_j W[i,j]), rowf[i] = max_j W[i,j] / 255, and
+ * P V = rowf (p8 V8). scores is overwritten. */
+void up_attn_softmax_u8(uint8_t *p8, float *rowf, float *scores, const int32_t *lens, int B, int NH, int T,
+                        float scale, const float *sq, const float *sk, const float *sv);
 /* dinp (n) += dout * act'(inp) */
 void up_act_backward(float *dinp, const float *dout, const float *inp, size_t n, up_actfn a);
 /* tanh backward from the output y: dinp += dout * (1 - y^2) */

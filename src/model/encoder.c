@@ -102,6 +102,7 @@ static void run_layout(up_run *r, carver *cv) {
     SET(r->rlo, q8 ? BT * 4 : 0);
     SET(r->rhi, q8 ? BT * 4 : 0);
     SET(r->xs, q8 ? BT * 4 : 0);
+    SET(r->hs, q8 ? 4 * B * NH * T * 4 : 0);
     SET(r->scores, P * 4);
     SET(r->obias, C * 4);
     SET(r->emb_sum, BTC * 4);
@@ -243,16 +244,27 @@ static up_actfn epi_fn(up_epi e) {
          ? UP_ACTFN_GELU_TANH : e == UP_EPI_TANH ? UP_ACTFN_TANH : UP_ACTFN_GELU;
 }
 
-static up_status linear_int8(up_run *r, const up_linear *l, up_gemm_args g, const float *x, int64_t ldx, int M) {
+/* x quantized per row into xq, then g (l's product over M rows) gives the
+ * plain integer sums into g.C; e gets what their epilogue needs but act and add */
+static up_status int8_product(up_run *r, const up_linear *l, up_gemm_args g, const float *x, int64_t ldx, int M,
+                              up_int8_epi *e) {
     if (x != r->ranged) up_row_ranges(r->rlo, r->rhi, x, (size_t)M, l->in, ldx);
     r->ranged = NULL;
     for (int m = 0; m < M; m++) r->xs[m] = (r->rhi[m] - r->rlo[m]) / 255.0f;
     up_quant_u8(r->xq, x, (size_t)M, l->in, ldx, r->rlo, r->xs);
-    const up_int8_epi e = {r->xs, r->rlo, l->ws, l->wsum, l->b, epi_fn(g.act), g.add, g.ldadd};
-    const int ranges = e.act != UP_ACTFN_NONE; /* the FFN's first product: its output is the second's input */
+    *e = (up_int8_epi){r->xs, r->rlo, l->ws, l->wsum, l->b, UP_ACTFN_NONE, NULL, 0};
     g.A = r->xq; g.lda = l->in; g.ta = UP_T_U8;
-    g.bias = NULL; g.act = UP_EPI_NONE; g.add = NULL; /* the plain integer sums */
-    TRY(up_gemm(r->gemm, &g));
+    g.bias = NULL; g.act = UP_EPI_NONE; g.add = NULL;
+    return up_gemm(r->gemm, &g);
+}
+
+static up_status linear_int8(up_run *r, const up_linear *l, up_gemm_args g, const float *x, int64_t ldx, int M) {
+    up_int8_epi e;
+    TRY(int8_product(r, l, g, x, ldx, M, &e));
+    e.act = epi_fn(g.act);
+    e.add = g.add; /* read after the product wrote y: it may not overlap y */
+    e.ldadd = g.ldadd;
+    const int ranges = e.act != UP_ACTFN_NONE; /* the FFN's first product: its output is the second's input */
     /* the output ranges overwrite the input's: each row reads its own offset before its range is written */
     up_dequant_act((float *)g.C, g.ldc, (size_t)M, l->out, &e, ranges ? r->rlo : NULL, ranges ? r->rhi : NULL);
     if (ranges) r->ranged = (const float *)g.C;
@@ -260,8 +272,8 @@ static up_status linear_int8(up_run *r, const up_linear *l, up_gemm_args g, cons
 }
 
 /* y (M,out) = act(x (M,in) W^T + b) + add; int8 weights quantize x first (linear_int8) */
-static up_status linear_fwd(up_run *r, const up_linear *l, const void *x, int64_t ldx, int M, void *y,
-                            int64_t ldy, up_type ty, up_epi act, const float *add, int64_t ldadd) {
+static up_gemm_args linear_args(const up_run *r, const up_linear *l, const void *x, int64_t ldx, int M, void *y,
+                                int64_t ldy, up_type ty, up_epi act, const float *add, int64_t ldadd) {
     up_gemm_args g = up_gemm_plain(M, l->out, l->in);
     g.A = x; g.lda = ldx; g.ta = r->m->act_type;
     g.B = l->w; g.ldb = l->in; g.transB = 1; g.tb = l->wt; g.b_const = 1;
@@ -269,6 +281,12 @@ static up_status linear_fwd(up_run *r, const up_linear *l, const void *x, int64_
     g.bias = l->b;
     g.act = act;
     g.add = add; g.ldadd = ldadd;
+    return g;
+}
+
+static up_status linear_fwd(up_run *r, const up_linear *l, const void *x, int64_t ldx, int M, void *y,
+                            int64_t ldy, up_type ty, up_epi act, const float *add, int64_t ldadd) {
+    up_gemm_args g = linear_args(r, l, x, ldx, M, y, ldy, ty, act, add, ldadd);
     if (l->wt == UP_T_S8) return linear_int8(r, l, g, x, ldx, M);
     return up_gemm(r->gemm, &g);
 }
@@ -337,6 +355,13 @@ static void scale_span(void *x, up_type t, size_t off, int n, float s) {
         else ((float *)x)[k] *= s;
 }
 
+/* the head probe: head h's output, columns [h D, (h+1) D) of ctx (M, nh D), times head_scale[l NH + h] */
+static void head_probe(const up_run *r, int l, void *ctx, up_type t, int M, int nh, int D) {
+    const float *hs = r->head_scale + (size_t)l * r->m->cfg.num_attention_heads;
+    for (int h = 0; h < nh; h++)
+        for (size_t i = 0; i < (size_t)M; i++) scale_span(ctx, t, i * nh * D + (size_t)h * D, D, hs[h]);
+}
+
 /* The attention core shared by both layouts: S = Q K^T per (b, h), masked
  * softmax into a->probs (and the fp32 copy training keeps), ctx = P V.
  * Q[b,h] starts at q + (b sq0 + h D) elements with rows ldq apart; K[b,h]
@@ -376,12 +401,58 @@ static up_status attn_train(up_run *r, int l, up_acts *a, const void *xe, const 
     TRY(linear_fwd(r, &ly->qkv, xe, C, B * T, qkv, 3 * A, E, UP_EPI_NONE, NULL, 0));
     const int64_t ld = 3 * A, s0 = (int64_t)T * 3 * A;
     TRY(attn_core(r, a, b, nh, D, qkv, ld, s0, qkv + (size_t)A * es, qkv + 2 * (size_t)A * es, ld, s0, D));
-    if (r->head_scale) /* the head probe: head h's output times head_scale[l*NH + h] */
-        for (int h = 0; h < nh; h++)
-            for (size_t i = 0; i < (size_t)B * T; i++)
-                scale_span(a->ctx, E, i * A + (size_t)h * D, D, r->head_scale[(size_t)l * c->num_attention_heads + h]);
+    if (r->head_scale) head_probe(r, l, a->ctx, E, B * T, nh, D);
     /* sum1 = ctx Wo + bo + x */
     return linear_fwd(r, &ly->o, a->ctx, A, B * T, a->sum1, C, UP_T_F32, UP_EPI_NONE, x, C);
+}
+
+/* int8 attention (int8 weights). The QKV product's epilogue writes Q, K
+ * and V straight to int8 head-major planes (B,nh,T,D), each (row, head)
+ * with its own scale (up_dequant_heads_s8): no fp32 Q, K, V, and oneDNN
+ * runs its VNNI kernels on such planes (its generic path on the strided
+ * (B,T,3A) layout). S = Q K^T are integer sums whose scales the softmax
+ * applies; it folds V's scales into P and writes P to uint8 with a factor
+ * per row (up_attn_softmax_u8); ctx = factor (P8 V8). */
+static up_status attn_int8(up_run *r, int l, up_acts *a, const float *x, const up_batch *b, int nh) {
+    const up_layer *ly = &r->m->w.layers[l];
+    const up_config *c = &r->m->cfg;
+    const int B = b->B, T = b->T, C = (int)c->hidden_size, D = C / (int)c->num_attention_heads, A = nh * D;
+    float *acc = (float *)a->qkv;
+    up_int8_epi e;
+    up_gemm_args g = linear_args(r, &ly->qkv, x, C, B * T, acc, 3 * A, UP_T_F32, UP_EPI_NONE, NULL, 0);
+    TRY(int8_product(r, &ly->qkv, g, x, C, B * T, &e));
+    /* the planes in xq (the product's input, consumed); the output product quantizes there only after P V */
+    const size_t plane = (size_t)B * T * A, bnt = (size_t)B * nh * T;
+    int8_t *qp = (int8_t *)r->xq, *kp = qp + plane, *vp = kp + plane;
+    float *sq = r->hs, *sk = sq + bnt, *sv = sk + bnt, *rowf = sv + bnt;
+    up_dequant_heads_s8(qp, sq, acc, 3 * A, B, T, 3, nh, D, &e);
+    const int64_t sh = (int64_t)T * D, sb = (int64_t)nh * T * D; /* plane strides: head, batch row */
+    /* S[b,h] (T,T) = Q[b,h] (T,D) K[b,h]^T */
+    g = up_gemm_plain(T, T, D);
+    g.batch0 = B; g.batch1 = nh;
+    g.A = qp; g.lda = D; g.sa0 = sb; g.sa1 = sh; g.ta = UP_T_S8;
+    g.B = kp; g.ldb = D; g.transB = 1; g.sb0 = sb; g.sb1 = sh; g.tb = UP_T_S8;
+    g.C = r->scores; g.ldc = T; g.sc0 = (int64_t)nh * T * T; g.sc1 = (int64_t)T * T; g.tc = UP_T_F32;
+    TRY(up_gemm(r->gemm, &g));
+    uint8_t *p8 = (uint8_t *)a->probs;
+    up_attn_softmax_u8(p8, rowf, r->scores, b->lens, B, nh, T, 1.0f / sqrtf((float)D), sq, sk, sv);
+    /* ctx[b,:,h] (T,D) = rowf[b,h] * P8[b,h] (T,T) V8[b,h] (T,D) */
+    g = up_gemm_plain(T, D, T);
+    g.batch0 = B; g.batch1 = nh;
+    g.A = p8; g.lda = T; g.sa0 = (int64_t)nh * T * T; g.sa1 = (int64_t)T * T; g.ta = UP_T_U8;
+    g.B = vp; g.ldb = D; g.sb0 = sb; g.sb1 = sh; g.tb = UP_T_S8;
+    g.C = a->ctx; g.ldc = A; g.sc0 = (int64_t)T * A; g.sc1 = D; g.tc = UP_T_F32;
+    TRY(up_gemm(r->gemm, &g));
+    float *ctx = (float *)a->ctx;
+#pragma omp parallel for schedule(static)
+    for (int m = 0; m < B * T; m++)
+        for (int h = 0; h < nh; h++) {
+            float f = rowf[((size_t)(m / T) * nh + h) * T + m % T], *cr = ctx + (size_t)m * A + (size_t)h * D;
+            for (int d = 0; d < D; d++) cr[d] *= f;
+        }
+    if (r->head_scale) head_probe(r, l, ctx, UP_T_F32, B * T, nh, D);
+    /* sum1 = ctx Wo + bo + x */
+    return linear_fwd(r, &ly->o, ctx, A, B * T, a->sum1, C, UP_T_F32, UP_EPI_NONE, x, C);
 }
 
 UP_CLONES
@@ -530,9 +601,9 @@ static up_status forward(up_run *r, const up_batch *b, const up_row_group *g, in
         /* an expert may keep nh <= NH heads in this layer */
         const int nh = ly->qkv.out / (3 * D);
         if (nh > 0) {
-            /* int8 weights take the one-product QKV layout (int8 products have no batches) */
-            TRY(tr || r->head_scale || ly->qkv.wt == UP_T_S8 ? attn_train(r, l, a, xe, x, b, nh)
-                                                                : attn_infer(r, l, a, xe, x, b, nh));
+            TRY(ly->qkv.wt == UP_T_S8   ? attn_int8(r, l, a, x, b, nh)
+                : tr || r->head_scale ? attn_train(r, l, a, xe, x, b, nh)
+                                      : attn_infer(r, l, a, xe, x, b, nh));
         } else { /* no head left: the attention block adds only its output bias */
             for (size_t i = 0; i < (size_t)M * C; i++) a->sum1[i] = x[i] + ly->o.b[i % C];
         }

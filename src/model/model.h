@@ -171,6 +171,7 @@ struct up_run {
     uint8_t *xq;         /* (B*T,Q) uint8 copy of a linear's input */
     float *rlo, *rhi;    /* (B*T) each input row's range */
     float *xs;           /* (B*T) each input row's quantization step */
+    float *hs;           /* (4,B,NH,T) int8 attention: Q, K, V's scale per (row, head), and P's row factors */
     const float *ranged; /* the output whose row ranges rlo, rhi hold already (int8 FFN: the activations), or NULL */
     int max_B, max_T, B, T;
     int keep_all, train;
