@@ -47,6 +47,15 @@ scale = max(abs(x) for r in ref for x in r["cls"])
 e = max(abs(x - y) for a, b in zip(ref, q8) for x, y in zip(a["cls"], b["cls"]))
 assert 0 < e / scale < 0.1, e / scale  # hidden 32: 8-bit steps weigh more than on a real model
 PY
+  # a row's int8 result is its own: batch 1 and 3 agree (up to the fp32 head's rounding)
+  "$cli" embed --model "$models/bert-f32-gelu_new-cls" --pairs --precision int8 --batch 3 <"$tmp/in.txt" \
+    >"$tmp/emb-int8-b3.jsonl" 2>/dev/null
+  python3 - "$tmp/emb-int8.jsonl" "$tmp/emb-int8-b3.jsonl" <<'PY' && ok || bad "int8: batch size changes embeddings"
+import json, sys
+a, b = ([json.loads(l) for l in open(p)] for p in sys.argv[1:3])
+assert len(a) == len(b) == 3
+assert max(abs(x - y) for ra, rb in zip(a, b) for x, y in zip(ra["cls"], rb["cls"])) < 1e-5
+PY
 else
   grep -q "need VNNI or AMX" "$tmp/err8" && ok || bad "embed int8: $(cat "$tmp/err8")"
 fi

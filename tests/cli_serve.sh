@@ -433,11 +433,10 @@ assert closed(s1, 4) and closed(s2, 4), "idle connections were not closed"
 deadline, reply = time.time() + 10, b""
 while not reply.startswith(b"HTTP/1.1 200") and time.time() < deadline:
     try:
-        s4 = socket.create_connection(("127.0.0.1", port))
-        s4.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        s4.settimeout(5)
-        reply = s4.recv(100)
-    except (ConnectionResetError, BrokenPipeError):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s4:
+            s4.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            reply = s4.recv(100)
+    except OSError:  # reset, refused, broken pipe, timeout
         reply = b""
     if not reply.startswith(b"HTTP/1.1 200"):
         time.sleep(0.2)

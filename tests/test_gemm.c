@@ -200,6 +200,14 @@ static void run_int8(up_gemm_ctx *ctx) {
     CHECK_FAIL(up_gemm(ctx, &g), "int8 takes"); /* a bias */
     g.bias = NULL; g.act = UP_EPI_GELU;
     CHECK_FAIL(up_gemm(ctx, &g), "int8 takes"); /* an activation */
+    g.act = UP_EPI_NONE; g.add = one; g.ldadd = 2;
+    CHECK_FAIL(up_gemm(ctx, &g), "int8 takes"); /* a residual */
+    g.add = NULL; g.beta = 1;
+    CHECK_FAIL(up_gemm(ctx, &g), "int8 takes"); /* beta */
+    g.beta = 0; g.alpha = 2;
+    CHECK_FAIL(up_gemm(ctx, &g), "int8 takes"); /* alpha */
+    g.alpha = 1; g.transA = 1;
+    CHECK_FAIL(up_gemm(ctx, &g), "int8 takes"); /* A transposed */
 }
 
 /* quantization: every value within half a step of its original */

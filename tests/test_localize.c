@@ -502,9 +502,9 @@ static void test_heads(up_model *m) {
 }
 
 /* int8: an expert's compacted matrices are quantized after compaction (each
- * W_out row's scale is the largest of its kept columns), its logits stay
- * near fp32's, rows with an outlying range (deep prompts scaled up) keep
- * the other rows' precision, and training is refused. */
+ * W_out row's scale is the largest of its kept columns), its [CLS] rows
+ * stay near fp32's, rows of very different ranges each keep their own
+ * precision, and training is refused. */
 static void test_int8(up_model *f32, up_model *q8) {
     up_task *t = NULL, *d = NULL;
     CHECK_OK(up_task_new(f32, "toy", 2, toy_labels, 2, 24, 5, &t));
@@ -544,8 +544,8 @@ static void test_int8(up_model *f32, up_model *q8) {
     }
     free(ca);
     free(cb);
-    /* a product over 16 rows, 2 of them 50x larger than the rest: those get
-     * their own range, and the others stay within a few steps of their own
+    /* a product over 16 rows, 2 of them 50x larger than the rest: every row
+     * has its own range, so the others stay within a few steps of theirs
      * (one range for all would put a step at 100/255 of theirs) */
     up_run *rq = NULL;
     CHECK_OK(up_run_new(vq, 1, 24, &rq));
@@ -569,8 +569,8 @@ static void test_int8(up_model *f32, up_model *q8) {
                 double rel = fabs(y[m * N + n] - ref) / (mag + 1e-6);
                 if (rel > worst) worst = rel;
             }
-        CHECK_MSG(worst < 0.012, "int8 product (gelu %d) with 2 outlier rows: error %g of the row's magnitude", gelu,
-                  worst);
+        CHECK_MSG(worst < 0.012, "int8 product (gelu %d) with 2 rows 50x larger: error %g of the row's magnitude",
+                  gelu, worst);
     }
     up_run_free(rq);
     free(x);

@@ -205,5 +205,8 @@ int main(int argc, char **argv) {
     one_config(dir, UP_PREC_FP32, UP_BACKEND_REF, 0, "fp32, reference backend");
     one_config(dir, UP_PREC_FP32, UP_BACKEND_DNNL, 1e-5, "fp32, oneDNN");
     if (test_dnnl_bf16()) one_config(dir, UP_PREC_BF16, UP_BACKEND_DNNL, 2e-3, "bf16, oneDNN");
+    /* int8 (attention too): a row's result does not depend on its batch */
+    one_config(dir, UP_PREC_INT8, UP_BACKEND_REF, 0, "int8, reference backend");
+    if (up_kernel_int8()) one_config(dir, UP_PREC_INT8, UP_BACKEND_DNNL, 1e-5, "int8, oneDNN");
     return test_done();
 }

@@ -294,6 +294,10 @@ static void test_dequant_act(void) {
             up_int8_epi e = {sc, off, ws, wsum, a == 2 ? NULL : bias, a == 0 ? UP_ACTFN_GELU : a == 1 ? UP_ACTFN_RELU
                                                                                                 : UP_ACTFN_NONE,
                              a == 0 ? res : NULL, N};
+            if (a == 0) { /* as the encoder calls it: the output ranges over the input offsets */
+                memcpy(lo, off, sizeof off);
+                e.offset = lo;
+            }
             up_dequant_act(y, ld, (size_t)M, N, &e, lo, hi);
             double worst = 0;
             int ranges = 1;

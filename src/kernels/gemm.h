@@ -11,7 +11,7 @@
  *                                   (beta == 1: C[m,n] += the same)
  * A is (M,K) with row stride lda (transA: stored as (K,M)), B is (K,N) with row
  * stride ldb (transB: stored as (N,K), the layout of a PyTorch Linear weight).
- * Operands may be F32 or BF16; accumulation is always fp32. A batch stride
+ * Operands may be F32 or BF16, accumulated in fp32; or int8 (below). A batch stride
  * of 0 in A or B broadcasts that operand over the batch dimension (C's
  * strides must not be 0).
  *
@@ -46,8 +46,9 @@ typedef struct {
     up_epi act;
     const float *add;      /* (M,N) fp32 with row stride ldadd, or NULL; not with batches */
     int64_t ldadd;
-    /* int8 (A U8 or S8, B S8, C F32): C gets the plain integer sums, exact
-     * in fp32 below 2^24, batched or not (no bias, act, add or beta; alpha 1): the
+    /* int8 (A U8 or S8, B S8, C F32): C gets the plain integer sums (int32
+     * accumulation; exact in fp32 below 2^24, e.g. uint8 x int8 over
+     * K <= 518), batched or not (no bias, act, add or beta; alpha 1): the
      * caller applies scales and the rest (up_dequant_act), which oneDNN 2.6
      * runs slower as post-ops, and per input row not at all in its fast
      * kernels. */

@@ -24,6 +24,7 @@ static inline float epilogue(float x, up_epi act) {
 }
 
 void up_gemm_ref(const up_gemm_args *g) {
+    const int int8 = g->tb == UP_T_S8;
     for (int b2 = 0; b2 < g->batch2; b2++)
     for (int b0 = 0; b0 < g->batch0; b0++)
         for (int b1 = 0; b1 < g->batch1; b1++) {
@@ -34,11 +35,14 @@ void up_gemm_ref(const up_gemm_args *g) {
             for (int m = 0; m < g->M; m++) {
                 for (int n = 0; n < g->N; n++) {
                     float acc = 0.0f;
+                    int64_t iacc = 0; /* int8: the exact integer sum, as oneDNN's int32 */
                     for (int k = 0; k < g->K; k++) {
                         int64_t ia = oa + (g->transA ? (int64_t)k * g->lda + m : (int64_t)m * g->lda + k);
                         int64_t ib = ob + (g->transB ? (int64_t)n * g->ldb + k : (int64_t)k * g->ldb + n);
-                        acc += load(g->A, g->ta, ia) * load(g->B, g->tb, ib);
+                        if (int8) iacc += (int64_t)load(g->A, g->ta, ia) * (int64_t)load(g->B, g->tb, ib);
+                        else acc += load(g->A, g->ta, ia) * load(g->B, g->tb, ib);
                     }
+                    if (int8) acc = (float)iacc;
                     float v = g->alpha * acc + (g->bias ? g->bias[n] : 0.0f);
                     v = epilogue(v, g->act);
                     if (g->add) v += g->add[(int64_t)m * g->ldadd + n];

@@ -8,6 +8,7 @@
  */
 #include "kernels/ops.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,8 +229,8 @@ __attribute__((target("avx512f"))) static inline __m512 exp2_512(__m512 y) {
 }
 
 /* The softmax on AVX512-BF16, bf16 or fp32 output (measured 2.4x the cloned
- * loop above at 32 x 4 x 128 x 128; the fp32 output serves fp32 and int8
- * inference and training): exp as 2^y = 2^n 2^f with n = round(y),
+ * loop above at 32 x 4 x 128 x 128; the fp32 output serves fp32 inference
+ * and training): exp as 2^y = 2^n 2^f with n = round(y),
  * f in [-1/2, 1/2], 2^f by its degree-6 Taylor polynomial in f ln 2
  * (relative error < 2e-7) and vscalefps for 2^n (underflow goes to 0), one
  * native conversion to bf16 per 16 probabilities. */
@@ -515,7 +516,7 @@ void up_quant_rows_s8(int8_t *q, float *scale, const float *x, size_t M, int K, 
     for (size_t m = 0; m < M; m++) {
         float mx = absmax(x + m * ldx, K);
         scale[m] = mx / 127.0f;
-        quant_row(q + m * K, x + m * ldx, K, mx > 0.0f ? 127.0f / mx : 0.0f);
+        quant_row(q + m * K, x + m * ldx, K, mx >= FLT_MIN ? 127.0f / mx : 0.0f);
     }
 }
 
@@ -674,7 +675,7 @@ static void dequant_head_s8(int8_t *q, float *qs, const float *acc, int D, float
         mx = v > mx ? v : mx;
     }
     *qs = mx / 127.0f;
-    float inv = mx > 0.0f ? 127.0f / mx : 0.0f;
+    float inv = mx >= FLT_MIN ? 127.0f / mx : 0.0f; /* a subnormal largest value: 0 (its inverse overflows) */
 #pragma omp simd
     for (int d = 0; d < D; d++) {
         float v = (acc[d] * (s * ws[d]) + o * wsum[d] + (bias ? bias[d] : 0.0f)) * inv;
@@ -698,9 +699,13 @@ static void dequant_head_s8_512(int8_t *q, float *qs, const float *acc, int D, f
     }
     float m = _mm512_reduce_max_ps(mx);
     *qs = m / 127.0f;
-    const __m512 inv = _mm512_set1_ps(m > 0.0f ? 127.0f / m : 0.0f);
-    for (int i = 0; i < nv; i++) /* round to nearest even; |v| <= 127 */
-        _mm_storeu_si128((__m128i *)(q + 16 * i), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v[i], inv))));
+    const __m512 inv = _mm512_set1_ps(m >= FLT_MIN ? 127.0f / m : 0.0f);
+    const __m512i half = _mm512_castps_si512(_mm512_set1_ps(0.5f)), sign = _mm512_set1_epi32((int)0x80000000);
+    for (int i = 0; i < nv; i++) { /* |v| <= 127, rounded half away from zero as the loop above */
+        __m512 t = _mm512_mul_ps(v[i], inv);
+        t = _mm512_add_ps(t, _mm512_castsi512_ps(_mm512_or_si512(half, _mm512_and_si512(_mm512_castps_si512(t), sign))));
+        _mm_storeu_si128((__m128i *)(q + 16 * i), _mm512_cvtsepi32_epi8(_mm512_cvttps_epi32(t)));
+    }
 }
 #endif
 
@@ -756,7 +761,7 @@ static void softmax_u8_rows(size_t lo, size_t hi, uint8_t *p8, float *rowf, floa
             wmax = s[j] > wmax ? s[j] : wmax;
         }
         rowf[r] = len > 0 && sum > 0.0f ? wmax / sum / 255.0f : 0.0f;
-        float inv = wmax > 0.0f ? 255.0f / wmax : 0.0f;
+        float inv = wmax >= FLT_MIN ? 255.0f / wmax : 0.0f;
         uint8_t *p = p8 + r * T;
 #pragma omp simd
         for (int j = 0; j < len; j++) p[j] = (uint8_t)(int)(s[j] * inv + 0.5f);
@@ -798,7 +803,7 @@ static void softmax_u8_rows_512(size_t lo, size_t hi, uint8_t *p8, float *rowf, 
         }
         float sum = _mm512_reduce_add_ps(vsum), wmax = _mm512_reduce_max_ps(wmx);
         rowf[r] = len > 0 && sum > 0.0f ? wmax / sum / 255.0f : 0.0f;
-        const __m512 inv = _mm512_set1_ps(wmax > 0.0f ? 255.0f / wmax : 0.0f), half = _mm512_set1_ps(0.5f);
+        const __m512 inv = _mm512_set1_ps(wmax >= FLT_MIN ? 255.0f / wmax : 0.0f), half = _mm512_set1_ps(0.5f);
         for (int j = 0; j < T; j += 16) {
             __mmask16 m = T - j >= 16 ? 0xffff : (__mmask16)((1u << (T - j)) - 1);
             __mmask16 in = j >= len ? 0 : j + 16 > len ? (__mmask16)((1u << (len - j)) - 1) : m; /* keys past len: 0 */
@@ -844,7 +849,7 @@ void up_quant_u8(uint8_t *q, const float *x, size_t M, int K, int64_t ldx, const
 #pragma omp parallel for schedule(static) if (M * (size_t)K > 65536)
     for (size_t m = 0; m < M; m++) {
         const float *xr = x + m * ldx;
-        float inv = scale[m] > 0.0f ? 1.0f / scale[m] : 0.0f;
+        float inv = scale[m] >= FLT_MIN ? 1.0f / scale[m] : 0.0f;
 #ifdef UP_X86
         if (has_avx512()) {
             quant_row_u8_512(q + m * K, xr, K, lo[m], inv);

@@ -74,8 +74,9 @@ typedef struct {
     int64_t ldadd;
 } up_int8_epi;
 /* y (M,N) with row stride ldy holds the integer sums q Wq^T as fp32 and
- * becomes the product; lo, hi (M) (or NULL) get each output row's range as
- * up_row_ranges gives it, for a next product's quantization. */
+ * becomes the product; lo, hi (M) (both or neither NULL) get each output
+ * row's range as up_row_ranges gives it, for a next product's
+ * quantization; lo may be e->offset (each row reads its offset first). */
 void up_dequant_act(float *y, int64_t ldy, size_t M, int N, const up_int8_epi *e, float *lo, float *hi);
 /* int8 attention, the QKV product's epilogue: acc (B*T, P*NH*D) with row
  * stride ld holds its plain integer sums; each (row, part p, head h)

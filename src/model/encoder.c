@@ -20,6 +20,9 @@
  * the key bias adds a constant to each row of scores, which softmax removes,
  * and the value bias passes through P unchanged (rows of P sum to 1), so it
  * joins the output bias: bo' = bo + Wo bv.
+ *
+ * int8 weights run attention in int8 (attn_int8): Q, K, V as int8 planes
+ * (B,NH,T,D) with a scale per (row, head), P as uint8 with a factor per row.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -235,9 +238,11 @@ void up_run_free(up_run *r) {
  * slower than that pass. Measured on all-MiniLM-L6-v2's TREC models,
  * emulated in fp32: one range for the whole input gave 93.80 (tuned) and
  * 92.60 (expert), a range per row 94.60 and 93.60 (fp32: 94.40, 93.40);
- * the [CLS] rows span 4-7x the other rows' range. A row's result depends on that row alone, not on what
- * else is in its batch. A product with an activation (the FFN's first)
- * leaves its output's row ranges for the next (the FFN's second). */
+ * the [CLS] rows span 4-7x the other rows' range. A row's result depends
+ * on that row alone, not on what else is in its batch (up to the fp32
+ * rounding of the pooler and classifier, whose blocking follows the batch).
+ * A product with an activation (the FFN's first) leaves its output's row
+ * ranges for the next (the FFN's second). */
 #define TRY(x) do { up_status s_ = (x); if (s_ != UP_OK) return s_; } while (0)
 static up_actfn epi_fn(up_epi e) {
     return e == UP_EPI_NONE ? UP_ACTFN_NONE : e == UP_EPI_RELU ? UP_ACTFN_RELU : e == UP_EPI_GELU_TANH
@@ -264,7 +269,7 @@ static up_status linear_int8(up_run *r, const up_linear *l, up_gemm_args g, cons
     e.act = epi_fn(g.act);
     e.add = g.add; /* read after the product wrote y: it may not overlap y */
     e.ldadd = g.ldadd;
-    const int ranges = e.act != UP_ACTFN_NONE; /* the FFN's first product: its output is the second's input */
+    const int ranges = e.act != UP_ACTFN_NONE; /* (the FFN's first product: its output is the second's input) */
     /* the output ranges overwrite the input's: each row reads its own offset before its range is written */
     up_dequant_act((float *)g.C, g.ldc, (size_t)M, l->out, &e, ranges ? r->rlo : NULL, ranges ? r->rhi : NULL);
     if (ranges) r->ranged = (const float *)g.C;
@@ -288,6 +293,7 @@ static up_status linear_fwd(up_run *r, const up_linear *l, const void *x, int64_
                             int64_t ldy, up_type ty, up_epi act, const float *add, int64_t ldadd) {
     up_gemm_args g = linear_args(r, l, x, ldx, M, y, ldy, ty, act, add, ldadd);
     if (l->wt == UP_T_S8) return linear_int8(r, l, g, x, ldx, M);
+    r->ranged = NULL;
     return up_gemm(r->gemm, &g);
 }
 
@@ -357,9 +363,9 @@ static void scale_span(void *x, up_type t, size_t off, int n, float s) {
 
 /* the head probe: head h's output, columns [h D, (h+1) D) of ctx (M, nh D), times head_scale[l NH + h] */
 static void head_probe(const up_run *r, int l, void *ctx, up_type t, int M, int nh, int D) {
-    const float *hs = r->head_scale + (size_t)l * r->m->cfg.num_attention_heads;
+    const float *f = r->head_scale + (size_t)l * r->m->cfg.num_attention_heads;
     for (int h = 0; h < nh; h++)
-        for (size_t i = 0; i < (size_t)M; i++) scale_span(ctx, t, i * nh * D + (size_t)h * D, D, hs[h]);
+        for (size_t i = 0; i < (size_t)M; i++) scale_span(ctx, t, i * nh * D + (size_t)h * D, D, f[h]);
 }
 
 /* The attention core shared by both layouts: S = Q K^T per (b, h), masked
@@ -406,6 +412,24 @@ static up_status attn_train(up_run *r, int l, up_acts *a, const void *xe, const 
     return linear_fwd(r, &ly->o, a->ctx, A, B * T, a->sum1, C, UP_T_F32, UP_EPI_NONE, x, C);
 }
 
+UP_CLONES
+static void fold_value_bias(float *out, const up_linear *o, const float *bv, int C, int A) {
+    const void *wo = o->w;
+    for (int i = 0; i < C; i++) {
+        float s = 0;
+        if (o->wt == UP_T_BF16) {
+            const uint16_t *w = (const uint16_t *)wo + (size_t)i * A;
+#pragma omp simd reduction(+ : s)
+            for (int k = 0; k < A; k++) s += up_bf16_scalar(w[k]) * bv[k];
+        } else {
+            const float *w = (const float *)wo + (size_t)i * A;
+#pragma omp simd reduction(+ : s)
+            for (int k = 0; k < A; k++) s += w[k] * bv[k];
+        }
+        out[i] = o->b[i] + s;
+    }
+}
+
 /* int8 attention (int8 weights). The QKV product's epilogue writes Q, K
  * and V straight to int8 head-major planes (B,nh,T,D), each (row, head)
  * with its own scale (up_dequant_heads_s8): no fp32 Q, K, V, and oneDNN
@@ -421,6 +445,7 @@ static up_status attn_int8(up_run *r, int l, up_acts *a, const float *x, const u
     up_int8_epi e;
     up_gemm_args g = linear_args(r, &ly->qkv, x, C, B * T, acc, 3 * A, UP_T_F32, UP_EPI_NONE, NULL, 0);
     TRY(int8_product(r, &ly->qkv, g, x, C, B * T, &e));
+
     /* the planes in xq (the product's input, consumed); the output product quantizes there only after P V */
     const size_t plane = (size_t)B * T * A, bnt = (size_t)B * nh * T;
     int8_t *qp = (int8_t *)r->xq, *kp = qp + plane, *vp = kp + plane;
@@ -444,32 +469,16 @@ static up_status attn_int8(up_run *r, int l, up_acts *a, const float *x, const u
     g.C = a->ctx; g.ldc = A; g.sc0 = (int64_t)T * A; g.sc1 = D; g.tc = UP_T_F32;
     TRY(up_gemm(r->gemm, &g));
     float *ctx = (float *)a->ctx;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)B * T * A > 65536)
     for (int m = 0; m < B * T; m++)
         for (int h = 0; h < nh; h++) {
             float f = rowf[((size_t)(m / T) * nh + h) * T + m % T], *cr = ctx + (size_t)m * A + (size_t)h * D;
+#pragma omp simd
             for (int d = 0; d < D; d++) cr[d] *= f;
         }
     if (r->head_scale) head_probe(r, l, ctx, UP_T_F32, B * T, nh, D);
     /* sum1 = ctx Wo + bo + x */
     return linear_fwd(r, &ly->o, ctx, A, B * T, a->sum1, C, UP_T_F32, UP_EPI_NONE, x, C);
-}
-
-UP_CLONES
-static void fold_value_bias(float *out, const float *bo, const void *wo, up_type wt, const float *bv, int C, int A) {
-    for (int i = 0; i < C; i++) {
-        float s = 0;
-        if (wt == UP_T_BF16) {
-            const uint16_t *w = (const uint16_t *)wo + (size_t)i * A;
-#pragma omp simd reduction(+ : s)
-            for (int k = 0; k < A; k++) s += up_bf16_scalar(w[k]) * bv[k];
-        } else {
-            const float *w = (const float *)wo + (size_t)i * A;
-#pragma omp simd reduction(+ : s)
-            for (int k = 0; k < A; k++) s += w[k] * bv[k];
-        }
-        out[i] = bo[i] + s;
-    }
 }
 
 /* The inference layout (see the top of the file): a->qkv holds Q (B,T,A),
@@ -494,7 +503,7 @@ static up_status attn_infer(up_run *r, int l, up_acts *a, const void *xe, const 
     TRY(up_gemm(r->gemm, &g));
     TRY(attn_core(r, a, b, nh, D, q, A, (int64_t)T * A, kp, vp, D, (int64_t)nh * T * D, (int64_t)T * D));
     /* sum1 = ctx Wo + (bo + Wo bv) + x */
-    fold_value_bias(r->obias, ly->o.b, ly->o.w, ly->o.wt, ly->qkv.b + 2 * A, C, A);
+    fold_value_bias(r->obias, &ly->o, ly->qkv.b + 2 * A, C, A);
     up_linear lo = ly->o;
     lo.b = r->obias;
     return linear_fwd(r, &lo, a->ctx, A, B * T, a->sum1, C, UP_T_F32, UP_EPI_NONE, x, C);

@@ -127,9 +127,9 @@ up_status up_model_own(up_model *m, void *p);
  * (and attribution) reads what the forward produced. */
 typedef struct {
     void *xe;              /* (B,T,C) operand copy of the layer input (bf16 mode) */
-    void *qkv;             /* (B,T,3C) E */
+    void *qkv;             /* (B,T,3C) E (int8: the QKV product's integer sums, fp32) */
     float *probs32;        /* (B,NH,T,T) fp32 probabilities (training; fp32 mode aliases probs) */
-    void *probs;           /* (B,NH,T,T) E */
+    void *probs;           /* (B,NH,T,T) E (int8: uint8) */
     void *ctx;             /* (B,T,C) E */
     float *sum1;           /* (B,T,C) ctx Wo + bo + x, before LayerNorm */
     float *mean1, *rstd1;  /* (B,T) */
@@ -168,8 +168,8 @@ struct up_run {
     up_type shape_act, shape_wt;
     up_gemm_ctx *gemm;
     /* int8 weights (encoder.c, linear_int8), with Q = max(3C,F) */
-    uint8_t *xq;         /* (B*T,Q) uint8 copy of a linear's input */
-    float *rlo, *rhi;    /* (B*T) each input row's range */
+    uint8_t *xq;         /* (B*T,Q) uint8 copy of a linear's input; int8 attention's Q, K, V planes */
+    float *rlo, *rhi;    /* (B*T) each input row's range (after an int8 FFN's first product: its output's) */
     float *xs;           /* (B*T) each input row's quantization step */
     float *hs;           /* (4,B,NH,T) int8 attention: Q, K, V's scale per (row, head), and P's row factors */
     const float *ranged; /* the output whose row ranges rlo, rhi hold already (int8 FFN: the activations), or NULL */
