@@ -56,6 +56,22 @@ a, b = ([json.loads(l) for l in open(p)] for p in sys.argv[1:3])
 assert len(a) == len(b) == 3
 assert max(abs(x - y) for ra, rb in zip(a, b) for x, y in zip(ra["cls"], rb["cls"])) < 1e-5
 PY
+  # the static-range experiment: calibrate writes each product's two ranges, static quantizes with them
+  UP_INT8_RANGES=calibrate:"$tmp/ranges.txt" "$cli" embed --model "$models/bert-f32-gelu_new-cls" --pairs \
+    --precision int8 <"$tmp/in.txt" >/dev/null 2>&1
+  UP_INT8_RANGES=static:"$tmp/ranges.txt" "$cli" embed --model "$models/bert-f32-gelu_new-cls" --pairs \
+    --precision int8 <"$tmp/in.txt" >"$tmp/emb-int8-static.jsonl" 2>/dev/null
+  python3 - "$tmp/ranges.txt" "$tmp/emb-ref.jsonl" "$tmp/emb-int8.jsonl" "$tmp/emb-int8-static.jsonl" <<'PY' \
+    && ok || bad "int8 static ranges"
+import json, sys
+r = [float(x) for x in open(sys.argv[1])]
+assert len(r) == 1024 and any(x < 0 for x in r) and any(x > 0 for x in r), len(r)
+ref, dyn, st = ([json.loads(l) for l in open(p)] for p in sys.argv[2:5])
+scale = max(abs(x) for row in ref for x in row["cls"])
+e = max(abs(x - y) for a, b in zip(ref, st) for x, y in zip(a["cls"], b["cls"]))
+d = max(abs(x - y) for a, b in zip(dyn, st) for x, y in zip(a["cls"], b["cls"]))
+assert e / scale < 0.1 and d > 0, (e / scale, d)  # near fp32, and not the dynamic ranges' result
+PY
 else
   grep -q "need VNNI or AMX" "$tmp/err8" && ok || bad "embed int8: $(cat "$tmp/err8")"
 fi

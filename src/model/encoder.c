@@ -25,6 +25,7 @@
  * (B,NH,T,D) with a scale per (row, head), P as uint8 with a factor per row.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <omp.h>
@@ -40,6 +41,8 @@ static up_epi act_epi(up_act a) {
 static up_actfn act_fn(up_act a) {
     return a == UP_ACT_RELU ? UP_ACTFN_RELU : a == UP_ACT_GELU_NEW ? UP_ACTFN_GELU_TANH : UP_ACTFN_GELU;
 }
+
+static void static_ranges_init(up_run *r);
 
 /* carve: bump allocation from the run's single arena (64-byte aligned slices) */
 typedef struct { char *base; size_t off, cap; } carver;
@@ -177,6 +180,7 @@ up_status up_run_new(const up_model *m, int max_B, int max_T, up_run **out) {
         up_run_free(r);
         return st;
     }
+    static_ranges_init(r);
     *out = r;
     return UP_OK;
 }
@@ -220,6 +224,11 @@ up_status up_run_set_train(up_run *r, int train, int keep_dffn) {
 
 void up_run_free(up_run *r) {
     if (!r) return;
+    if (r->sr_mode == 1) { /* the static-range experiment's calibration */
+        FILE *f = fopen(r->sr_path, "w");
+        for (int i = 0; f && i < 4 * 4 * 64; i++) fprintf(f, "%g\n", r->sr[i]);
+        if (f) fclose(f);
+    }
     up_mlm_free(r);
     up_gemm_ctx_free(r->gemm);
     free(r->hidden);
@@ -251,10 +260,51 @@ static up_actfn epi_fn(up_epi e) {
 
 /* x quantized per row into xq, then g (l's product over M rows) gives the
  * plain integer sums into g.C; e gets what their epilogue needs but act and add */
+/* Static ranges, an experiment (docs/RESULTS.md, int8) behind the
+ * environment's UP_INT8_RANGES: "calibrate:FILE" widens each product's two
+ * ranges (the [CLS] rows', position 0, and the other real rows') over every
+ * forward and writes them to FILE when the run is freed; "static:FILE"
+ * quantizes every row with its product's ranges from FILE instead of its
+ * own. Products are numbered in forward order; one group, no training. */
+static void static_ranges_init(up_run *r) {
+    const char *v = getenv("UP_INT8_RANGES");
+    r->sr_mode = 0;
+    if (!v || r->shape_wt != UP_T_S8) return;
+    int cal = !strncmp(v, "calibrate:", 10), st = !strncmp(v, "static:", 7);
+    if (!cal && !st) return;
+    snprintf(r->sr_path, sizeof r->sr_path, "%s", v + (cal ? 10 : 7));
+    for (int i = 0; i < 4 * 4 * 64; i++) r->sr[i] = 0.0f;
+    if (st) {
+        FILE *f = fopen(r->sr_path, "r");
+        int n = 0;
+        while (f && n < 4 * 4 * 64 && fscanf(f, "%f", &r->sr[n]) == 1) n++;
+        if (f) fclose(f);
+        if (n == 0) return;
+    }
+    r->sr_mode = cal ? 1 : 2;
+}
+
+static void static_ranges(up_run *r, int M) {
+    const int k = r->sr_k++, T = r->T;
+    if (k >= 4 * 64 || M != r->B * T) return;
+    float *sr = r->sr + 4 * k;
+    for (int m = 0; m < M; m++) {
+        if (m % T >= r->lens[m / T]) continue;
+        float *p = sr + (m % T == 0 ? 0 : 2);
+        if (r->sr_mode == 1) {
+            p[0] = r->rlo[m] < p[0] ? r->rlo[m] : p[0];
+            p[1] = r->rhi[m] > p[1] ? r->rhi[m] : p[1];
+        } else {
+            r->rlo[m] = p[0], r->rhi[m] = p[1];
+        }
+    }
+}
+
 static up_status int8_product(up_run *r, const up_linear *l, up_gemm_args g, const float *x, int64_t ldx, int M,
                               up_int8_epi *e) {
-    if (x != r->ranged) up_row_ranges(r->rlo, r->rhi, x, (size_t)M, l->in, ldx);
+    if ((x != r->ranged && r->sr_mode != 2) || r->sr_mode == 1) up_row_ranges(r->rlo, r->rhi, x, (size_t)M, l->in, ldx);
     r->ranged = NULL;
+    if (r->sr_mode) static_ranges(r, M);
     for (int m = 0; m < M; m++) r->xs[m] = (r->rhi[m] - r->rlo[m]) / 255.0f;
     up_quant_u8(r->xq, x, (size_t)M, l->in, ldx, r->rlo, r->xs);
     *e = (up_int8_epi){r->xs, r->rlo, l->ws, l->wsum, l->b, UP_ACTFN_NONE, NULL, 0};
@@ -571,6 +621,7 @@ static up_status forward(up_run *r, const up_batch *b, const up_row_group *g, in
     r->B = B;
     r->T = T;
     r->ranged = NULL;
+    r->sr_k = 0;
     memcpy(r->lens, b->lens, (size_t)B * sizeof *b->lens);
 
     r->ids = b->ids;

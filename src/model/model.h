@@ -173,6 +173,12 @@ struct up_run {
     float *xs;           /* (B*T) each input row's quantization step */
     float *hs;           /* (4,B,NH,T) int8 attention: Q, K, V's scale per (row, head), and P's row factors */
     const float *ranged; /* the output whose row ranges rlo, rhi hold already (int8 FFN: the activations), or NULL */
+    /* the static-range experiment (UP_INT8_RANGES, encoder.c): mode 1
+     * calibrate, 2 static; per product in forward order k, the ranges of
+     * the [CLS] rows and of the others: sr[4k .. 4k+3] = lo0, hi0, lo, hi */
+    int sr_mode, sr_k;
+    float sr[4 * 4 * 64];
+    char sr_path[256];
     int max_B, max_T, B, T;
     int keep_all, train;
     int32_t lens[4096];
