@@ -277,7 +277,8 @@ static void static_ranges_init(up_run *r) {
     if (st) {
         FILE *f = fopen(r->sr_path, "r");
         int n = 0;
-        while (f && n < 4 * 4 * 64 && fscanf(f, "%f", &r->sr[n]) == 1) n++;
+        while (f && n < 4 * 4 * 64 && fscanf(f, "%f", &r->sr[n]) == 1)
+            if (!isfinite(r->sr[n++])) r->sr[n - 1] = 0.0f; /* a range end that is not a number: 0 */
         if (f) fclose(f);
         if (n == 0) return;
     }
