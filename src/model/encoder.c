@@ -290,9 +290,9 @@ static void static_ranges(up_run *r, int M) {
     if (k >= 4 * 64 || M != r->B * T) return;
     float *sr = r->sr + 4 * k;
     for (int m = 0; m < M; m++) {
-        if (m % T >= r->lens[m / T]) continue;
         float *p = sr + (m % T == 0 ? 0 : 2);
-        if (r->sr_mode == 1) {
+        if (r->sr_mode == 1) { /* padding rows take no part */
+            if (m % T >= r->lens[m / T]) continue;
             p[0] = r->rlo[m] < p[0] ? r->rlo[m] : p[0];
             p[1] = r->rhi[m] > p[1] ? r->rhi[m] : p[1];
         } else {
@@ -303,7 +303,8 @@ static void static_ranges(up_run *r, int M) {
 
 static up_status int8_product(up_run *r, const up_linear *l, up_gemm_args g, const float *x, int64_t ldx, int M,
                               up_int8_epi *e) {
-    if ((x != r->ranged && r->sr_mode != 2) || r->sr_mode == 1) up_row_ranges(r->rlo, r->rhi, x, (size_t)M, l->in, ldx);
+    const int stat = r->sr_mode == 2 && M == r->B * r->T && r->sr_k < 4 * 64; /* its ranges replace the rows' own */
+    if ((x != r->ranged && !stat) || r->sr_mode == 1) up_row_ranges(r->rlo, r->rhi, x, (size_t)M, l->in, ldx);
     r->ranged = NULL;
     if (r->sr_mode) static_ranges(r, M);
     for (int m = 0; m < M; m++) r->xs[m] = (r->rhi[m] - r->rlo[m]) / 255.0f;
